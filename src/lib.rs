@@ -1,0 +1,7 @@
+//! modseal: verify Linux kernel module signatures the way the kernel does,
+//! with trust anchors whose digest is sealed in the TPM.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod decompress;
+pub mod kernel_image;
