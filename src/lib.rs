@@ -3,5 +3,19 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod algorithm;
+pub mod cert;
+pub mod chain;
+pub mod cli;
 pub mod decompress;
+pub mod der;
+pub mod fsutil;
+pub mod hex;
+pub mod inspect;
 pub mod kernel_image;
+pub mod modsig;
+pub mod pkcs7;
+pub mod pubkey;
+pub mod trust;
+pub mod verify;
+pub mod walk;

@@ -1,1 +1,44 @@
-fn main() {}
+//! The modseal binary: parse arguments, pick the log sink, run, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::max_level()
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("modseal: {}: {}", r.level().as_str().to_lowercase(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLogger = StderrLogger;
+
+fn main() -> ExitCode {
+    // A panic must never look like success: one line, then a failing exit.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("modseal: internal error (failing closed): {info}");
+    }));
+    let level = match std::env::var("MODSEAL_LOG").as_deref() {
+        Ok("debug") => log::LevelFilter::Debug,
+        Ok("info") => log::LevelFilter::Info,
+        _ => log::LevelFilter::Warn,
+    };
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+    let cli = match modseal::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { modseal::cli::EXIT_USAGE } else { 0 });
+        }
+    };
+    ExitCode::from(modseal::cli::run(cli))
+}

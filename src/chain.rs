@@ -1,0 +1,138 @@
+//! Finding the signer's certificate and a path from it to a trust anchor.
+//!
+//! Chain building spends a budget of signature checks, so a hostile set of
+//! intermediates cannot make it slow.
+
+use crate::cert::Certificate;
+use crate::pkcs7::SignerId;
+use crate::trust::TrustStore;
+
+const MAX_DEPTH: usize = 8;
+const MAX_SIGNATURE_CHECKS: usize = 32;
+/// Extended key usage OID content for codeSigning (1.3.6.1.5.5.7.3.3) is
+/// checked through x509-parser's decoded flags; this is the name used in messages.
+const CODE_SIGNING: &str = "codeSigning";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainError {
+    /// No certificate in the anchors, the extra certificates or the message
+    /// matches the signer identifier.
+    UnknownSigner,
+    /// The signer is known but no valid path leads to an anchor.
+    Untrusted(String),
+}
+
+/// Where a certificate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Anchor,
+    Extra,
+    Message,
+}
+
+pub fn matches_signer(cert: &Certificate, id: &SignerId<'_>) -> bool {
+    match id {
+        SignerId::IssuerSerial { issuer, serial } => cert.issuer == *issuer && cert.serial == *serial,
+        SignerId::KeyId(kid) => cert.skid.as_deref() == Some(*kid),
+    }
+}
+
+/// All candidate certificates in lookup order: anchors first.
+fn candidates<'a>(trust: &'a TrustStore, message: &'a [Certificate]) -> impl Iterator<Item = (&'a Certificate, Source)> {
+    trust
+        .anchors
+        .iter()
+        .map(|c| (c, Source::Anchor))
+        .chain(trust.intermediates.iter().map(|c| (c, Source::Extra)))
+        .chain(message.iter().map(|c| (c, Source::Message)))
+}
+
+/// The signer certificate: an anchor if one matches, else any other.
+pub fn find_signer<'a>(id: &SignerId<'_>, trust: &'a TrustStore, message: &'a [Certificate]) -> Option<(&'a Certificate, Source)> {
+    candidates(trust, message).find(|(c, _)| matches_signer(c, id))
+}
+
+/// Checks what the signer's certificate allows: keyUsage digitalSignature and
+/// extendedKeyUsage codeSigning, where those extensions are present.
+pub fn check_signer_usage(cert: &Certificate) -> Result<(), String> {
+    if let Some((digital_signature, _)) = cert.key_usage {
+        if !digital_signature {
+            return Err(format!("'{}' key usage does not allow digitalSignature", cert.name));
+        }
+    }
+    if cert.eku_code_signing == Some(false) {
+        return Err(format!("'{}' extended key usage does not include {CODE_SIGNING}", cert.name));
+    }
+    Ok(())
+}
+
+fn check_issuer_usage(cert: &Certificate) -> Result<(), String> {
+    if cert.is_ca != Some(true) {
+        return Err(format!("'{}' is not a CA (basicConstraints cA is not set)", cert.name));
+    }
+    if let Some((_, key_cert_sign)) = cert.key_usage {
+        if !key_cert_sign {
+            return Err(format!("'{}' key usage does not allow keyCertSign", cert.name));
+        }
+    }
+    Ok(())
+}
+
+fn check_time(cert: &Certificate, now: Option<i64>) -> Result<(), String> {
+    match now {
+        Some(t) if t < cert.not_before => Err(format!("'{}' is not valid yet", cert.name)),
+        Some(t) if t > cert.not_after => Err(format!("'{}' has expired", cert.name)),
+        _ => Ok(()),
+    }
+}
+
+/// Builds a path `[signer, …, anchor]`. `now` turns on validity-date checks.
+pub fn build_path<'a>(
+    signer: (&'a Certificate, Source),
+    trust: &'a TrustStore,
+    message: &'a [Certificate],
+    now: Option<i64>,
+) -> Result<Vec<&'a Certificate>, String> {
+    let (leaf, source) = signer;
+    check_signer_usage(leaf)?;
+    check_time(leaf, now)?;
+    let mut path = vec![leaf];
+    if source == Source::Anchor {
+        return Ok(path);
+    }
+    let mut budget = MAX_SIGNATURE_CHECKS;
+    let mut last_problem = format!("no anchor issued '{}'", leaf.name);
+    let mut current = leaf;
+    'walk: while path.len() <= MAX_DEPTH {
+        for (issuer, src) in candidates(trust, message) {
+            if issuer.subject != current.issuer || path.iter().any(|p| std::ptr::eq(*p, issuer)) {
+                continue;
+            }
+            if let (Some(akid), Some(skid)) = (&current.akid, &issuer.skid) {
+                if akid != skid {
+                    continue;
+                }
+            }
+            if budget == 0 {
+                return Err("chain building gave up: too many candidate issuers".into());
+            }
+            budget -= 1;
+            if let Err(e) = current.verify_signed_by(issuer) {
+                last_problem = format!("'{}' not validly signed by '{}': {e}", current.name, issuer.name);
+                continue;
+            }
+            if let Err(e) = check_issuer_usage(issuer).and_then(|()| check_time(issuer, now)) {
+                last_problem = e;
+                continue;
+            }
+            path.push(issuer);
+            if src == Source::Anchor {
+                return Ok(path);
+            }
+            current = issuer;
+            continue 'walk;
+        }
+        return Err(last_problem);
+    }
+    Err(format!("chain longer than {MAX_DEPTH} certificates"))
+}

@@ -1,0 +1,168 @@
+//! `modseal inspect`: what a module's signature says, like `modinfo`'s
+//! signature fields, without deciding whether to trust it.
+
+use serde::Serialize;
+
+use crate::algorithm::{hash_from_oid, oid_string, sig_alg_from_oid, HashLookup, KeyFamily, SigAlgLookup};
+use crate::cert::strip_sign_byte;
+use crate::decompress::{self, Format};
+use crate::modsig::{self, Trailer};
+use crate::pkcs7::{self, SignerId};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Inspection {
+    pub path: String,
+    pub compression: String,
+    pub file_size: usize,
+    pub module_size: usize,
+    pub signed: bool,
+    pub sig_id: Option<String>,
+    pub signer: Option<String>,
+    pub sig_key: Option<String>,
+    pub key_id_type: Option<String>,
+    pub sig_hashalgo: Option<String>,
+    pub sig_algo: Option<String>,
+    pub signed_attributes: Option<bool>,
+    pub certificates: Option<usize>,
+    pub signature_size: Option<usize>,
+    pub pkcs7_size: Option<usize>,
+    pub payload_size: Option<usize>,
+    pub payload_digest: Option<String>,
+    pub error: Option<String>,
+}
+
+pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
+    let mut out = Inspection {
+        path: path.to_owned(),
+        compression: format.to_string(),
+        file_size: file.len(),
+        module_size: file.len(),
+        signed: false,
+        sig_id: None,
+        signer: None,
+        sig_key: None,
+        key_id_type: None,
+        sig_hashalgo: None,
+        sig_algo: None,
+        signed_attributes: None,
+        certificates: None,
+        signature_size: None,
+        pkcs7_size: None,
+        payload_size: None,
+        payload_digest: None,
+        error: None,
+    };
+    let owned;
+    let module = if format == Format::None {
+        file
+    } else {
+        match decompress::decompress(format, file, crate::verify::MAX_MODULE_SIZE) {
+            Ok(m) => {
+                owned = m;
+                &owned[..]
+            }
+            Err(e) => {
+                out.error = Some(e.to_string());
+                return out;
+            }
+        }
+    };
+    out.module_size = module.len();
+    let signed = match modsig::split(module) {
+        Ok(Trailer::Signed(s)) => s,
+        Ok(Trailer::Unsigned) => return out,
+        Err(e) => {
+            out.error = Some(format!("signature trailer: {e}"));
+            return out;
+        }
+    };
+    out.signed = true;
+    out.sig_id = Some("PKCS#7".into());
+    out.pkcs7_size = Some(signed.pkcs7.len());
+    out.payload_size = Some(signed.payload.len());
+    let msg = match pkcs7::parse(signed.pkcs7) {
+        Ok(m) => m,
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    let si = &msg.signer;
+    match si.id {
+        SignerId::IssuerSerial { issuer, serial } => {
+            out.sig_key = Some(crate::hex::colon(strip_sign_byte(serial)));
+            out.key_id_type = Some("issuer and serial number".into());
+            use x509_parser::prelude::FromDer;
+            out.signer = x509_parser::x509::X509Name::from_der(issuer)
+                .ok()
+                .and_then(|(_, n)| n.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned));
+        }
+        SignerId::KeyId(k) => {
+            out.sig_key = Some(crate::hex::colon(k));
+            out.key_id_type = Some("subject key identifier".into());
+        }
+    }
+    out.signed_attributes = Some(si.signed_attrs.is_some());
+    out.certificates = Some(msg.certificates.len());
+    out.signature_size = Some(si.signature.len());
+    out.sig_algo = Some(match sig_alg_from_oid(si.signature_oid) {
+        SigAlgLookup::Supported(KeyFamily::Rsa, _) => "rsa (PKCS#1 v1.5)".into(),
+        SigAlgLookup::Supported(KeyFamily::Ecdsa, _) => "ecdsa".into(),
+        SigAlgLookup::Refused(n) => n.into(),
+        SigAlgLookup::Unknown(o) => o,
+    });
+    match hash_from_oid(si.digest_oid) {
+        HashLookup::Supported(h) => {
+            out.sig_hashalgo = Some(h.name().into());
+            out.payload_digest = Some(format!("{}:{}", h.name(), crate::hex::lower(&h.digest(signed.payload))));
+        }
+        HashLookup::Refused(n) => out.sig_hashalgo = Some(n.into()),
+        HashLookup::Unknown(_) => out.sig_hashalgo = Some(oid_string(si.digest_oid)),
+    }
+    out
+}
+
+impl Inspection {
+    /// `modinfo`-style `field: value` lines.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut line = |k: &str, v: &str| s.push_str(&format!("{k:<19}{v}\n"));
+        line("filename:", &self.path);
+        line("compression:", &self.compression);
+        line("file_size:", &self.file_size.to_string());
+        if self.compression != "none" {
+            line("module_size:", &self.module_size.to_string());
+        }
+        if !self.signed {
+            line("signature:", self.error.as_deref().unwrap_or("none (unsigned)"));
+            return s;
+        }
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        line("sig_id:", &opt(&self.sig_id));
+        line("signer:", &opt(&self.signer));
+        line("sig_key:", &opt(&self.sig_key));
+        line("sig_key_type:", &opt(&self.key_id_type));
+        line("sig_hashalgo:", &opt(&self.sig_hashalgo));
+        line("sig_algo:", &opt(&self.sig_algo));
+        if let Some(n) = self.signature_size {
+            line("signature_size:", &n.to_string());
+        }
+        if let Some(n) = self.pkcs7_size {
+            line("pkcs7_size:", &n.to_string());
+        }
+        if let Some(n) = self.payload_size {
+            line("payload_size:", &n.to_string());
+        }
+        if let Some(b) = self.signed_attributes {
+            line("signed_attributes:", if b { "yes" } else { "no" });
+        }
+        if let Some(n) = self.certificates {
+            line("certificates:", &n.to_string());
+        }
+        line("payload_digest:", &opt(&self.payload_digest));
+        if let Some(e) = &self.error {
+            line("error:", e);
+        }
+        s
+    }
+}

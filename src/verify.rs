@@ -1,0 +1,284 @@
+//! The verdict for one module: trailer, PKCS#7, algorithms, signer, denylist,
+//! signature and chain, in the order the kernel would meet them.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::algorithm::{hash_from_oid, sha256, sig_alg_from_oid, HashAlgo, HashLookup, SigAlgLookup};
+use crate::cert::Certificate;
+use crate::chain::{build_path, find_signer};
+use crate::decompress::{self, Format};
+use crate::modsig::{self, Trailer};
+use crate::pkcs7::{self, SignerId};
+use crate::pubkey::{KeyError, SigError};
+use crate::trust::TrustStore;
+
+/// Decompressed modules larger than this are refused as bombs: the largest
+/// Debian module is ~20 MiB.
+pub const MAX_MODULE_SIZE: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Ok,
+    Unsigned,
+    UnknownKey,
+    BadSignature,
+    Malformed,
+    UnsupportedAlgorithm,
+    Denied,
+    UntrustedChain,
+    IoError,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Unsigned => "unsigned",
+            Verdict::UnknownKey => "unknown-key",
+            Verdict::BadSignature => "bad-signature",
+            Verdict::Malformed => "malformed",
+            Verdict::UnsupportedAlgorithm => "unsupported-algorithm",
+            Verdict::Denied => "denied",
+            Verdict::UntrustedChain => "untrusted-chain",
+            Verdict::IoError => "io-error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What is known about one module after checking it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub path: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// The signer's name: the certificate's common name when the certificate
+    /// is known, else what the signature names.
+    pub signer: Option<String>,
+    /// The key identifier the signature names, as `modinfo` prints `sig_key`.
+    pub key_id: Option<String>,
+    pub hash_algo: Option<String>,
+    /// SHA-256 of the file as stored (compressed, if it is).
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Unix time to check certificate validity against; `None` ignores dates
+    /// as the kernel does.
+    pub now: Option<i64>,
+}
+
+impl Report {
+    fn new(path: &str, verdict: Verdict, reason: impl Into<String>) -> Self {
+        Report {
+            path: path.to_owned(),
+            verdict,
+            reason: reason.into(),
+            signer: None,
+            key_id: None,
+            hash_algo: None,
+            sha256: None,
+        }
+    }
+}
+
+/// Reads and checks one module file.
+pub fn verify_file(path: &Path, display: &str, trust: &TrustStore, opts: &Options) -> Report {
+    match std::fs::read(path) {
+        Ok(bytes) => verify_bytes(&bytes, decompress::format_for_module_path(path), display, trust, opts),
+        Err(e) => Report::new(display, Verdict::IoError, format!("cannot read: {e}")),
+    }
+}
+
+/// Checks a module given as bytes; `format` says whether they are compressed.
+pub fn verify_bytes(file: &[u8], format: Format, path: &str, trust: &TrustStore, opts: &Options) -> Report {
+    if format == Format::None {
+        return verify_module(file, None, path, trust, opts);
+    }
+    let file_sha = sha256(file);
+    match decompress::decompress(format, file, MAX_MODULE_SIZE) {
+        Ok(inner) => verify_module(&inner, Some(file_sha), path, trust, opts),
+        Err(e) => {
+            let mut r = Report::new(path, Verdict::Malformed, e.to_string());
+            r.sha256 = Some(crate::hex::lower(&file_sha));
+            r
+        }
+    }
+}
+
+/// Checks an uncompressed module. `file_sha` is the stored file's digest when
+/// that differs from the module's (compressed files).
+fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &TrustStore, opts: &Options) -> Report {
+    let mut report = Report::new(path, Verdict::Malformed, "");
+    let fail = |mut r: Report, v: Verdict, reason: String| {
+        r.verdict = v;
+        r.reason = reason;
+        r
+    };
+    let signed = match modsig::split(module) {
+        Ok(Trailer::Signed(s)) => s,
+        Ok(Trailer::Unsigned) => {
+            report.sha256 = Some(crate::hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
+            let reason = if module.is_empty() { "empty file" } else { "no signature (module signature magic not found at end of file)" };
+            return fail(report, Verdict::Unsigned, reason.into());
+        }
+        Err(e) => {
+            report.sha256 = Some(crate::hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
+            return fail(report, Verdict::Malformed, format!("signature trailer: {e}"));
+        }
+    };
+    let msg = match pkcs7::parse(signed.pkcs7) {
+        Ok(m) => m,
+        Err(e) => {
+            report.sha256 = Some(crate::hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
+            return fail(report, Verdict::Malformed, format!("{e} (signature starts at file offset {})", signed.pkcs7_offset));
+        }
+    };
+    let signer_info = &msg.signer;
+    report.key_id = Some(match signer_info.id {
+        SignerId::IssuerSerial { serial, .. } => crate::hex::colon(crate::cert::strip_sign_byte(serial)),
+        SignerId::KeyId(k) => crate::hex::colon(k),
+    });
+    if let SignerId::IssuerSerial { issuer, .. } = signer_info.id {
+        report.signer = name_common_name(issuer);
+    }
+
+    let hash_lookup = hash_from_oid(signer_info.digest_oid);
+    // One pass over the payload: when the signature hash is SHA-256, the
+    // file digest continues from the payload digest's state.
+    let (payload_digest, module_sha) = digests(module, signed.payload.len(), &hash_lookup);
+    let stored_sha = file_sha.unwrap_or(module_sha);
+    report.sha256 = Some(crate::hex::lower(&stored_sha));
+
+    if trust.deny.module_sha256.contains(&stored_sha) {
+        return fail(report, Verdict::Denied, "module SHA-256 is on the denylist".into());
+    }
+    let hash = match hash_lookup {
+        HashLookup::Supported(h) => h,
+        HashLookup::Refused(name) => return fail(report, Verdict::UnsupportedAlgorithm, format!("hash algorithm {name} is refused")),
+        HashLookup::Unknown(oid) => return fail(report, Verdict::UnsupportedAlgorithm, format!("unknown hash algorithm OID {oid}")),
+    };
+    report.hash_algo = Some(hash.name().into());
+    let family = match sig_alg_from_oid(signer_info.signature_oid) {
+        SigAlgLookup::Supported(family, h) => {
+            if h.is_some_and(|h| h != hash) {
+                return fail(report, Verdict::Malformed, format!("signature algorithm names a different hash than digest algorithm {hash}"));
+            }
+            family
+        }
+        SigAlgLookup::Refused(name) => return fail(report, Verdict::UnsupportedAlgorithm, format!("signature algorithm {name} is refused")),
+        SigAlgLookup::Unknown(oid) => return fail(report, Verdict::UnsupportedAlgorithm, format!("unknown signature algorithm OID {oid}")),
+    };
+
+    let mut message_certs = Vec::with_capacity(msg.certificates.len());
+    for (i, der) in msg.certificates.iter().enumerate() {
+        match Certificate::from_der(der) {
+            Ok(c) => message_certs.push(c),
+            Err(e) => return fail(report, Verdict::Malformed, format!("PKCS#7 certificate {}: {e}", i + 1)),
+        }
+    }
+    let Some(signer) = find_signer(&signer_info.id, trust, &message_certs) else {
+        let what = match signer_info.id {
+            SignerId::IssuerSerial { .. } => "issuer and serial",
+            SignerId::KeyId(_) => "subject key identifier",
+        };
+        let kid = report.key_id.clone().unwrap_or_default();
+        return fail(report, Verdict::UnknownKey, format!("no trusted or supplied certificate matches the signer's {what} {kid}"));
+    };
+    report.signer = Some(signer.0.name.clone());
+    let key = match &signer.0.key {
+        Ok(k) => k,
+        Err(KeyError::Unsupported(e)) => return fail(report, Verdict::UnsupportedAlgorithm, format!("signer key: {e}")),
+        Err(KeyError::Malformed(e)) => return fail(report, Verdict::Malformed, format!("signer key: {e}")),
+    };
+    if key.family() != family {
+        return fail(report, Verdict::BadSignature, format!("signature algorithm does not fit the signer's {} key", key.describe()));
+    }
+    let path_result = build_path(signer, trust, &message_certs, opts.now);
+    let denied = match &path_result {
+        Ok(p) => p.iter().find_map(|c| trust.deny.denies_cert(c)),
+        Err(_) => trust.deny.denies_cert(signer.0),
+    };
+    if let Some(why) = denied {
+        return fail(report, Verdict::Denied, why);
+    }
+    if let SignerId::KeyId(k) = signer_info.id {
+        if trust.deny.key_ids.iter().any(|d| d == k) {
+            return fail(report, Verdict::Denied, "signature key id is on the denylist".into());
+        }
+    }
+
+    let signed_digest = match &signer_info.signed_attrs {
+        None => payload_digest,
+        Some(attrs) => {
+            if attrs.message_digest != payload_digest.as_slice() {
+                return fail(report, Verdict::BadSignature, "messageDigest attribute does not match the module's digest".into());
+            }
+            let mut h = hash.hasher();
+            attrs.signed_bytes(|b| h.update(b));
+            h.finish()
+        }
+    };
+    if let Err(e) = key.verify(hash, &signed_digest, signer_info.signature) {
+        let v = match e {
+            SigError::Unsupported(_) => Verdict::UnsupportedAlgorithm,
+            SigError::Invalid(_) => Verdict::BadSignature,
+        };
+        return fail(report, v, format!("{e} (signer '{}', {})", signer.0.name, key.describe()));
+    }
+    if let Err(why) = path_result {
+        return fail(report, Verdict::UntrustedChain, why);
+    }
+    report.verdict = Verdict::Ok;
+    report.reason = format!("signed by '{}' ({}, {hash})", signer.0.name, key.describe());
+    report
+}
+
+/// The payload digest with the signature's hash, and the whole module's
+/// SHA-256, sharing the pass over the payload when the hash is SHA-256.
+fn digests(module: &[u8], payload_len: usize, hash: &HashLookup) -> (Vec<u8>, [u8; 32]) {
+    let (payload, tail) = module.split_at(payload_len.min(module.len()));
+    let mut sha = HashAlgo::Sha256.hasher();
+    sha.update(payload);
+    match hash {
+        HashLookup::Supported(HashAlgo::Sha256) => {
+            let payload_digest = sha.clone().finish();
+            sha.update(tail);
+            (payload_digest, to32(sha.finish()))
+        }
+        HashLookup::Supported(other) => {
+            let payload_digest = other.digest(payload);
+            sha.update(tail);
+            (payload_digest, to32(sha.finish()))
+        }
+        _ => {
+            sha.update(tail);
+            (Vec::new(), to32(sha.finish()))
+        }
+    }
+}
+
+fn to32(v: Vec<u8>) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if v.len() == 32 {
+        out.copy_from_slice(&v);
+    }
+    out
+}
+
+/// The CN of a DER Name, for naming a signer whose certificate is unknown.
+fn name_common_name(name_der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, name) = x509_parser::x509::X509Name::from_der(name_der).ok()?;
+    let cn = name.iter_common_name().next()?.as_str().ok()?.to_owned();
+    Some(cn)
+}
