@@ -503,8 +503,16 @@ fn lz4_frame_len(input: &[u8]) -> Result<usize, String> {
 
     let flg = *input.get(LZ4_FRAME_MAGIC.len()).ok_or_else(truncated)?;
     let optional = |flag: u8, len: usize| if flg & flag != 0 { len } else { 0 };
-    // magic, FLG, BD, [content size], [dictionary id], header checksum
-    let header_len = 4 + 1 + 1 + optional(FLG_CONTENT_SIZE, 8) + optional(FLG_DICT_ID, 4) + 1;
+    let header_len: usize = [
+        LZ4_FRAME_MAGIC.len(),
+        1, // FLG
+        1, // BD
+        optional(FLG_CONTENT_SIZE, 8),
+        optional(FLG_DICT_ID, 4),
+        1, // header checksum
+    ]
+    .into_iter()
+    .sum();
     let block_checksum_len = optional(FLG_BLOCK_CHECKSUM, 4);
 
     let mut pos = header_len;
@@ -550,5 +558,481 @@ impl Read for Lz4FrameReader<'_> {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The compressed inputs are made at test time by the real tools, run the
+    //! way Kbuild runs them. They are test dependencies
+    //! (`apt-get install -y xz-utils zstd lz4 gzip`): a missing tool fails
+    //! the test, it does not skip it.
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const INSTALL_HINT: &str = "apt-get install -y xz-utils zstd lz4 gzip";
+
+    /// Pipes `input` through `program args…` and returns its output.
+    fn run_tool(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `{program}`: {e} (install it: {INSTALL_HINT})"));
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // Feed stdin from a thread: the tool may fill stdout before it has
+        // read all of its input.
+        let feeder = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert!(
+            output.status.success(),
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// Runs a shell pipeline (for inputs too large to pass around).
+    fn run_shell(script: &str) -> Vec<u8> {
+        let output = Command::new("sh").args(["-ec", script]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "`{script}` failed (install the tools: {INSTALL_HINT}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// One way of compressing: the format and the tool's command line.
+    struct Recipe {
+        format: Format,
+        program: &'static str,
+        args: &'static [&'static str],
+    }
+
+    /// The command lines: Kbuild's for modules (`scripts/Makefile.modinst`)
+    /// and kernel payloads (`scripts/Makefile.lib`), plus the tools'
+    /// defaults and options that change the framing.
+    const RECIPES: &[Recipe] = &[
+        Recipe { format: Format::Gzip, program: "gzip", args: &["-9", "-n", "-c"] },
+        Recipe { format: Format::Xz, program: "xz", args: &["--check=crc32", "--lzma2=dict=1MiB", "-c"] },
+        Recipe { format: Format::Xz, program: "xz", args: &["--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c"] },
+        Recipe { format: Format::Xz, program: "xz", args: &["-c"] },
+        Recipe { format: Format::Xz, program: "xz", args: &["--check=sha256", "-c"] },
+        Recipe { format: Format::Xz, program: "xz", args: &["--check=none", "-c"] },
+        Recipe { format: Format::Zstd, program: "zstd", args: &["-T0", "-q", "-c"] },
+        Recipe { format: Format::Zstd, program: "zstd", args: &["-19", "-q", "-c"] },
+        Recipe { format: Format::Zstd, program: "zstd", args: &["--no-check", "-q", "-c"] },
+        Recipe { format: Format::Lz4Legacy, program: "lz4", args: &["-l", "-9", "-c"] },
+        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["-c"] },
+        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["-BD", "-B4", "-c"] },
+        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["-BX", "--content-size", "-c"] },
+        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["--no-frame-crc", "-c"] },
+    ];
+
+    impl Recipe {
+        fn compress(&self, data: &[u8]) -> Vec<u8> {
+            run_tool(self.program, self.args, data)
+        }
+        fn label(&self) -> String {
+            format!("{} {}", self.program, self.args.join(" "))
+        }
+    }
+
+    /// Deterministic test data: text, xorshift noise, and x86 call/jump
+    /// opcodes (E8/E9 + rel32) for the BCJ filter to rewrite.
+    fn sample(len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        let mut state: u32 = 0x9e37_79b9;
+        let mut line = 0u32;
+        while out.len() < len {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            match state % 4 {
+                0 => out.extend_from_slice(format!("line {line}: module signature appended\n").as_bytes()),
+                1 => out.extend_from_slice(&state.to_le_bytes()),
+                2 => {
+                    out.push(0xe8);
+                    out.extend_from_slice(&(line.wrapping_mul(16)).to_le_bytes());
+                }
+                _ => out.extend_from_slice(&[0x48, 0x89, 0xe5, 0xe9, 0x10, 0x00, 0x00, 0x00]),
+            }
+            line += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    fn detects_formats_by_magic() {
+        assert_eq!(detect(&[0x1f, 0x8b, 0x08]), Some(Format::Gzip));
+        assert_eq!(detect(b"\xfd7zXZ\x00\x00\x01"), Some(Format::Xz));
+        assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd, 0x24]), Some(Format::Zstd));
+        assert_eq!(detect(&[0x02, 0x21, 0x4c, 0x18]), Some(Format::Lz4Legacy));
+        assert_eq!(detect(&[0x04, 0x22, 0x4d, 0x18, 0x64]), Some(Format::Lz4Frame));
+        assert_eq!(detect(b"\x7fELF"), None);
+        assert_eq!(detect(b"\xfd7zXZ"), None, "incomplete xz magic");
+        assert_eq!(detect(&[0x1f]), None);
+        assert_eq!(detect(&[]), None);
+        for recipe in RECIPES {
+            let compressed = recipe.compress(b"x");
+            assert_eq!(detect(&compressed), Some(recipe.format), "{}", recipe.label());
+        }
+    }
+
+    #[test]
+    fn names_formats_in_lowercase() {
+        let names: Vec<String> = [
+            Format::Gzip,
+            Format::Xz,
+            Format::Zstd,
+            Format::Lz4Legacy,
+            Format::Lz4Frame,
+            Format::None,
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+        assert_eq!(names, ["gzip", "xz", "zstd", "lz4-legacy", "lz4", "none"]);
+    }
+
+    #[test]
+    fn maps_module_paths_to_formats() {
+        let cases = [
+            ("/lib/modules/6.1.0/kernel/fs/ext4/ext4.ko.xz", Format::Xz),
+            ("e1000e.ko.gz", Format::Gzip),
+            ("dir.ko.xz/nvme.ko.zst", Format::Zstd),
+            ("nvme.ko", Format::None),
+            ("nvme.ko.bz2", Format::None),
+            ("readme.xz", Format::None),
+            ("", Format::None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(format_for_module_path(Path::new(path)), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn round_trips_every_tool_and_option() {
+        // Over 8 MiB, so legacy lz4 needs two blocks and linked lz4 frames
+        // need their dictionary carried over.
+        let data = sample(9 << 20);
+        for recipe in RECIPES {
+            let compressed = recipe.compress(&data);
+            let out = decompress(recipe.format, &compressed, 64 << 20)
+                .unwrap_or_else(|e| panic!("{}: {e}", recipe.label()));
+            assert!(out == data, "{}: output differs", recipe.label());
+            let prefix = decompress_prefix(recipe.format, &compressed, 64 << 20).unwrap();
+            assert!(prefix == data, "{}: prefix output differs", recipe.label());
+        }
+    }
+
+    #[test]
+    fn round_trips_empty_input() {
+        for recipe in RECIPES {
+            let compressed = recipe.compress(b"");
+            let out = decompress(recipe.format, &compressed, 0)
+                .unwrap_or_else(|e| panic!("{}: {e}", recipe.label()));
+            assert!(out.is_empty(), "{}", recipe.label());
+        }
+    }
+
+    #[test]
+    fn none_copies_within_the_limit() {
+        assert_eq!(decompress(Format::None, b"abc", 3).unwrap(), b"abc");
+        assert_eq!(
+            decompress(Format::None, b"abc", 2),
+            Err(DecompressError::TooLarge { format: Format::None, limit: 2 })
+        );
+        assert_eq!(decompress_prefix(Format::None, b"", 0).unwrap(), b"");
+    }
+
+    #[test]
+    fn limit_is_exact() {
+        let data = sample(100_000);
+        for recipe in RECIPES {
+            let compressed = recipe.compress(&data);
+            assert!(decompress(recipe.format, &compressed, data.len()).is_ok(), "{}", recipe.label());
+            assert_eq!(
+                decompress(recipe.format, &compressed, data.len() - 1),
+                Err(DecompressError::TooLarge { format: recipe.format, limit: data.len() - 1 }),
+                "{}",
+                recipe.label()
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_bomb_fast() {
+        // 200 MiB of zeros against a 64 MiB limit; the pipelines make the
+        // input without holding 200 MiB in the test.
+        const LIMIT: usize = 64 << 20;
+        let bombs = [
+            (Format::Gzip, "gzip -9 -n -c"),
+            (Format::Xz, "xz --check=crc32 --lzma2=dict=1MiB -c"),
+            (Format::Zstd, "zstd -T0 -q -c"),
+            (Format::Lz4Legacy, "lz4 -l -9 -c"),
+            (Format::Lz4Frame, "lz4 -c"),
+        ];
+        for (format, tool) in bombs {
+            let compressed = run_shell(&format!("head -c 209715200 /dev/zero | {tool}"));
+            let started = Instant::now();
+            let result = decompress(format, &compressed, LIMIT);
+            let elapsed = started.elapsed();
+            assert_eq!(result, Err(DecompressError::TooLarge { format, limit: LIMIT }), "{tool}");
+            // Decoding all 200 MiB would take several times as long in a
+            // debug build; stopping at the limit is what keeps this short.
+            assert!(elapsed < Duration::from_secs(30), "{tool}: took {elapsed:?}");
+        }
+    }
+
+    #[test]
+    fn output_memory_stays_within_the_limit() {
+        let limit = 1_000_003;
+        assert_eq!(
+            read_bounded(io::repeat(0), Format::None, limit),
+            Err(DecompressError::TooLarge { format: Format::None, limit })
+        );
+        let out = read_bounded(io::repeat(7).take(limit as u64), Format::None, limit).unwrap();
+        assert_eq!(out.len(), limit);
+        assert!(out.capacity() <= limit, "capacity {} > limit", out.capacity());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let data = sample(3000);
+        for recipe in RECIPES.iter().filter(|r| r.format != Format::Lz4Legacy) {
+            let compressed = recipe.compress(&data);
+            for cut in 0..compressed.len() {
+                let result = decompress(recipe.format, &compressed[..cut], 1 << 20);
+                assert!(
+                    matches!(result, Err(DecompressError::Corrupt { .. })),
+                    "{}: cut at {cut} of {} gave {result:?}",
+                    recipe.label(),
+                    compressed.len()
+                );
+                let result = decompress_prefix(recipe.format, &compressed[..cut], 1 << 20);
+                assert!(result.is_err(), "{}: prefix cut at {cut}", recipe.label());
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_lz4_truncated_inside_a_block_is_an_error() {
+        // Legacy lz4 has no end marker: a cut between blocks is a shorter
+        // valid stream, a cut inside a block is not.
+        let data = sample(3000);
+        let compressed = run_tool("lz4", &["-l", "-9", "-c"], &data);
+        for cut in 9..compressed.len() - 4 {
+            let result = decompress(Format::Lz4Legacy, &compressed[..cut], 1 << 20);
+            assert!(
+                // Fewer than 4 bytes of a cut block look like Kbuild's
+                // appended size word: those are reported as trailing bytes.
+                matches!(&result, Err(DecompressError::Corrupt { reason, .. })
+                    if reason.contains("truncated") || reason.contains("trailing bytes")),
+                "cut at {cut}: {result:?}"
+            );
+        }
+        assert!(decompress(Format::Lz4Legacy, &compressed[..4], 1 << 20).unwrap().is_empty());
+    }
+
+    #[test]
+    fn flipped_bytes_never_give_other_data() {
+        // Every format here carries a checksum over the content, so a flipped
+        // byte is an error, or lands in a field that changes nothing (gzip's
+        // mtime and OS bytes, for example).
+        let data = sample(2000);
+        for recipe in RECIPES.iter().filter(|r| {
+            let unchecked = ["--no-check", "--check=none", "--no-frame-crc"];
+            r.format != Format::Lz4Legacy && !r.args.iter().any(|a| unchecked.contains(a))
+        }) {
+            let compressed = recipe.compress(&data);
+            for pos in 0..compressed.len() {
+                for mask in [0x01u8, 0x80] {
+                    let mut damaged = compressed.clone();
+                    damaged[pos] ^= mask;
+                    if let Ok(out) = decompress(recipe.format, &damaged, 1 << 20) {
+                        assert!(out == data, "{}: flip at {pos} gave other data", recipe.label());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_bytes_in_unchecked_streams_do_not_panic() {
+        let data = sample(2000);
+        let unchecked = [
+            (Format::Lz4Legacy, "lz4", &["-l", "-9", "-c"][..]),
+            (Format::Zstd, "zstd", &["--no-check", "-q", "-c"][..]),
+            (Format::Xz, "xz", &["--check=none", "-c"][..]),
+            (Format::Lz4Frame, "lz4", &["--no-frame-crc", "-c"][..]),
+        ];
+        for (format, program, args) in unchecked {
+            let compressed = run_tool(program, args, &data);
+            for pos in 0..compressed.len() {
+                let mut damaged = compressed.clone();
+                damaged[pos] ^= 0x55;
+                let _ = decompress(format, &damaged, 1 << 20);
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_content_fails_the_integrity_check() {
+        // Change one byte of the compressed data but keep it decodable: only
+        // the check can notice. Stored (uncompressed) blocks make that easy.
+        let data = sample(5000);
+        let gz = run_tool("gzip", &["-1", "-n", "-c"], b"A");
+        let mut damaged = gz.clone();
+        let crc_pos = damaged.len() - 8;
+        damaged[crc_pos] ^= 1;
+        let err = decompress(Format::Gzip, &damaged, 1 << 20).unwrap_err();
+        assert!(matches!(err, DecompressError::Corrupt { .. }), "{err}");
+
+        let xz = run_tool("xz", &["--check=crc32", "--lzma2=dict=1MiB", "-c"], &data);
+        // The block's CRC32 sits right before the index; flip its first byte.
+        let mut damaged = xz.clone();
+        let index_start = find_xz_check_position(&xz, &data);
+        damaged[index_start] ^= 1;
+        let err = decompress(Format::Xz, &damaged, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+
+        let zst = run_tool("zstd", &["-q", "-c"], &data);
+        let mut damaged = zst.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        let err = decompress(Format::Zstd, &damaged, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    /// Where the CRC32 of the only block of a single-block xz stream starts:
+    /// 4 check bytes, then the index (padded to 4), then the 12-byte footer.
+    fn find_xz_check_position(xz: &[u8], data: &[u8]) -> usize {
+        assert_eq!(decompress(Format::Xz, xz, 1 << 20).unwrap(), data);
+        let footer = xz.len() - 12;
+        let backward_size = u32::from_le_bytes(xz[footer + 4..footer + 8].try_into().unwrap());
+        let index_len = (backward_size as usize + 1) * 4;
+        footer - index_len - 4
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error_but_not_for_a_prefix() {
+        let data = sample(5000);
+        for recipe in RECIPES {
+            let mut compressed = recipe.compress(&data);
+            compressed.extend_from_slice(b"junk!");
+            let err = decompress(recipe.format, &compressed, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                DecompressError::Corrupt {
+                    format: recipe.format,
+                    reason: "5 trailing bytes after the stream".into()
+                },
+                "{}",
+                recipe.label()
+            );
+            let out = decompress_prefix(recipe.format, &compressed, 1 << 20).unwrap();
+            assert!(out == data, "{}", recipe.label());
+        }
+    }
+
+    #[test]
+    fn kbuild_size_append_is_ignored_by_prefix() {
+        // Kbuild's `size_append`: the uncompressed size, u32 little-endian,
+        // after the stream. Small and large sizes both (a small one is a
+        // plausible legacy lz4 block size).
+        let data = sample(70_000);
+        for size_word in [data.len() as u32, 0x0400_0000] {
+            for recipe in RECIPES {
+                let mut payload = recipe.compress(&data);
+                payload.extend_from_slice(&size_word.to_le_bytes());
+                let out = decompress_prefix(recipe.format, &payload, 1 << 20)
+                    .unwrap_or_else(|e| panic!("{}: {e}", recipe.label()));
+                assert!(out == data, "{}", recipe.label());
+            }
+        }
+    }
+
+    #[test]
+    fn xz_stream_padding_is_allowed() {
+        let data = sample(1000);
+        let xz = run_tool("xz", &["-c"], &data);
+        for padding in [4, 8, 64] {
+            let mut padded = xz.clone();
+            padded.resize(xz.len() + padding, 0);
+            assert_eq!(decompress(Format::Xz, &padded, 1 << 20).unwrap(), data);
+        }
+        let mut padded = xz.clone();
+        padded.resize(xz.len() + 3, 0);
+        assert!(decompress(Format::Xz, &padded, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn concatenated_streams_are_rejected() {
+        // The documented choice: one stream per file.
+        for recipe in RECIPES {
+            let one = recipe.compress(b"first");
+            let mut two = one.clone();
+            two.extend_from_slice(&recipe.compress(b"second"));
+            let err = decompress(recipe.format, &two, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("trailing bytes"), "{}: {err}", recipe.label());
+            assert_eq!(decompress_prefix(recipe.format, &two, 1 << 20).unwrap(), b"first");
+        }
+    }
+
+    #[test]
+    fn wrong_or_missing_magic_is_corrupt() {
+        let gz = run_tool("gzip", &["-c"], b"hello");
+        for format in [Format::Xz, Format::Zstd, Format::Lz4Legacy, Format::Lz4Frame] {
+            let err = decompress(format, &gz, 1 << 20).unwrap_err();
+            assert_eq!(
+                err,
+                DecompressError::Corrupt { format, reason: format!("no {format} magic at the start") }
+            );
+            assert!(decompress(format, &[], 1 << 20).is_err());
+        }
+        assert!(decompress(Format::Gzip, &[], 1 << 20).is_err());
+    }
+
+    #[test]
+    fn zstd_reserved_bit_is_rejected() {
+        let mut zst = run_tool("zstd", &["-q", "-c"], b"hello");
+        zst[4] |= 0x08;
+        let err = decompress(Format::Zstd, &zst, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("reserved bit"), "{err}");
+    }
+
+    #[test]
+    fn lz4_frame_with_an_empty_block_is_read_to_its_end() {
+        // A hand-made frame: independent blocks, no checksums; an empty
+        // uncompressed block, then "hi" uncompressed, then the end mark.
+        // lz4_flex alone would stop at the empty block.
+        let mut frame = vec![0x04, 0x22, 0x4d, 0x18, 0x60, 0x40];
+        frame.push(header_checksum(&frame[4..6]));
+        frame.extend_from_slice(&0x8000_0000u32.to_le_bytes());
+        frame.extend_from_slice(&0x8000_0002u32.to_le_bytes());
+        frame.extend_from_slice(b"hi");
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        assert_eq!(decompress(Format::Lz4Frame, &frame, 100).unwrap(), b"hi");
+        assert_eq!(decompress_prefix(Format::Lz4Frame, &frame, 100).unwrap(), b"hi");
+    }
+
+    /// The lz4 frame header checksum: second byte of xxh32(descriptor, 0),
+    /// taken from the lz4 tool's output for the same descriptor.
+    fn header_checksum(descriptor: &[u8]) -> u8 {
+        assert_eq!(descriptor, [0x60, 0x40]);
+        // `lz4 -BX --no-frame-crc` makes FLG 0x60 BD 0x40 … read its HC byte.
+        let made = run_tool("lz4", &["--no-frame-crc", "-B4", "-c"], b"x");
+        assert_eq!(&made[4..6], descriptor, "lz4 changed its defaults");
+        made[6]
     }
 }

@@ -16,6 +16,7 @@ pub mod kernel_image;
 pub mod modsig;
 pub mod pkcs7;
 pub mod pubkey;
+pub mod rsa_public;
 pub mod trust;
 pub mod verify;
 pub mod walk;

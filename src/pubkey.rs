@@ -12,7 +12,7 @@ pub const RSA_MAX_BITS: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub enum PublicKey {
-    Rsa { key: rsa::PublicKey, bits: usize },
+    Rsa { modulus: crate::rsa_public::Modulus, e: u64, bits: usize },
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
 }
@@ -87,11 +87,24 @@ impl PublicKey {
                 "RSA-{bits} key (supported: {RSA_MIN_BITS}-{RSA_MAX_BITS} bits)"
             )));
         }
-        let n = rsa::BoxedUint::from_be_slice_vartime(n);
-        let e = rsa::BoxedUint::from_be_slice_vartime(e);
-        let key = rsa::PublicKey::new_with_size_limits(n, e, RSA_MIN_BITS..=RSA_MAX_BITS)
-            .map_err(|err| KeyError::Malformed(format!("RSA public key rejected: {err}")))?;
-        Ok(PublicKey::Rsa { key, bits })
+        // The rsa crate's checks decide which keys are acceptable (odd
+        // modulus, exponent range); the arithmetic is rsa_public's.
+        rsa::PublicKey::new_with_size_limits(
+            rsa::BoxedUint::from_be_slice_vartime(n),
+            rsa::BoxedUint::from_be_slice_vartime(e),
+            RSA_MIN_BITS..=RSA_MAX_BITS,
+        )
+        .map_err(|err| KeyError::Malformed(format!("RSA public key rejected: {err}")))?;
+        let e_trimmed = &e[e.iter().position(|&b| b != 0).unwrap_or(e.len())..];
+        let e = match <[u8; 8]>::try_from(
+            [vec![0u8; 8usize.saturating_sub(e_trimmed.len())], e_trimmed.to_vec()].concat().as_slice(),
+        ) {
+            Ok(b) => u64::from_be_bytes(b),
+            Err(_) => return Err(KeyError::Unsupported("RSA public exponent wider than 64 bits".into())),
+        };
+        let modulus = crate::rsa_public::Modulus::new(n)
+            .ok_or_else(|| KeyError::Malformed("RSA modulus is not odd".into()))?;
+        Ok(PublicKey::Rsa { modulus, e, bits })
     }
 
     pub fn family(&self) -> KeyFamily {
@@ -113,7 +126,7 @@ impl PublicKey {
     /// Checks `signature` over a message whose `hash` digest is `digest`.
     pub fn verify(&self, hash: HashAlgo, digest: &[u8], signature: &[u8]) -> Result<(), SigError> {
         match self {
-            PublicKey::Rsa { key, .. } => {
+            PublicKey::Rsa { modulus, e, .. } => {
                 let scheme = match hash {
                     HashAlgo::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
                     HashAlgo::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
@@ -122,8 +135,7 @@ impl PublicKey {
                     HashAlgo::Sha3_384 => Pkcs1v15Sign::new::<sha3::Sha3_384>(),
                     HashAlgo::Sha3_512 => Pkcs1v15Sign::new::<sha3::Sha3_512>(),
                 };
-                key.verify(scheme, digest, signature)
-                    .map_err(|_| SigError::Invalid("RSA signature does not match".into()))
+                verify_pkcs1v15(modulus, *e, &scheme.prefix, digest, signature)
             }
             PublicKey::P256(key) => {
                 let sig = p256::ecdsa::Signature::from_der(signature)
@@ -138,6 +150,39 @@ impl PublicKey {
                     .map_err(|_| SigError::Invalid("ECDSA signature does not match".into()))
             }
         }
+    }
+}
+
+/// EMSA-PKCS1-v1_5 (RFC 8017 §8.2.2): recover the encoded message and compare
+/// it with the one the digest implies.
+fn verify_pkcs1v15(
+    modulus: &crate::rsa_public::Modulus,
+    e: u64,
+    prefix: &[u8],
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<(), SigError> {
+    let k = modulus.byte_len();
+    if signature.len() != k {
+        return Err(SigError::Invalid(format!("RSA signature is {} bytes, key is {k}", signature.len())));
+    }
+    let t_len = prefix.len() + digest.len();
+    if k < t_len + 11 {
+        return Err(SigError::Invalid("RSA key too short for the digest".into()));
+    }
+    let em = modulus
+        .pow(signature, e)
+        .ok_or_else(|| SigError::Invalid("RSA signature value out of range".into()))?;
+    let mut expected = Vec::with_capacity(k);
+    expected.extend_from_slice(&[0x00, 0x01]);
+    expected.resize(k - t_len - 1, 0xff);
+    expected.push(0x00);
+    expected.extend_from_slice(prefix);
+    expected.extend_from_slice(digest);
+    if em == expected {
+        Ok(())
+    } else {
+        Err(SigError::Invalid("RSA signature does not match".into()))
     }
 }
 
