@@ -186,7 +186,7 @@ fn verify(args: VerifyArgs) -> u8 {
 
 fn write_text(out: &mut impl Write, reports: &[Report], verified: usize, failed: usize) -> std::io::Result<()> {
     for r in reports.iter().filter(|r| r.verdict != Verdict::Ok) {
-        writeln!(out, "{}: {}: {}", r.path, r.verdict, one_line(&r.reason))?;
+        writeln!(out, "{}: {}: {}", one_line(&r.path), r.verdict, one_line(&r.reason))?;
     }
     writeln!(out, "{verified} verified, {failed} failed")
 }

@@ -130,6 +130,11 @@ impl<'a> Reader<'a> {
         Reader::inside(&el, what)
     }
 
+    /// Reads a SEQUENCE and returns the element itself (for raw comparisons).
+    pub fn sequence_raw(&mut self, what: &'static str) -> Result<Element<'a>, DerError> {
+        self.expect(TAG_SEQUENCE, what)
+    }
+
     /// Reads the next element if it is context-specific `[n]`.
     pub fn optional_context(&mut self, n: u32, what: &'static str) -> Result<Option<Element<'a>>, DerError> {
         match self.peek(what)? {

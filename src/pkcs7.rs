@@ -233,10 +233,3 @@ fn algorithm_identifier<'a>(r: &mut Reader<'a>, what: &'static str) -> Result<&'
     seq.finish(what)?;
     Ok(oid.content)
 }
-
-impl<'a> Reader<'a> {
-    /// Reads a SEQUENCE and returns the element itself (for raw comparisons).
-    pub fn sequence_raw(&mut self, what: &'static str) -> Result<Element<'a>, DerError> {
-        self.expect(crate::der::TAG_SEQUENCE, what)
-    }
-}

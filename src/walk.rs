@@ -74,10 +74,11 @@ pub fn verify_all(items: &[Item], trust: &TrustStore, opts: &Options, jobs: usiz
         for _ in 0..jobs {
             s.spawn(|| {
                 let mut local = Vec::new();
+                let mut buf = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
-                    local.push((i, check(item, trust, opts)));
+                    local.push((i, check(item, trust, opts, &mut buf)));
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
                 if let Ok(mut r) = results.lock() {
@@ -98,9 +99,9 @@ pub fn verify_all(items: &[Item], trust: &TrustStore, opts: &Options, jobs: usiz
         .collect()
 }
 
-fn check(item: &Item, trust: &TrustStore, opts: &Options) -> Report {
+fn check(item: &Item, trust: &TrustStore, opts: &Options, buf: &mut Vec<u8>) -> Report {
     match item {
-        Item::File(p) => verify::verify_file(p, &p.display().to_string(), trust, opts),
+        Item::File(p) => verify::verify_file_with(p, &p.display().to_string(), trust, opts, buf),
         Item::Unreadable(p, why) => io_report(p, why),
     }
 }
