@@ -182,8 +182,7 @@ fn decode_first_stream(
 
 /// Rejects bytes after the stream, except xz stream padding.
 fn check_trailing(format: Format, rest: &[u8]) -> Result<(), DecompressError> {
-    let is_xz_padding =
-        format == Format::Xz && rest.len() % 4 == 0 && rest.iter().all(|&b| b == 0);
+    let is_xz_padding = format == Format::Xz && rest.len() % 4 == 0 && rest.iter().all(|&b| b == 0);
     if rest.is_empty() || is_xz_padding {
         Ok(())
     } else {
@@ -212,7 +211,9 @@ fn unsupported(format: Format, reason: impl Into<String>) -> DecompressError {
 /// "needs too much memory" and "feature not implemented" with these kinds.
 fn from_io(format: Format, e: io::Error) -> DecompressError {
     match e.kind() {
-        io::ErrorKind::Unsupported | io::ErrorKind::OutOfMemory => unsupported(format, e.to_string()),
+        io::ErrorKind::Unsupported | io::ErrorKind::OutOfMemory => {
+            unsupported(format, e.to_string())
+        }
         io::ErrorKind::UnexpectedEof => corrupt(format, format!("truncated input: {e}")),
         _ => corrupt(format, e.to_string()),
     }
@@ -246,7 +247,10 @@ fn read_bounded(
             return Ok(out);
         }
         let Some(data) = buf.get(..n) else {
-            return Err(corrupt(format, "decoder reported more bytes than asked for"));
+            return Err(corrupt(
+                format,
+                "decoder reported more bytes than asked for",
+            ));
         };
         push_bounded(&mut out, data, format, limit)?;
     }
@@ -311,7 +315,9 @@ fn gunzip(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressErro
 /// grows the window with the output anyway; this refuses absurd headers early.
 fn xz_mem_limit_kib(limit: usize) -> u32 {
     let bytes = limit.max(64 << 20).saturating_add(16 << 20);
-    u32::try_from(bytes / 1024).unwrap_or(u32::MAX).min(u32::MAX - 1)
+    u32::try_from(bytes / 1024)
+        .unwrap_or(u32::MAX)
+        .min(u32::MAX - 1)
 }
 
 fn unxz(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressError> {
@@ -321,8 +327,7 @@ fn unxz(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressError>
     // filters (x86 for bzImage payloads) itself.
     let mut rest = input;
     let out = {
-        let reader =
-            lzma_rust2::XzReader::new_mem_limit(&mut rest, false, xz_mem_limit_kib(limit));
+        let reader = lzma_rust2::XzReader::new_mem_limit(&mut rest, false, xz_mem_limit_kib(limit));
         read_bounded(reader, Format::Xz, limit)?
     };
     Ok((out, rest))
@@ -376,7 +381,10 @@ fn zstd_frame_descriptor(input: &[u8]) -> Result<u8, DecompressError> {
         .get(ZSTD_MAGIC.len())
         .ok_or_else(|| corrupt(Format::Zstd, "truncated input: no frame header"))?;
     if descriptor & 0x08 != 0 {
-        return Err(corrupt(Format::Zstd, "reserved bit set in the frame header"));
+        return Err(corrupt(
+            Format::Zstd,
+            "reserved bit set in the frame header",
+        ));
     }
     Ok(descriptor)
 }
@@ -446,7 +454,10 @@ fn decode_legacy_block(
 ) -> Result<(), DecompressError> {
     let format = Format::Lz4Legacy;
     let start = out.len();
-    let room = limit.saturating_sub(start).min(LZ4_LEGACY_BLOCK);
+    // An LZ4 block expands at most 255-fold (each extra match-length byte
+    // adds 255 bytes), so small blocks need no 8 MiB window to be zeroed.
+    let block_max = LZ4_LEGACY_BLOCK.min(block.len().saturating_mul(256).saturating_add(64));
+    let room = limit.saturating_sub(start).min(block_max);
     let end = start.saturating_add(room);
     reserve_bounded(out, end, format, limit)?;
     out.resize(end, 0);
@@ -457,9 +468,9 @@ fn decode_legacy_block(
             out.truncate(start.saturating_add(n));
             Ok(())
         }
-        // The block did not fit: past the caller's limit, or past the 8 MiB
-        // that a legacy block may decode to.
-        Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if room < LZ4_LEGACY_BLOCK => {
+        // The block did not fit: past the caller's limit (when that made the
+        // window smaller), else it is corrupt.
+        Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if room < block_max => {
             Err(DecompressError::TooLarge { format, limit })
         }
         Err(e) => Err(corrupt(format, format!("bad block: {e}"))),
@@ -517,7 +528,11 @@ fn lz4_frame_len(input: &[u8]) -> Result<usize, String> {
 
     let mut pos = header_len;
     loop {
-        let word = input.get(pos..).and_then(split_u32_le).ok_or_else(truncated)?.0;
+        let word = input
+            .get(pos..)
+            .and_then(split_u32_le)
+            .ok_or_else(truncated)?
+            .0;
         pos = pos.checked_add(4).ok_or_else(truncated)?;
         if word == 0 {
             break; // end mark
@@ -621,20 +636,76 @@ mod tests {
     /// and kernel payloads (`scripts/Makefile.lib`), plus the tools'
     /// defaults and options that change the framing.
     const RECIPES: &[Recipe] = &[
-        Recipe { format: Format::Gzip, program: "gzip", args: &["-9", "-n", "-c"] },
-        Recipe { format: Format::Xz, program: "xz", args: &["--check=crc32", "--lzma2=dict=1MiB", "-c"] },
-        Recipe { format: Format::Xz, program: "xz", args: &["--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c"] },
-        Recipe { format: Format::Xz, program: "xz", args: &["-c"] },
-        Recipe { format: Format::Xz, program: "xz", args: &["--check=sha256", "-c"] },
-        Recipe { format: Format::Xz, program: "xz", args: &["--check=none", "-c"] },
-        Recipe { format: Format::Zstd, program: "zstd", args: &["-T0", "-q", "-c"] },
-        Recipe { format: Format::Zstd, program: "zstd", args: &["-19", "-q", "-c"] },
-        Recipe { format: Format::Zstd, program: "zstd", args: &["--no-check", "-q", "-c"] },
-        Recipe { format: Format::Lz4Legacy, program: "lz4", args: &["-l", "-9", "-c"] },
-        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["-c"] },
-        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["-BD", "-B4", "-c"] },
-        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["-BX", "--content-size", "-c"] },
-        Recipe { format: Format::Lz4Frame, program: "lz4", args: &["--no-frame-crc", "-c"] },
+        Recipe {
+            format: Format::Gzip,
+            program: "gzip",
+            args: &["-9", "-n", "-c"],
+        },
+        Recipe {
+            format: Format::Xz,
+            program: "xz",
+            args: &["--check=crc32", "--lzma2=dict=1MiB", "-c"],
+        },
+        Recipe {
+            format: Format::Xz,
+            program: "xz",
+            args: &["--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c"],
+        },
+        Recipe {
+            format: Format::Xz,
+            program: "xz",
+            args: &["-c"],
+        },
+        Recipe {
+            format: Format::Xz,
+            program: "xz",
+            args: &["--check=sha256", "-c"],
+        },
+        Recipe {
+            format: Format::Xz,
+            program: "xz",
+            args: &["--check=none", "-c"],
+        },
+        Recipe {
+            format: Format::Zstd,
+            program: "zstd",
+            args: &["-T0", "-q", "-c"],
+        },
+        Recipe {
+            format: Format::Zstd,
+            program: "zstd",
+            args: &["-19", "-q", "-c"],
+        },
+        Recipe {
+            format: Format::Zstd,
+            program: "zstd",
+            args: &["--no-check", "-q", "-c"],
+        },
+        Recipe {
+            format: Format::Lz4Legacy,
+            program: "lz4",
+            args: &["-l", "-9", "-c"],
+        },
+        Recipe {
+            format: Format::Lz4Frame,
+            program: "lz4",
+            args: &["-c"],
+        },
+        Recipe {
+            format: Format::Lz4Frame,
+            program: "lz4",
+            args: &["-BD", "-B4", "-c"],
+        },
+        Recipe {
+            format: Format::Lz4Frame,
+            program: "lz4",
+            args: &["-BX", "--content-size", "-c"],
+        },
+        Recipe {
+            format: Format::Lz4Frame,
+            program: "lz4",
+            args: &["--no-frame-crc", "-c"],
+        },
     ];
 
     impl Recipe {
@@ -657,7 +728,9 @@ mod tests {
             state ^= state >> 17;
             state ^= state << 5;
             match state % 4 {
-                0 => out.extend_from_slice(format!("line {line}: module signature appended\n").as_bytes()),
+                0 => out.extend_from_slice(
+                    format!("line {line}: module signature appended\n").as_bytes(),
+                ),
                 1 => out.extend_from_slice(&state.to_le_bytes()),
                 2 => {
                     out.push(0xe8);
@@ -677,14 +750,22 @@ mod tests {
         assert_eq!(detect(b"\xfd7zXZ\x00\x00\x01"), Some(Format::Xz));
         assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd, 0x24]), Some(Format::Zstd));
         assert_eq!(detect(&[0x02, 0x21, 0x4c, 0x18]), Some(Format::Lz4Legacy));
-        assert_eq!(detect(&[0x04, 0x22, 0x4d, 0x18, 0x64]), Some(Format::Lz4Frame));
+        assert_eq!(
+            detect(&[0x04, 0x22, 0x4d, 0x18, 0x64]),
+            Some(Format::Lz4Frame)
+        );
         assert_eq!(detect(b"\x7fELF"), None);
         assert_eq!(detect(b"\xfd7zXZ"), None, "incomplete xz magic");
         assert_eq!(detect(&[0x1f]), None);
         assert_eq!(detect(&[]), None);
         for recipe in RECIPES {
             let compressed = recipe.compress(b"x");
-            assert_eq!(detect(&compressed), Some(recipe.format), "{}", recipe.label());
+            assert_eq!(
+                detect(&compressed),
+                Some(recipe.format),
+                "{}",
+                recipe.label()
+            );
         }
     }
 
@@ -750,7 +831,10 @@ mod tests {
         assert_eq!(decompress(Format::None, b"abc", 3).unwrap(), b"abc");
         assert_eq!(
             decompress(Format::None, b"abc", 2),
-            Err(DecompressError::TooLarge { format: Format::None, limit: 2 })
+            Err(DecompressError::TooLarge {
+                format: Format::None,
+                limit: 2
+            })
         );
         assert_eq!(decompress_prefix(Format::None, b"", 0).unwrap(), b"");
     }
@@ -760,10 +844,17 @@ mod tests {
         let data = sample(100_000);
         for recipe in RECIPES {
             let compressed = recipe.compress(&data);
-            assert!(decompress(recipe.format, &compressed, data.len()).is_ok(), "{}", recipe.label());
+            assert!(
+                decompress(recipe.format, &compressed, data.len()).is_ok(),
+                "{}",
+                recipe.label()
+            );
             assert_eq!(
                 decompress(recipe.format, &compressed, data.len() - 1),
-                Err(DecompressError::TooLarge { format: recipe.format, limit: data.len() - 1 }),
+                Err(DecompressError::TooLarge {
+                    format: recipe.format,
+                    limit: data.len() - 1
+                }),
                 "{}",
                 recipe.label()
             );
@@ -787,10 +878,20 @@ mod tests {
             let started = Instant::now();
             let result = decompress(format, &compressed, LIMIT);
             let elapsed = started.elapsed();
-            assert_eq!(result, Err(DecompressError::TooLarge { format, limit: LIMIT }), "{tool}");
+            assert_eq!(
+                result,
+                Err(DecompressError::TooLarge {
+                    format,
+                    limit: LIMIT
+                }),
+                "{tool}"
+            );
             // Decoding all 200 MiB would take several times as long in a
             // debug build; stopping at the limit is what keeps this short.
-            assert!(elapsed < Duration::from_secs(30), "{tool}: took {elapsed:?}");
+            assert!(
+                elapsed < Duration::from_secs(30),
+                "{tool}: took {elapsed:?}"
+            );
         }
     }
 
@@ -799,11 +900,18 @@ mod tests {
         let limit = 1_000_003;
         assert_eq!(
             read_bounded(io::repeat(0), Format::None, limit),
-            Err(DecompressError::TooLarge { format: Format::None, limit })
+            Err(DecompressError::TooLarge {
+                format: Format::None,
+                limit
+            })
         );
         let out = read_bounded(io::repeat(7).take(limit as u64), Format::None, limit).unwrap();
         assert_eq!(out.len(), limit);
-        assert!(out.capacity() <= limit, "capacity {} > limit", out.capacity());
+        assert!(
+            out.capacity() <= limit,
+            "capacity {} > limit",
+            out.capacity()
+        );
     }
 
     #[test]
@@ -841,7 +949,9 @@ mod tests {
                 "cut at {cut}: {result:?}"
             );
         }
-        assert!(decompress(Format::Lz4Legacy, &compressed[..4], 1 << 20).unwrap().is_empty());
+        assert!(decompress(Format::Lz4Legacy, &compressed[..4], 1 << 20)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -860,7 +970,11 @@ mod tests {
                     let mut damaged = compressed.clone();
                     damaged[pos] ^= mask;
                     if let Ok(out) = decompress(recipe.format, &damaged, 1 << 20) {
-                        assert!(out == data, "{}: flip at {pos} gave other data", recipe.label());
+                        assert!(
+                            out == data,
+                            "{}: flip at {pos} gave other data",
+                            recipe.label()
+                        );
                     }
                 }
             }
@@ -984,23 +1098,96 @@ mod tests {
             let mut two = one.clone();
             two.extend_from_slice(&recipe.compress(b"second"));
             let err = decompress(recipe.format, &two, 1 << 20).unwrap_err();
-            assert!(err.to_string().contains("trailing bytes"), "{}: {err}", recipe.label());
-            assert_eq!(decompress_prefix(recipe.format, &two, 1 << 20).unwrap(), b"first");
+            assert!(
+                err.to_string().contains("trailing bytes"),
+                "{}: {err}",
+                recipe.label()
+            );
+            assert_eq!(
+                decompress_prefix(recipe.format, &two, 1 << 20).unwrap(),
+                b"first"
+            );
         }
     }
 
     #[test]
     fn wrong_or_missing_magic_is_corrupt() {
         let gz = run_tool("gzip", &["-c"], b"hello");
-        for format in [Format::Xz, Format::Zstd, Format::Lz4Legacy, Format::Lz4Frame] {
+        for format in [
+            Format::Xz,
+            Format::Zstd,
+            Format::Lz4Legacy,
+            Format::Lz4Frame,
+        ] {
             let err = decompress(format, &gz, 1 << 20).unwrap_err();
             assert_eq!(
                 err,
-                DecompressError::Corrupt { format, reason: format!("no {format} magic at the start") }
+                DecompressError::Corrupt {
+                    format,
+                    reason: format!("no {format} magic at the start")
+                }
             );
             assert!(decompress(format, &[], 1 << 20).is_err());
         }
         assert!(decompress(Format::Gzip, &[], 1 << 20).is_err());
+    }
+
+    #[test]
+    fn xz_dictionary_over_the_memory_bound_is_unsupported() {
+        // Rewrite the block header's LZMA2 dictionary byte to 40 (4 GiB) and
+        // fix the header's CRC32: a valid header asking for too much memory.
+        let mut xz = run_tool(
+            "xz",
+            &["--check=crc32", "--lzma2=dict=1MiB", "-c"],
+            b"hello",
+        );
+        let header_start = 12;
+        let header_len = (usize::from(xz[header_start]) + 1) * 4;
+        let header = header_start..header_start + header_len;
+        assert_eq!(
+            &xz[header_start + 2..header_start + 5],
+            [0x21, 0x01, 16],
+            "LZMA2, dict=1MiB"
+        );
+        xz[header_start + 4] = 40;
+        let mut crc = flate2::Crc::new();
+        crc.update(&xz[header.start..header.end - 4]);
+        xz[header.end - 4..header.end].copy_from_slice(&crc.sum().to_le_bytes());
+        let err = decompress(Format::Xz, &xz, 1 << 20).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecompressError::Unsupported {
+                    format: Format::Xz,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn zstd_window_over_the_bound_is_unsupported() {
+        // Without a content size the header carries a window descriptor;
+        // exponent 31 asks for a 2 TiB window.
+        let mut zst = run_tool("zstd", &["--no-content-size", "-q", "-c"], b"hello");
+        assert_eq!(
+            zst[4] & 0x20,
+            0,
+            "no single-segment flag, so byte 5 is the window"
+        );
+        zst[5] = 31 << 3;
+        let err = decompress(Format::Zstd, &zst, 1 << 20).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecompressError::Unsupported {
+                    format: Format::Zstd,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -1023,7 +1210,10 @@ mod tests {
         frame.extend_from_slice(b"hi");
         frame.extend_from_slice(&0u32.to_le_bytes());
         assert_eq!(decompress(Format::Lz4Frame, &frame, 100).unwrap(), b"hi");
-        assert_eq!(decompress_prefix(Format::Lz4Frame, &frame, 100).unwrap(), b"hi");
+        assert_eq!(
+            decompress_prefix(Format::Lz4Frame, &frame, 100).unwrap(),
+            b"hi"
+        );
     }
 
     /// The lz4 frame header checksum: second byte of xxh32(descriptor, 0),

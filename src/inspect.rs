@@ -28,6 +28,8 @@ pub struct Inspection {
     pub pkcs7_size: Option<usize>,
     pub payload_size: Option<usize>,
     pub payload_digest: Option<String>,
+    /// Bytes after the PKCS#7 message inside `sig_len` (the kernel ignores them).
+    pub bytes_after_pkcs7: Option<usize>,
     pub error: Option<String>,
 }
 
@@ -50,6 +52,7 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
         pkcs7_size: None,
         payload_size: None,
         payload_digest: None,
+        bytes_after_pkcs7: None,
         error: None,
     };
     let owned;
@@ -104,6 +107,7 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
     }
     out.signed_attributes = Some(si.signed_attrs.is_some());
     out.certificates = Some(msg.certificates.len());
+    out.bytes_after_pkcs7 = Some(msg.trailing);
     out.signature_size = Some(si.signature.len());
     out.sig_algo = Some(match sig_alg_from_oid(si.signature_oid) {
         SigAlgLookup::Supported(KeyFamily::Rsa, _) => "rsa (PKCS#1 v1.5)".into(),
@@ -160,6 +164,9 @@ impl Inspection {
             line("certificates:", &n.to_string());
         }
         line("payload_digest:", &opt(&self.payload_digest));
+        if let Some(n) = self.bytes_after_pkcs7.filter(|&n| n > 0) {
+            line("bytes_after_pkcs7:", &format!("{n} (ignored, as by the kernel)"));
+        }
         if let Some(e) = &self.error {
             line("error:", e);
         }

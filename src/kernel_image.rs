@@ -166,7 +166,9 @@ fn read_array<const N: usize>(
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or(KernelImageError::Truncated {
             what,
-            offset: u64::try_from(offset).unwrap_or(u64::MAX).saturating_add(N as u64),
+            offset: u64::try_from(offset)
+                .unwrap_or(u64::MAX)
+                .saturating_add(N as u64),
         })
 }
 
@@ -174,7 +176,10 @@ fn read_array<const N: usize>(
 fn describe_magic(image: &[u8]) -> String {
     let start = hex(image.get(..4).unwrap_or(image));
     match image.get(HEADER_MAGIC..VERSION) {
-        Some(at_202) => format!("first bytes {start}, bytes {} at 0x202 instead of \"HdrS\"", hex(at_202)),
+        Some(at_202) => format!(
+            "first bytes {start}, bytes {} at 0x202 instead of \"HdrS\"",
+            hex(at_202)
+        ),
         None => format!("first bytes {start}, {} bytes in all", image.len()),
     }
 }
@@ -283,7 +288,8 @@ fn candidate(image: &[u8], start: usize) -> Option<&[u8]> {
 
 /// Whether `der` is exactly one X.509 certificate.
 fn is_certificate(der: &[u8]) -> bool {
-    let parses = matches!(x509_parser::parse_x509_certificate(der), Ok((rest, _)) if rest.is_empty());
+    let parses =
+        matches!(x509_parser::parse_x509_certificate(der), Ok((rest, _)) if rest.is_empty());
     parses && is_three_element_sequence(der)
 }
 
@@ -349,8 +355,17 @@ mod tests {
                     run_tool(
                         "openssl",
                         &[
-                            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", &subject,
-                            "-keyout", "/dev/null", "-outform", "DER",
+                            "req",
+                            "-x509",
+                            "-newkey",
+                            "rsa:2048",
+                            "-nodes",
+                            "-subj",
+                            &subject,
+                            "-keyout",
+                            "/dev/null",
+                            "-outform",
+                            "DER",
                         ],
                         b"",
                     )
@@ -383,7 +398,11 @@ mod tests {
     /// reads, a PE "MZ" like real images, and the payload at
     /// `payload_offset` into the protected-mode code.
     fn bzimage(payload: &[u8], setup_sects: u8, version: u16) -> Vec<u8> {
-        let sects = if setup_sects == 0 { 4 } else { usize::from(setup_sects) };
+        let sects = if setup_sects == 0 {
+            4
+        } else {
+            usize::from(setup_sects)
+        };
         let protected_mode_start = (sects + 1) * 512;
         let payload_offset = 0x3a0usize;
         let mut image = vec![0u8; protected_mode_start + payload_offset];
@@ -427,8 +446,8 @@ mod tests {
         ];
         for (program, args) in compressors {
             let image = bzimage(&kbuild_payload(program, args, &vmlinux), 27, 0x020f);
-            let found = extract_certificates(&image)
-                .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
+            let found =
+                extract_certificates(&image).unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
             assert_eq!(found, certificates(), "{program} {args:?}");
         }
         // CONFIG_KERNEL_UNCOMPRESSED: the payload is the ELF itself.
@@ -455,7 +474,9 @@ mod tests {
         let err = extract_certificates(b"MZ").unwrap_err();
         assert_eq!(
             err,
-            KernelImageError::NotAKernelImage { found: "first bytes 4d5a, 2 bytes in all".into() }
+            KernelImageError::NotAKernelImage {
+                found: "first bytes 4d5a, 2 bytes in all".into()
+            }
         );
     }
 
@@ -466,7 +487,10 @@ mod tests {
             extract_certificates(&image),
             Err(KernelImageError::UnsupportedBootProtocol { version: 0x0207 })
         );
-        assert!(extract_certificates(&image).unwrap_err().to_string().contains("2.07"));
+        assert!(extract_certificates(&image)
+            .unwrap_err()
+            .to_string()
+            .contains("2.07"));
     }
 
     #[test]
@@ -476,16 +500,25 @@ mod tests {
 
         assert_eq!(
             extract_certificates(&image[..0x207]),
-            Err(KernelImageError::Truncated { what: "setup header", offset: 0x208 })
+            Err(KernelImageError::Truncated {
+                what: "setup header",
+                offset: 0x208
+            })
         );
         assert_eq!(
             extract_certificates(&image[..0x24e]),
-            Err(KernelImageError::Truncated { what: "setup header", offset: 0x250 })
+            Err(KernelImageError::Truncated {
+                what: "setup header",
+                offset: 0x250
+            })
         );
         let payload_end = (28 * 512 + 0x3a0 + payload.len()) as u64;
         assert_eq!(
             extract_certificates(&image[..payload_end as usize - 1]),
-            Err(KernelImageError::Truncated { what: "compressed payload", offset: payload_end })
+            Err(KernelImageError::Truncated {
+                what: "compressed payload",
+                offset: payload_end
+            })
         );
 
         // Offsets that overflow 32 bits are reported, not wrapped.
@@ -505,7 +538,11 @@ mod tests {
     fn names_unsupported_compression() {
         let cases: [(&[u8], &str, &str); 4] = [
             (b"BZh91AY&SY", "bzip2", "425a68393141"),
-            (&[0x5d, 0x00, 0x00, 0x80, 0x00, 0xff], "lzma", "5d00008000ff"),
+            (
+                &[0x5d, 0x00, 0x00, 0x80, 0x00, 0xff],
+                "lzma",
+                "5d00008000ff",
+            ),
             (&[0x89, b'L', b'Z', b'O', 0x00, 0x0d], "lzo", "894c5a4f000d"),
             (&[0x12, 0x34], "unknown", "1234"),
         ];
@@ -513,7 +550,10 @@ mod tests {
             let image = bzimage(payload, 27, 0x020f);
             assert_eq!(
                 extract_certificates(&image),
-                Err(KernelImageError::UnsupportedCompression { name, magic: magic.into() })
+                Err(KernelImageError::UnsupportedCompression {
+                    name,
+                    magic: magic.into()
+                })
             );
         }
     }
@@ -525,7 +565,13 @@ mod tests {
         payload[middle] ^= 0x40;
         let err = extract_certificates(&bzimage(&payload, 27, 0x020f)).unwrap_err();
         assert!(
-            matches!(err, KernelImageError::Decompress(DecompressError::Corrupt { format: Format::Xz, .. })),
+            matches!(
+                err,
+                KernelImageError::Decompress(DecompressError::Corrupt {
+                    format: Format::Xz,
+                    ..
+                })
+            ),
             "{err:?}"
         );
     }
@@ -533,10 +579,14 @@ mod tests {
     #[test]
     fn bounds_the_decompressed_size() {
         let payload = kbuild_payload("zstd", &["-q"], &vmlinux());
-        let err = extract_certificates_with_limit(&bzimage(&payload, 27, 0x020f), 1000).unwrap_err();
+        let err =
+            extract_certificates_with_limit(&bzimage(&payload, 27, 0x020f), 1000).unwrap_err();
         assert_eq!(
             err,
-            KernelImageError::Decompress(DecompressError::TooLarge { format: Format::Zstd, limit: 1000 })
+            KernelImageError::Decompress(DecompressError::TooLarge {
+                format: Format::Zstd,
+                limit: 1000
+            })
         );
     }
 
@@ -547,7 +597,10 @@ mod tests {
             extract_certificates(&bzimage(&payload, 27, 0x020f)),
             Err(KernelImageError::NoCertificates)
         );
-        assert_eq!(extract_certificates(b"\x7fELF"), Err(KernelImageError::NoCertificates));
+        assert_eq!(
+            extract_certificates(b"\x7fELF"),
+            Err(KernelImageError::NoCertificates)
+        );
     }
 
     #[test]
@@ -561,18 +614,30 @@ mod tests {
         stretched.push(0);
         let mut image = b"\x7fELF".to_vec();
         image.extend_from_slice(&stretched);
-        assert_eq!(extract_certificates(&image), Err(KernelImageError::NoCertificates));
+        assert_eq!(
+            extract_certificates(&image),
+            Err(KernelImageError::NoCertificates)
+        );
     }
 
     #[test]
     fn pem_matches_openssl() {
         for cert in certificates() {
             let ours = to_pem(cert);
-            let openssl = run_tool("openssl", &["x509", "-inform", "DER", "-outform", "PEM"], cert);
+            let openssl = run_tool(
+                "openssl",
+                &["x509", "-inform", "DER", "-outform", "PEM"],
+                cert,
+            );
             assert_eq!(ours, String::from_utf8(openssl).unwrap());
             let subject = run_tool("openssl", &["x509", "-noout", "-subject"], ours.as_bytes());
-            assert!(String::from_utf8(subject).unwrap().starts_with("subject=CN"));
+            assert!(String::from_utf8(subject)
+                .unwrap()
+                .starts_with("subject=CN"));
         }
-        assert_eq!(to_pem(b""), "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+        assert_eq!(
+            to_pem(b""),
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
+        );
     }
 }

@@ -66,13 +66,17 @@ pub struct SignerInfo<'a> {
 pub struct SignedData<'a> {
     pub certificates: Vec<&'a [u8]>,
     pub signer: SignerInfo<'a>,
+    /// Bytes between the end of the ContentInfo and the trailer.
+    pub trailing: usize,
 }
 
 /// Parses a DER ContentInfo holding a detached SignedData.
 pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     let mut top = Reader::new(input);
     let mut content_info = top.sequence("ContentInfo")?;
-    top.finish("ContentInfo")?;
+    // Bytes after the ContentInfo (still inside sig_len) are not refused:
+    // the kernel's ASN.1 decoder stops at the end of the top-level element
+    // and loads such a module, and they are outside what is signed.
     let ct = content_info.expect(TAG_OID, "ContentInfo.contentType")?;
     if ct.content != OID_PKCS7_SIGNED_DATA {
         return Err(invalid(
@@ -132,7 +136,8 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
         ));
     }
     let signer = signer_info(first, version)?;
-    Ok(SignedData { certificates, signer })
+    let trailing = input.len() - top.offset();
+    Ok(SignedData { certificates, signer, trailing })
 }
 
 fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkcs7Error> {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Host setup for a fresh Debian 12 machine (root). Idempotent: re-running it
+# installs only what is missing and re-uses the downloaded kernels.
+#
+#   scripts/setup.sh            packages + Rust target + real kernels
+#   SETUP_NO_KERNELS=1 scripts/setup.sh   skip scripts/fetch-kernels.sh
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+# What the tests need:
+#   openssl            fixtures, differential checks against `openssl cms`
+#   linux-kbuild-6.1   the kernel's own scripts/sign-file
+#   xz-utils zstd lz4 gzip cpio   compressed modules, initramfs images
+#   jq                 JSON output in scripts
+#   hyperfine          benchmarks
+#   gcc binutils       ELF payloads for the fixtures
+#   musl-tools         the static musl build
+#   ca-certificates dpkg-dev file   apt downloads, dpkg-deb, static check
+packages=(
+    openssl linux-kbuild-6.1 xz-utils zstd lz4 gzip cpio jq hyperfine
+    gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    echo "setup: all packages present"
+fi
+
+test -x /usr/lib/linux-kbuild-6.1/scripts/sign-file || {
+    echo "setup: /usr/lib/linux-kbuild-6.1/scripts/sign-file missing after install" >&2
+    exit 1
+}
+
+if command -v rustup >/dev/null 2>&1; then
+    if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+        rustup target add x86_64-unknown-linux-musl
+    fi
+else
+    echo "setup: rustup not found; the musl target cannot be added" >&2
+    exit 1
+fi
+
+if [ -z "${SETUP_NO_KERNELS:-}" ]; then
+    "$repo/scripts/fetch-kernels.sh"
+fi
+echo "setup: done"
