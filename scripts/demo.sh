@@ -22,13 +22,13 @@ bin=$repo/target/x86_64-unknown-linux-musl/release/modseal
 cert=".cache/kernels/$suite/signing-cert.pem"
 
 echo
-echo "== modseal $($bin --version | cut -d' ' -f2): $(file -b "$bin" | cut -d, -f1-2), $(stat -c %s "$bin") bytes"
+echo "== modseal $($bin --version | cut -d' ' -f2): $(file -b "$bin" | grep -o 'stati[a-z-]* linked'), $(stat -c %s "$bin") bytes"
 echo "== kernel: Debian $suite $KVER"
 echo "== certificates built into $(basename "$VMLINUZ"):"
 "$bin" keys from-kernel "$VMLINUZ" > "$cert"
 openssl x509 -in "$cert" -noout -subject -serial -fingerprint -sha256 | sed 's/^/   /'
 
-first=$(find "$MODULES" -name '*.ko*' -type f | sort | head -n1)
+first=$(find "$MODULES" -name '*.ko*' -type f | sort | sed -n 1p)
 echo "== one module, inspected:"
 "$bin" inspect "$first" | sed 's/^/   /'
 
@@ -44,7 +44,7 @@ end=$(date +%s.%N)
 jq -r '.modules | group_by(.verdict) | map("   \(.[0].verdict): \(length)") | .[]' "$report"
 jq -r '.modules | map(select(.verdict == "ok")) | group_by([.signer, .hash_algo])
        | map("   signer \(.[0].signer), \(.[0].hash_algo): \(length) modules") | .[]' "$report"
-jq -r '.modules[] | select(.verdict != "ok") | "   \(.path): \(.verdict): \(.reason)"' "$report" | head -20
+jq -r '[.modules[] | select(.verdict != "ok")][:20][] | "   \(.path): \(.verdict): \(.reason)"' "$report"
 jq -r '"== \(.verified) verified, \(.failed) failed"' "$report"
 awk -v s="$start" -v e="$end" -v mb="$(du -sm "$MODULES" | cut -f1)" \
     'BEGIN { printf "   (%.2f s for %s MB of modules)\n", e - s, mb }'
