@@ -76,7 +76,7 @@ impl Modulus {
         let mut tmp = vec![0u64; s];
         let top = 63 - e.leading_zeros();
         for bit in (0..top).rev() {
-            self.mont_mul(&acc, &acc, &mut tmp, &mut scratch);
+            self.mont_sqr(&acc, &mut tmp, &mut scratch);
             std::mem::swap(&mut acc, &mut tmp);
             if (e >> bit) & 1 == 1 {
                 self.mont_mul(&acc, &xm, &mut tmp, &mut scratch);
@@ -108,6 +108,69 @@ impl Modulus {
         fixed!(48);
         fixed!(64);
         mont_mul_any(a, b, &self.n, self.n0inv, out, t);
+    }
+
+    /// `out = a²·R^-1 mod n`: squaring computes each cross product once.
+    fn mont_sqr(&self, a: &[u64], out: &mut [u64], t: &mut [u64]) {
+        macro_rules! fixed {
+            ($n:literal, $m:literal) => {
+                if let (Ok(a), Ok(n), Ok(o)) = (
+                    <&[u64; $n]>::try_from(a),
+                    <&[u64; $n]>::try_from(&self.n[..]),
+                    <&mut [u64; $n]>::try_from(&mut *out),
+                ) {
+                    return mont_sqr_fixed::<$n, $m>(a, n, self.n0inv, o);
+                }
+            };
+        }
+        fixed!(32, 64);
+        fixed!(48, 96);
+        fixed!(64, 128);
+        mont_mul_any(a, a, &self.n, self.n0inv, out, t);
+    }
+}
+
+/// Montgomery squaring for `N` limbs (`M = 2N`): the full square by the
+/// schoolbook method with doubled cross products, then N reduction passes.
+fn mont_sqr_fixed<const N: usize, const M: usize>(a: &[u64; N], n: &[u64; N], n0inv: u64, out: &mut [u64; N]) {
+    let mut t = [0u64; M];
+    for i in 0..N {
+        let mut c = 0u64;
+        for j in i + 1..N {
+            (t[i + j], c) = mac(t[i + j], a[i], a[j], c);
+        }
+        t[i + N] = c;
+    }
+    let mut top = 0u64;
+    for x in t.iter_mut() {
+        let next = *x >> 63;
+        *x = (*x << 1) | top;
+        top = next;
+    }
+    let mut c = 0u64;
+    for i in 0..N {
+        let sq = u128::from(a[i]) * u128::from(a[i]);
+        let v = u128::from(t[2 * i]) + (sq as u64 as u128) + u128::from(c);
+        t[2 * i] = v as u64;
+        let v = u128::from(t[2 * i + 1]) + ((sq >> 64) as u128) + (v >> 64);
+        t[2 * i + 1] = v as u64;
+        c = (v >> 64) as u64;
+    }
+    // c is zero here: a² < R² fits in 2N limbs.
+    let mut carry_top = 0u64;
+    for i in 0..N {
+        let m = t[i].wrapping_mul(n0inv);
+        let mut c = 0u64;
+        for j in 0..N {
+            (t[i + j], c) = mac(t[i + j], m, n[j], c);
+        }
+        let v = u128::from(t[i + N]) + u128::from(c) + u128::from(carry_top);
+        t[i + N] = v as u64;
+        carry_top = (v >> 64) as u64;
+    }
+    out.copy_from_slice(&t[N..]);
+    if carry_top != 0 || !less_than(out, n) {
+        sub_in_place(out, n);
     }
 }
 
@@ -241,6 +304,41 @@ mod tests {
                     want.copy_from_slice(&naive_pow(base % n, e, n).to_be_bytes());
                     assert_eq!(got, want[16 - m.byte_len()..].to_vec(), "n={n} base={base} e={e}");
                 }
+            }
+        }
+    }
+
+    /// The fixed-size multiply and square must agree with the generic code
+    /// for every key size they serve.
+    #[test]
+    fn fixed_sizes_match_generic() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for limbs in [32usize, 48, 64] {
+            for _ in 0..20 {
+                let mut n_be: Vec<u8> = (0..limbs * 8).map(|_| next() as u8).collect();
+                n_be[0] |= 0x80;
+                *n_be.last_mut().unwrap() |= 1;
+                let m = Modulus::new(&n_be).unwrap();
+                let a: Vec<u64> = (0..limbs).map(|_| next()).collect();
+                let b: Vec<u64> = (0..limbs).map(|_| next()).collect();
+                // Reduce a, b below n first (inputs of the real code are).
+                let (mut ar, mut br) = (vec![0u64; limbs], vec![0u64; limbs]);
+                let mut t = vec![0u64; limbs + 2];
+                mont_mul_any(&a, &m.r2, &m.n, m.n0inv, &mut ar, &mut t);
+                mont_mul_any(&b, &m.r2, &m.n, m.n0inv, &mut br, &mut t);
+                let (mut want, mut got) = (vec![0u64; limbs], vec![0u64; limbs]);
+                mont_mul_any(&ar, &br, &m.n, m.n0inv, &mut want, &mut t);
+                m.mont_mul(&ar, &br, &mut got, &mut t);
+                assert_eq!(got, want, "mul, {limbs} limbs");
+                mont_mul_any(&ar, &ar, &m.n, m.n0inv, &mut want, &mut t);
+                m.mont_sqr(&ar, &mut got, &mut t);
+                assert_eq!(got, want, "sqr, {limbs} limbs");
             }
         }
     }
