@@ -37,6 +37,9 @@ pub enum Command {
     /// Prints one line per failed module, `PATH: VERDICT: reason`, then `N verified, M failed`.
     /// Verdicts: ok, unsigned, unknown-key, bad-signature, malformed, unsupported-algorithm,
     /// denied, untrusted-chain, io-error.
+    ///
+    /// Exit status: 0 every module verified; 1 at least one module failed (or none was found);
+    /// 2 usage or configuration error (a missing or unparsable --trust or --cert file).
     Verify(VerifyArgs),
     /// Show what a module's signature says (signer, key id, hash and signature algorithm, sizes, payload digest).
     Inspect(InspectArgs),

@@ -17,7 +17,7 @@ pub fn colon(bytes: &[u8]) -> String {
 /// `modinfo` print identifiers).
 pub fn parse(text: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|&c| c != b':').collect();
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    if digits.is_empty() || digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     digits

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::algorithm::{hash_from_oid, sha256, sig_alg_from_oid, HashAlgo, HashLookup, SigAlgLookup};
 use crate::cert::Certificate;
@@ -18,7 +18,7 @@ use crate::trust::TrustStore;
 /// Debian module is ~20 MiB.
 pub const MAX_MODULE_SIZE: usize = 256 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Ok,
@@ -100,18 +100,43 @@ pub fn verify_file(path: &Path, display: &str, trust: &TrustStore, opts: &Option
 /// for thousands of modules avoids an allocation (and, with musl's malloc, an
 /// mmap/munmap pair and fresh page faults) per file.
 pub fn verify_file_with(path: &Path, display: &str, trust: &TrustStore, opts: &Options, buf: &mut Vec<u8>) -> Report {
-    buf.clear();
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        use std::io::Read;
-        if let Ok(meta) = f.metadata() {
-            buf.reserve(usize::try_from(meta.len()).unwrap_or(0).saturating_sub(buf.capacity()));
-        }
-        f.read_to_end(buf)
-    });
-    match read {
-        Ok(_) => verify_bytes(buf, decompress::format_for_module_path(path), display, trust, opts),
-        Err(e) => Report::new(display, Verdict::IoError, format!("cannot read: {e}")),
+    match read_module_file(path, buf) {
+        Ok(()) => verify_bytes(buf, decompress::format_for_module_path(path), display, trust, opts),
+        Err(e) => Report::new(display, Verdict::IoError, e),
     }
+}
+
+/// Linux `O_NONBLOCK`: opening a FIFO must not wait for a writer. It has no
+/// effect on regular files.
+const O_NONBLOCK: i32 = 0o4000;
+
+/// Reads a regular file of at most [`MAX_MODULE_SIZE`] bytes into `buf`.
+/// Anything else (a FIFO, a device such as /dev/zero behind a symlink, a
+/// directory) is refused, so a planted file cannot hang or exhaust the run.
+pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    buf.clear();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    if len > MAX_MODULE_SIZE {
+        return Err(format!("file is {len} bytes, larger than the {MAX_MODULE_SIZE}-byte limit"));
+    }
+    buf.reserve(len.saturating_sub(buf.capacity()));
+    let limit = u64::try_from(MAX_MODULE_SIZE).unwrap_or(u64::MAX) + 1;
+    f.take(limit).read_to_end(buf).map_err(|e| format!("cannot read: {e}"))?;
+    if buf.len() > MAX_MODULE_SIZE {
+        return Err(format!("file grew past the {MAX_MODULE_SIZE}-byte limit while being read"));
+    }
+    Ok(())
 }
 
 /// Checks a module given as bytes; `format` says whether they are compressed.
