@@ -21,6 +21,7 @@ cd "$repo"
 packages=(
     openssl linux-kbuild-6.1 xz-utils zstd lz4 gzip cpio jq hyperfine
     gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
+    swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
 )
 
 missing=()
@@ -52,6 +53,10 @@ else
     echo "setup: rustup not found; the musl target cannot be added" >&2
     exit 1
 fi
+
+# Static musl builds of OpenSSL libcrypto and tpm2-tss for the TPM stack of
+# the release binary (cached in .cache/tss-musl; a no-op when up to date).
+"$repo/scripts/build-tss.sh"
 
 if [ -z "${SETUP_NO_KERNELS:-}" ]; then
     "$repo/scripts/fetch-kernels.sh"

@@ -48,6 +48,8 @@ stage() {
 }
 
 build_musl() {
+    # shellcheck disable=SC1091
+    . "$repo/.cache/tss-musl/env"
     cargo build --release --target "$TARGET"
     [ -x "$BIN" ] || { echo "no binary at $BIN" >&2; return 1; }
     local f l

@@ -48,6 +48,26 @@ pub enum Command {
     Keys(KeysCommand),
     /// Write a trust bundle: anchors plus denylist, in modseal's text format.
     Bundle(BundleArgs),
+    /// Seal the trust bundle's SHA-256 in the TPM under a PolicyPCR policy.
+    ///
+    /// Writes DIR/sealed.pub, DIR/sealed.priv (tpm2-tools TPM2B files) and DIR/sealed.json,
+    /// replacing an earlier enrollment in DIR atomically.
+    Enroll(crate::enroll::EnrollArgs),
+    /// Unseal the sealed digest and compare it with the trust bundle's SHA-256.
+    ///
+    /// Exit status: 0 match; 1 named failure (no TPM, PCRs changed, sealed object from another
+    /// TPM or corrupt, digest mismatch, lockout); 2 usage error.
+    Unseal(crate::enroll::UnsealArgs),
+    /// The initramfs flow: unseal and check the bundle, verify every module, (at pre-pivot)
+    /// reconcile loaded modules, measure the outcome into the PCR and append the event log.
+    ///
+    /// Exit status: 0 pass (or any outcome in warn mode); 1 fail in enforce mode; 2 usage error.
+    Boot(crate::boot_cli::BootArgs),
+    /// The PCR value a good boot with this trust bundle and module set will produce.
+    Predict(crate::boot_cli::PredictArgs),
+    /// Read an event log: list it, or replay it (against the TPM with --tcti).
+    #[command(subcommand)]
+    Log(crate::boot_cli::LogCommand),
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +142,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(a) => inspect(a),
         Command::Keys(KeysCommand::FromKernel { image }) => keys_from_kernel(&image),
         Command::Bundle(a) => bundle(a),
+        Command::Enroll(a) => crate::enroll::cmd_enroll(a),
+        Command::Unseal(a) => crate::enroll::cmd_unseal(a),
+        Command::Boot(a) => crate::boot_cli::cmd_boot(a),
+        Command::Predict(a) => crate::boot_cli::cmd_predict(a),
+        Command::Log(c) => crate::boot_cli::cmd_log(c),
     }
 }
 

@@ -4,19 +4,25 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod algorithm;
+pub mod boot;
+pub mod boot_cli;
 pub mod cert;
 pub mod chain;
 pub mod cli;
 pub mod decompress;
+pub mod enroll;
 pub mod der;
 pub mod fsutil;
 pub mod hex;
 pub mod inspect;
 pub mod kernel_image;
+pub mod kmsg;
+pub mod measure;
 pub mod modsig;
 pub mod pkcs7;
 pub mod pubkey;
 pub mod rsa_public;
+pub mod tpm;
 pub mod trust;
 pub mod verify;
 pub mod walk;

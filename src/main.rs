@@ -8,6 +8,11 @@ struct StderrLogger;
 
 impl log::Log for StderrLogger {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        // tss-esapi logs every TPM error it returns at error level; modseal
+        // reports those itself, named, so tss-esapi is heard only in debug.
+        if m.target().starts_with("tss_esapi") && log::max_level() < log::LevelFilter::Debug {
+            return false;
+        }
         m.level() <= log::max_level()
     }
     fn log(&self, r: &log::Record<'_>) {

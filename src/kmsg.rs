@@ -1,0 +1,45 @@
+//! Where boot-time messages go: stderr on a host, the kernel log in an
+//! initramfs, so `dmesg` and the journal say which module failed and why.
+
+use std::io::Write;
+
+#[derive(Debug)]
+pub enum Sink {
+    Stderr,
+    Kmsg(std::fs::File),
+}
+
+/// Kernel log levels used here (`<N>` prefixes of /dev/kmsg).
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+}
+
+impl Sink {
+    /// The kernel log when asked for, or when running as the child of PID 1
+    /// inside an initramfs; stderr otherwise (and if /dev/kmsg won't open).
+    pub fn choose(force_kmsg: bool) -> Self {
+        let in_initrd = std::os::unix::process::parent_id() == 1 && std::path::Path::new("/etc/initrd-release").exists();
+        if force_kmsg || in_initrd {
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+                return Sink::Kmsg(f);
+            }
+        }
+        Sink::Stderr
+    }
+
+    /// Writes one line; untrusted text is made single-line first.
+    pub fn line(&mut self, level: Level, msg: &str) {
+        let msg: String = msg.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        match self {
+            // One write per record: /dev/kmsg takes one message per write().
+            Sink::Kmsg(f) => {
+                let _ = f.write_all(format!("<{}>modseal: {msg}\n", level as u8).as_bytes());
+            }
+            Sink::Stderr => eprintln!("modseal: {msg}"),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The TPM behind a narrow trait: what modseal needs and nothing more.
+//!
+//! `esapi` is the real backend (tss-esapi over tpm2-tss); `memory` is an
+//! in-memory model for testing the logic above it. Every behaviour of the real
+//! backend is also tested against swtpm (`tests/tpm.rs`).
+
+pub mod bank;
+pub mod esapi;
+pub mod memory;
+pub mod rc;
+pub mod tpm2b;
+
+pub use bank::PcrBank;
+
+/// Default TCTI: the kernel's resource manager, as in early boot there is no
+/// resource-manager daemon.
+pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
+/// Environment variable that overrides the TCTI.
+pub const TCTI_ENV: &str = "MODSEAL_TCTI";
+
+/// The TCTI to use: the option if given, else `$MODSEAL_TCTI`, else
+/// [`DEFAULT_TCTI`].
+pub fn tcti_name(arg: Option<&str>) -> String {
+    match arg {
+        Some(t) if !t.is_empty() => t.to_owned(),
+        _ => match std::env::var(TCTI_ENV) {
+            Ok(t) if !t.is_empty() => t,
+            _ => DEFAULT_TCTI.to_owned(),
+        },
+    }
+}
+
+/// The persistent handle of the shared storage root key (TCG provisioning
+/// guidance; systemd's `TPM2_SRK_HANDLE`).
+pub const SRK_PERSISTENT_HANDLE: u32 = 0x8100_0001;
+
+/// The storage root key a sealed object was created under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Srk {
+    /// A primary key recreated from the owner hierarchy with the standard
+    /// RSA-2048 SRK template (TCG provisioning guidance / systemd).
+    Primary,
+    /// A persistent key at this handle (0x81000001).
+    Persistent(u32),
+}
+
+impl Srk {
+    /// The form `sealed.json` records: `primary` or `persistent:0x81000001`.
+    pub fn to_config(self) -> String {
+        match self {
+            Srk::Primary => "primary".to_owned(),
+            Srk::Persistent(h) => format!("persistent:{h:#010x}"),
+        }
+    }
+
+    /// Parses [`Srk::to_config`]'s form; a persistent handle must be in the
+    /// owner's persistent range (0x81000000–0x817FFFFF).
+    pub fn from_config(text: &str) -> Option<Srk> {
+        if text == "primary" {
+            return Some(Srk::Primary);
+        }
+        let hex = text.strip_prefix("persistent:0x")?;
+        if hex.len() != 8 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let h = u32::from_str_radix(hex, 16).ok()?;
+        (0x8100_0000..=0x817F_FFFF).contains(&h).then_some(Srk::Persistent(h))
+    }
+}
+
+/// A sealed data object as stored on disk: tpm2-tools' `TPM2B_PUBLIC` and
+/// `TPM2B_PRIVATE` files (big-endian size, then the structure), and the
+/// storage root key it is a child of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBlob {
+    pub public: Vec<u8>,
+    pub private: Vec<u8>,
+    pub srk: Srk,
+}
+
+/// Why a TPM operation failed. Input the TPM rejected is separate from the
+/// TPM being unreachable, and TPM return codes are kept and decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TpmError {
+    /// No TPM at the TCTI (no device node, connection refused).
+    #[error("no TPM at '{tcti}': {reason}")]
+    NoDevice { tcti: String, reason: String },
+    /// The PolicyPCR check failed: the PCRs differ from the sealed state.
+    #[error("TPM refused the unseal: PCR policy not satisfied (rc {rc:#x})")]
+    PolicyMismatch { rc: u32 },
+    /// The TPM is in dictionary-attack lockout.
+    #[error("TPM is in dictionary-attack lockout (rc {rc:#x})")]
+    Lockout { rc: u32 },
+    /// The sealed object does not load: made by another TPM, or corrupt.
+    #[error("sealed object rejected by the TPM (made by another TPM, or corrupt): {op}: rc {rc:#x} {text}")]
+    BadObject { op: &'static str, rc: u32, text: String },
+    /// PCR values changed while a policy session was being built.
+    #[error("PCR values changed during the operation (rc {rc:#x})")]
+    PcrChanged { rc: u32 },
+    /// Any other TPM failure, with the operation and decoded return code.
+    #[error("TPM {op} failed: rc {rc:#x} {text}")]
+    Tpm { op: &'static str, rc: u32, text: String },
+    /// Input modseal refused before asking the TPM.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl TpmError {
+    /// The TPM/TSS return code, when the failure has one.
+    pub fn rc(&self) -> Option<u32> {
+        match self {
+            TpmError::PolicyMismatch { rc }
+            | TpmError::Lockout { rc }
+            | TpmError::BadObject { rc, .. }
+            | TpmError::PcrChanged { rc }
+            | TpmError::Tpm { rc, .. } => Some(*rc),
+            TpmError::NoDevice { .. } | TpmError::Invalid(_) => None,
+        }
+    }
+}
+
+/// What modseal asks of a TPM. Calls are few and fixed per run: the number of
+/// TPM commands never depends on the number of modules.
+pub trait Tpm {
+    /// PCR banks that are allocated (active), in a stable order.
+    fn active_banks(&mut self) -> Result<Vec<PcrBank>, TpmError>;
+    /// Reads `pcrs` in `bank`, in the order given.
+    fn pcr_read(&mut self, bank: PcrBank, pcrs: &[u8]) -> Result<Vec<Vec<u8>>, TpmError>;
+    /// Extends `pcr` with one digest per bank.
+    fn pcr_extend(&mut self, pcr: u8, digests: &[(PcrBank, Vec<u8>)]) -> Result<(), TpmError>;
+    /// Seals `secret` under the storage root key with a PolicyPCR policy over
+    /// `pcrs` in `bank` having `pcr_values` (same order as `pcrs`, not
+    /// necessarily the current values). `policy_digest` is that policy
+    /// computed off the TPM ([`PcrBank::policy_pcr_digest`]); the backend
+    /// checks it against the TPM's own computation and refuses a mismatch.
+    fn seal(
+        &mut self,
+        secret: &[u8],
+        bank: PcrBank,
+        pcrs: &[u8],
+        pcr_values: &[Vec<u8>],
+        policy_digest: &[u8],
+    ) -> Result<SealedBlob, TpmError>;
+    /// Unseals through a salted policy session (response encryption and
+    /// HMAC) with PolicyPCR over `pcrs` in `bank`. The value is wiped when
+    /// dropped.
+    fn unseal(&mut self, blob: &SealedBlob, bank: PcrBank, pcrs: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, TpmError>;
+    /// TPM commands sent so far through this handle (for showing that a boot
+    /// sends a fixed number, whatever the module count).
+    fn commands(&self) -> u64;
+}
