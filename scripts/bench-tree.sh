@@ -14,6 +14,9 @@ env_file=.cache/kernels/$suite/env
 . "$env_file"
 command -v hyperfine >/dev/null || { echo "bench-tree: hyperfine missing (scripts/setup.sh installs it)" >&2; exit 1; }
 
+# The static tpm2-tss/OpenSSL that scripts/setup.sh builds (scripts/build-tss.sh).
+# shellcheck disable=SC1091
+. "$repo/.cache/tss-musl/env"
 cargo build --release --locked --target x86_64-unknown-linux-musl >/dev/null
 bin=$repo/target/x86_64-unknown-linux-musl/release/modseal
 cert=.cache/kernels/$suite/signing-cert.pem

@@ -173,7 +173,9 @@ ln -sfn /usr/include/x86_64-linux-gnu/asm "$kinc/asm"
 if [ ! -f "$kinc/linux/limits.h" ] || [ ! -f "$kinc/asm/ioctl.h" ]; then
     die "kernel headers missing under /usr/include (linux-libc-dev)"
 fi
-musl_cflags="-O2 -idirafter $kinc"
+# Each function and datum in its own section, so the final static link keeps
+# only what modseal reaches.
+musl_cflags="-Os -ffunction-sections -fdata-sections -idirafter $kinc"
 
 # --- OpenSSL libcrypto -----------------------------------------------------
 openssl_fetch() {
@@ -210,12 +212,19 @@ EOF
 openssl_fetch
 
 # The flags openssl-src itself uses for a musl target, plus no-dso (no dlopen,
-# so no -ldl) and no-docs.
+# so no -ldl) and no-docs. tpm2-tss needs only libcrypto's SHA-1/2, HMAC,
+# AES-CFB, RSA-OAEP and ECDH on NIST curves, for a few dozen bytes per
+# command: everything else (TLS, other ciphers, the assembly, whose AVX-512
+# AES-GCM alone is 675 KB) is left out to keep the binary small.
 openssl_configure=(
     linux-x86_64 "--prefix=$prefix" --libdir=lib --openssldir=/usr/local/ssl
     no-shared no-dso no-module no-tests no-docs no-comp no-zlib no-zlib-dynamic
     no-legacy no-ssl3 no-md2 no-rc5 no-weak-ssl-ciphers no-camellia no-idea no-seed
     no-engine no-async -DOPENSSL_NO_SECURE_MEMORY
+    no-asm no-apps no-ssl no-tls no-dtls no-quic no-srp no-psk no-ocsp no-ts no-cms
+    no-ct no-cmp no-http no-sm2 no-sm3 no-sm4 no-aria no-bf no-cast no-des
+    no-dsa no-mdc2 no-md4 no-rc2 no-rc4 no-rmd160 no-whirlpool no-siphash no-sctp
+    no-ec2m no-ocb no-chacha no-poly1305 no-blake2 no-scrypt no-ui-console
 )
 openssl_key=$(key_of "recipe=$openssl_recipe" "openssl-src=$ossl_crate" "${openssl_configure[@]}" "cc=musl-gcc $musl_cflags")
 
@@ -400,6 +409,11 @@ if stamp_ok tss "$tss_key" && [ -f "$prefix/lib/libtss2-esys.a" ]; then
 else
     log "tpm2-tss $tss_ver"
     build_tss
+    # Cargo does not notice that static archives changed: drop the musl
+    # build of the crates that link them, so the next build relinks.
+    if [ -d "$repo/target/x86_64-unknown-linux-musl" ]; then
+        (cd "$repo" && cargo clean --release --target x86_64-unknown-linux-musl -p tss-esapi-sys -p modseal >/dev/null 2>&1) || true
+    fi
 fi
 
 # --- check: a static C program linked only through pkg-config ---------------

@@ -14,6 +14,9 @@ suite=${1:-bookworm}
 SETUP_NO_KERNELS=1 scripts/setup.sh
 scripts/fetch-kernels.sh "$suite"
 . "$HOME/.cargo/env" 2>/dev/null || true
+# The static tpm2-tss/OpenSSL that scripts/setup.sh builds (scripts/build-tss.sh).
+# shellcheck disable=SC1091
+. "$repo/.cache/tss-musl/env"
 cargo build --release --locked --target x86_64-unknown-linux-musl
 bin=$repo/target/x86_64-unknown-linux-musl/release/modseal
 
