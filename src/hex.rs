@@ -1,16 +1,33 @@
 //! Hex encoding for reports and hex parsing for configuration.
 
+const LOWER: &[u8; 16] = b"0123456789abcdef";
+const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Encodes without a per-byte allocation: reports hex-encode digests and key
+/// ids for every module, and musl's allocator is slow.
+fn encode(bytes: &[u8], digits: &[u8; 16], sep: Option<char>) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if let (Some(c), true) = (sep, i > 0) {
+            out.push(c);
+        }
+        out.push(char::from(digits[usize::from(b >> 4)]));
+        out.push(char::from(digits[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 pub fn lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    encode(bytes, LOWER, None)
 }
 
 pub fn upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    encode(bytes, UPPER, None)
 }
 
 /// `AB:CD:…`, the way `modinfo` prints `sig_key`.
 pub fn colon(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    encode(bytes, UPPER, Some(':'))
 }
 
 /// Parses hex, accepting either case and `:` separators (as `openssl` and
@@ -35,6 +52,9 @@ mod tests {
     fn round_trip() {
         assert_eq!(super::parse("0a:FF").unwrap(), vec![0x0a, 0xff]);
         assert_eq!(super::colon(&[0x0a, 0xff]), "0A:FF");
+        assert_eq!(super::lower(&[0x0a, 0xff]), "0aff");
+        assert_eq!(super::upper(&[0x0a, 0xff]), "0AFF");
+        assert_eq!(super::colon(&[]), "");
         assert!(super::parse("abc").is_none());
         assert!(super::parse("zz").is_none());
         assert!(super::parse("").is_none());

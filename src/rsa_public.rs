@@ -79,9 +79,16 @@ impl Modulus {
             self.mont_sqr(&acc, &mut tmp, &mut scratch);
             std::mem::swap(&mut acc, &mut tmp);
             if (e >> bit) & 1 == 1 {
-                self.mont_mul(&acc, &xm, &mut tmp, &mut scratch);
+                // The last multiply by the plain base (not its Montgomery
+                // form) also leaves Montgomery form: a·R · b · R^-1 = a·b.
+                // RSA exponents are odd, so this saves the final conversion.
+                let factor = if bit == 0 { &base } else { &xm };
+                self.mont_mul(&acc, factor, &mut tmp, &mut scratch);
                 std::mem::swap(&mut acc, &mut tmp);
             }
+        }
+        if e & 1 == 1 && top > 0 {
+            return Some(to_be_bytes(&acc, self.len));
         }
         let mut one = vec![0u64; s];
         one[0] = 1;
