@@ -159,7 +159,7 @@ fn mont_sqr_fixed<const N: usize, const M: usize>(a: &[u64; N], n: &[u64; N], n0
         let sq = u128::from(a[i]) * u128::from(a[i]);
         let v = u128::from(t[2 * i]) + (sq as u64 as u128) + u128::from(c);
         t[2 * i] = v as u64;
-        let v = u128::from(t[2 * i + 1]) + ((sq >> 64) as u128) + (v >> 64);
+        let v = u128::from(t[2 * i + 1]) + (sq >> 64) + (v >> 64);
         t[2 * i + 1] = v as u64;
         c = (v >> 64) as u64;
     }
