@@ -65,6 +65,30 @@ be32() {
     printf "\\x$(printf %02x $(( ($1 >> 8) & 255 )))\\x$(printf %02x $(( $1 & 255 )))"
 }
 
+# patch_byte IN OFFSET VALUE OUT: OUT = IN with the byte at OFFSET set to VALUE.
+patch_byte() {
+    python3 - "$@" <<'PY'
+import sys
+src, off, val, dst = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+b = bytearray(open(src, 'rb').read())
+b[off] = val
+open(dst, 'wb').write(bytes(b))
+PY
+}
+
+# patch_oid_last IN OID_HEX VALUE OUT: OUT = IN with the last arc byte of the
+# (only) occurrence of the OID content OID_HEX set to VALUE.
+patch_oid_last() {
+    python3 - "$@" <<'PY'
+import sys
+src, oid, val, dst = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+b = bytearray(open(src, 'rb').read())
+assert b.count(oid) == 1, "OID must occur once"
+b[b.index(oid) + len(oid) - 1] = val
+open(dst, 'wb').write(bytes(b))
+PY
+}
+
 # append_sig PAYLOAD P7 OUT [ALGO HASH ID_TYPE SIGNER_LEN KEY_ID_LEN PAD0 PAD1 PAD2 [SIG_LEN]]:
 # OUT = PAYLOAD ‖ P7 ‖ struct module_signature ‖ magic, as sign-file writes it.
 # The struct defaults to 00 00 02 00 00 00 00 00 + be32(size of P7).
@@ -430,6 +454,17 @@ deny-serial $(serial other)" rsa2048
     sf sha256 rsa2048 work/big.o modules/bundle-other-module.ko
     row bundle-deny-module-other modules/bundle-other-module.ko trust/deny-module.bundle - ok \
         "bundle with deny-module-sha256 of another module"
+    # The file hash changes with recompression or bytes outside what is
+    # signed; the decompressed module's and the signed content's do not.
+    gzip -9 -n -c modules/bundle.ko > modules/bundle-recompressed.ko.gz
+    row bundle-deny-module-recompressed modules/bundle-recompressed.ko.gz trust/deny-module.bundle - denied \
+        "deny-module-sha256 of the .ko file still denies it gzipped"
+    split_sig modules/bundle.ko work/bundle.payload work/bundle.p7
+    bundle trust/deny-payload.bundle "deny-module-sha256 $(sha256sum work/bundle.payload | cut -d' ' -f1)" rsa2048
+    { cat work/bundle.p7; printf 'JUNK'; } > work/bundle-junk.p7
+    append_sig work/bundle.payload work/bundle-junk.p7 modules/bundle-junk.ko
+    row bundle-deny-payload-junk modules/bundle-junk.ko trust/deny-payload.bundle - denied \
+        "deny-module-sha256 of the signed content denies a copy with bytes added after the PKCS#7"
     sf sha256 ca-leaf work/small.o modules/bundle-ca-leaf.ko
     bundle trust/ca.bundle "" ca
     row bundle-ca-leaf modules/bundle-ca-leaf.ko trust/ca.bundle keys/ca-leaf.crt ok \
@@ -491,6 +526,21 @@ case_trailers() {
     append_sig work/base.payload work/base-junk.p7 modules/trailer-junk-after-p7.ko
     row trailer-junk-after-p7 modules/trailer-junk-after-p7.ko keys/rsa2048.crt - ok \
         "4 bytes after the PKCS#7 DER inside sig_len (ignored, as by the kernel)"
+
+    # SignedData version 3 with a version-1 (issuer+serial) SignerInfo: the
+    # kernel's pkcs7_note_signerinfo_version() refuses the mismatch. The
+    # version is outside what the signature covers. Offsets: ContentInfo
+    # SEQUENCE (4) + OID (11) + [0] (4) + SignedData SEQUENCE (4) + 02 01.
+    patch_byte work/base.p7 25 3 work/sdv3.p7
+    append_sig work/base.payload work/sdv3.p7 modules/pkcs7-sd-v3-si-v1.ko
+    row pkcs7-sd-v3-si-v1 modules/pkcs7-sd-v3-si-v1.ko keys/rsa2048.crt - malformed \
+        "SignedData version 3 with a version 1 SignerInfo"
+    # sha256WithRSAEncryption instead of rsaEncryption as the SignerInfo's
+    # signature algorithm (unsigned bytes): the kernel takes only rsaEncryption.
+    patch_oid_last work/base.p7 "2a864886f70d010101" 11 work/rsaoid.p7
+    append_sig work/base.payload work/rsaoid.p7 modules/pkcs7-sha256withrsa-oid.ko
+    row pkcs7-sha256withrsa-oid modules/pkcs7-sha256withrsa-oid.ko keys/rsa2048.crt - unsupported-algorithm \
+        "SignerInfo signatureAlgorithm sha256WithRSAEncryption (kernel: rsaEncryption only)"
 
     append_sig work/base.payload work/base.p7 modules/trailer-siglen-huge.ko 0 0 2 0 0 0 0 0 $(( size + 1 ))
     row trailer-siglen-huge modules/trailer-siglen-huge.ko keys/rsa2048.crt - malformed \

@@ -111,7 +111,9 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
                 return EXIT_USAGE;
             }
         },
-        Err(_) if a.config.is_none() => Config::default(),
+        // Only a missing default file means defaults: an unreadable one must
+        // not silently replace the configured paths, PCR or mode.
+        Err(e) if a.config.is_none() && e.kind() == std::io::ErrorKind::NotFound => Config::default(),
         Err(e) => {
             sink.line(crate::kmsg::Level::Err, &format!("{}: cannot read: {e}", cfg_path.display()));
             return EXIT_USAGE;
@@ -283,7 +285,14 @@ fn show(records: &[crate::measure::Record]) -> u8 {
                 status = EXIT_FAIL;
                 println!("  unreadable modseal content: {e}");
             }
-            None => {}
+            None => {
+                // content_type is not covered by the digests: a modseal record
+                // relabelled to hide it is still read as one.
+                if serde_json::from_slice::<Content>(&r.content).is_ok() {
+                    status = EXIT_FAIL;
+                    println!("  WARNING: labelled '{}' but its content is a modseal record", r.content_type);
+                }
+            }
         }
     }
     status

@@ -28,6 +28,8 @@ pub struct Inspection {
     pub pkcs7_size: Option<usize>,
     pub payload_size: Option<usize>,
     pub payload_digest: Option<String>,
+    /// SHA-256 of the signed content, what `deny-module-sha256` can name.
+    pub payload_sha256: Option<String>,
     /// Bytes after the PKCS#7 message inside `sig_len` (the kernel ignores them).
     pub bytes_after_pkcs7: Option<usize>,
     pub error: Option<String>,
@@ -52,6 +54,7 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
         pkcs7_size: None,
         payload_size: None,
         payload_digest: None,
+        payload_sha256: None,
         bytes_after_pkcs7: None,
         error: None,
     };
@@ -83,6 +86,7 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
     out.sig_id = Some("PKCS#7".into());
     out.pkcs7_size = Some(signed.pkcs7.len());
     out.payload_size = Some(signed.payload.len());
+    out.payload_sha256 = Some(crate::hex::lower(&crate::algorithm::sha256(signed.payload)));
     let msg = match pkcs7::parse(signed.pkcs7) {
         Ok(m) => m,
         Err(e) => {
@@ -164,6 +168,7 @@ impl Inspection {
             line("certificates:", &n.to_string());
         }
         line("payload_digest:", &opt(&self.payload_digest));
+        line("payload_sha256:", &opt(&self.payload_sha256));
         if let Some(n) = self.bytes_after_pkcs7.filter(|&n| n > 0) {
             line("bytes_after_pkcs7:", &format!("{n} (ignored, as by the kernel)"));
         }

@@ -149,8 +149,13 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
             let issuer = ias.sequence_raw("issuer")?;
             let serial = ias.expect(crate::der::TAG_INTEGER, "serialNumber")?;
             ias.finish("issuerAndSerialNumber")?;
-            if version != 1 {
-                return Err(invalid(format!("SignerInfo version {version} with issuer+serial (expected 1)"), sid.offset));
+            // As the kernel's pkcs7_note_signerinfo_version(): a v1
+            // SignerInfo needs a v1 SignedData.
+            if version != 1 || sd_version != 1 {
+                return Err(invalid(
+                    format!("SignerInfo version {version} with issuer+serial in SignedData version {sd_version} (both must be 1)"),
+                    sid.offset,
+                ));
             }
             SignerId::IssuerSerial { issuer: issuer.raw, serial: serial.content }
         }

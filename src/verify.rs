@@ -195,12 +195,21 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
     let hash_lookup = hash_from_oid(signer_info.digest_oid);
     // One pass over the payload: when the signature hash is SHA-256, the
     // file digest continues from the payload digest's state.
-    let (payload_digest, module_sha) = digests(module, signed.payload.len(), &hash_lookup);
-    let stored_sha = file_sha.unwrap_or(module_sha);
+    let d = digests(module, signed.payload.len(), &hash_lookup);
+    let payload_digest = d.payload;
+    let stored_sha = file_sha.unwrap_or(d.module_sha256);
     report.sha256 = Some(crate::hex::lower(&stored_sha));
 
+    // The file's hash changes with recompression or bytes outside what is
+    // signed; the signed content's hash does not. Either on the list denies.
     if trust.deny.module_sha256.contains(&stored_sha) {
-        return fail(report, Verdict::Denied, "module SHA-256 is on the denylist".into());
+        return fail(report, Verdict::Denied, "module file SHA-256 is on the denylist".into());
+    }
+    if file_sha.is_some() && trust.deny.module_sha256.contains(&d.module_sha256) {
+        return fail(report, Verdict::Denied, "decompressed module SHA-256 is on the denylist".into());
+    }
+    if trust.deny.module_sha256.contains(&d.payload_sha256) {
+        return fail(report, Verdict::Denied, "signed module content (payload) SHA-256 is on the denylist".into());
     }
     let hash = match hash_lookup {
         HashLookup::Supported(h) => h,
@@ -209,6 +218,18 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
     };
     report.hash_algo = Some(hash.name().into());
     let family = match sig_alg_from_oid(signer_info.signature_oid) {
+        // The kernel's pkcs7_sig_note_pkey_algo() takes only rsaEncryption
+        // for RSA in a SignerInfo and refuses the combined OIDs (-ENOPKG).
+        SigAlgLookup::Supported(crate::algorithm::KeyFamily::Rsa, Some(_)) => {
+            return fail(
+                report,
+                Verdict::UnsupportedAlgorithm,
+                format!(
+                    "SignerInfo signature algorithm {} (the kernel accepts only rsaEncryption for RSA)",
+                    crate::algorithm::oid_string(signer_info.signature_oid)
+                ),
+            )
+        }
         SigAlgLookup::Supported(family, h) => {
             if h.is_some_and(|h| h != hash) {
                 return fail(report, Verdict::Malformed, format!("signature algorithm names a different hash than digest algorithm {hash}"));
@@ -283,28 +304,26 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
     report
 }
 
-/// The payload digest with the signature's hash, and the whole module's
-/// SHA-256, sharing the pass over the payload when the hash is SHA-256.
-fn digests(module: &[u8], payload_len: usize, hash: &HashLookup) -> (Vec<u8>, [u8; 32]) {
+/// Digests from one pass over the module: the payload with the signature's
+/// hash, the payload's SHA-256 and the whole module's SHA-256.
+struct Digests {
+    payload: Vec<u8>,
+    payload_sha256: [u8; 32],
+    module_sha256: [u8; 32],
+}
+
+fn digests(module: &[u8], payload_len: usize, hash: &HashLookup) -> Digests {
     let (payload, tail) = module.split_at(payload_len.min(module.len()));
     let mut sha = HashAlgo::Sha256.hasher();
     sha.update(payload);
-    match hash {
-        HashLookup::Supported(HashAlgo::Sha256) => {
-            let payload_digest = sha.clone().finish();
-            sha.update(tail);
-            (payload_digest, to32(sha.finish()))
-        }
-        HashLookup::Supported(other) => {
-            let payload_digest = other.digest(payload);
-            sha.update(tail);
-            (payload_digest, to32(sha.finish()))
-        }
-        _ => {
-            sha.update(tail);
-            (Vec::new(), to32(sha.finish()))
-        }
-    }
+    let payload_sha = sha.clone().finish();
+    let payload_digest = match hash {
+        HashLookup::Supported(HashAlgo::Sha256) => payload_sha.clone(),
+        HashLookup::Supported(other) => other.digest(payload),
+        _ => Vec::new(),
+    };
+    sha.update(tail);
+    Digests { payload: payload_digest, payload_sha256: to32(payload_sha), module_sha256: to32(sha.finish()) }
 }
 
 fn to32(v: Vec<u8>) -> [u8; 32] {

@@ -75,6 +75,23 @@ const OPENSSL_EXCEPTIONS: &[(&str, &str)] = &[
         "bundle-ca-deny-leaf",
         "the bundle denies the CA-issued signer's subjectKeyIdentifier",
     ),
+    (
+        "bundle-deny-module-recompressed",
+        "the bundle denies the decompressed module's SHA-256",
+    ),
+    (
+        "bundle-deny-payload-junk",
+        "the bundle denies the signed content's SHA-256",
+    ),
+    // PKCS#7 rules of the kernel's parser that OpenSSL does not apply.
+    (
+        "pkcs7-sd-v3-si-v1",
+        "pkcs7_note_signerinfo_version(): a v1 SignerInfo needs a v1 SignedData",
+    ),
+    (
+        "pkcs7-sha256withrsa-oid",
+        "pkcs7_sig_note_pkey_algo(): only rsaEncryption names RSA in a SignerInfo",
+    ),
 ];
 // Chains need no exception: the OpenSSL side checks them with
 // `openssl verify -partial_chain -untrusted CERTS`, which matches modseal's
