@@ -27,8 +27,14 @@ static LOGGER: StderrLogger = StderrLogger;
 
 fn main() -> ExitCode {
     // A panic must never look like success: one line, then a failing exit.
+    // The process then aborts (panic = "abort"): a non-zero status that
+    // callers treat as failure. In an initramfs the line goes to the kernel log.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("modseal: internal error (failing closed): {info}");
+        let msg = format!("internal error (failing closed): {info}");
+        match modseal::kmsg::Sink::choose(false) {
+            mut k @ modseal::kmsg::Sink::Kmsg(_) => k.line(modseal::kmsg::Level::Err, &msg),
+            modseal::kmsg::Sink::Stderr => eprintln!("modseal: {msg}"),
+        }
     }));
     let level = match std::env::var("MODSEAL_LOG").as_deref() {
         Ok("debug") => log::LevelFilter::Debug,
