@@ -17,17 +17,24 @@ use modseal::verify::{verify_bytes, Options, Verdict};
 
 fn inputs() -> (Vec<u8>, TrustStore) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let module = std::env::var_os("MODSEAL_BENCH_MODULE").map(PathBuf::from).unwrap_or_else(|| {
-        let env = std::fs::read_to_string(root.join(".cache/kernels/bookworm/env"))
-            .expect("run scripts/fetch-kernels.sh first (or set MODSEAL_BENCH_MODULE)");
-        let modules = env.lines().find_map(|l| l.strip_prefix("MODULES=")).expect("MODULES= in env");
-        PathBuf::from(modules).join("kernel/fs/ext4/ext4.ko")
-    });
+    let module = std::env::var_os("MODSEAL_BENCH_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let env = std::fs::read_to_string(root.join(".cache/kernels/bookworm/env"))
+                .expect("run scripts/fetch-kernels.sh first (or set MODSEAL_BENCH_MODULE)");
+            let modules = env
+                .lines()
+                .find_map(|l| l.strip_prefix("MODULES="))
+                .expect("MODULES= in env");
+            PathBuf::from(modules).join("kernel/fs/ext4/ext4.ko")
+        });
     let cert = std::env::var_os("MODSEAL_BENCH_CERT")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".cache/kernels/bookworm/signing-cert.pem"));
     let mut trust = TrustStore::default();
-    trust.add_trust_file(&cert).expect("certificate (run scripts/bench-tree.sh or set MODSEAL_BENCH_CERT)");
+    trust
+        .add_trust_file(&cert)
+        .expect("certificate (run scripts/bench-tree.sh or set MODSEAL_BENCH_CERT)");
     (std::fs::read(&module).expect("module file"), trust)
 }
 
@@ -39,18 +46,28 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("module");
     g.throughput(Throughput::Bytes(module.len() as u64));
-    g.bench_function("verify_bytes", |b| b.iter(|| verify_bytes(&module, Format::None, "bench.ko", &trust, &opts)));
+    g.bench_function("verify_bytes", |b| {
+        b.iter(|| verify_bytes(&module, Format::None, "bench.ko", &trust, &opts))
+    });
 
-    let Ok(Trailer::Signed(signed)) = split(&module) else { panic!("bench module is not signed") };
+    let Ok(Trailer::Signed(signed)) = split(&module) else {
+        panic!("bench module is not signed")
+    };
     let msg = modseal::pkcs7::parse(signed.pkcs7).expect("pkcs7");
-    let HashLookup::Supported(hash) = hash_from_oid(msg.signer.digest_oid) else { panic!("hash") };
+    let HashLookup::Supported(hash) = hash_from_oid(msg.signer.digest_oid) else {
+        panic!("hash")
+    };
     g.bench_function("hash_payload", |b| b.iter(|| hash.digest(signed.payload)));
     g.finish();
 
     let key = trust.anchors[0].key.as_ref().expect("key");
     let digest = hash.digest(signed.payload);
-    c.bench_function("signature_only", |b| b.iter(|| key.verify(hash, &digest, msg.signer.signature)));
-    c.bench_function("parse_pkcs7", |b| b.iter(|| modseal::pkcs7::parse(signed.pkcs7)));
+    c.bench_function("signature_only", |b| {
+        b.iter(|| key.verify(hash, &digest, msg.signer.signature))
+    });
+    c.bench_function("parse_pkcs7", |b| {
+        b.iter(|| modseal::pkcs7::parse(signed.pkcs7))
+    });
 }
 
 criterion_group!(benches, bench);

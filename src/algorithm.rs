@@ -121,8 +121,7 @@ pub const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01
 
 /// Dotted form of DER OID content, for messages.
 pub fn oid_string(content: &[u8]) -> String {
-    asn1_rs::Oid::new(Cow::Borrowed(content))
-        .to_id_string()
+    asn1_rs::Oid::new(Cow::Borrowed(content)).to_id_string()
 }
 
 fn last_arc(oid: &[u8], prefix: &[u8]) -> Option<u8> {
@@ -220,15 +219,24 @@ mod tests {
     fn dotted_names() {
         assert_eq!(oid_string(OID_P384), "1.3.132.0.34");
         assert_eq!(oid_string(OID_MESSAGE_DIGEST), "1.2.840.113549.1.9.4");
-        assert_eq!(oid_string(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x08]), "2.16.840.1.101.3.4.2.8");
+        assert_eq!(
+            oid_string(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x08]),
+            "2.16.840.1.101.3.4.2.8"
+        );
     }
 
     #[test]
     fn lookups() {
-        assert_eq!(hash_from_oid(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]), HashLookup::Supported(HashAlgo::Sha256));
+        assert_eq!(
+            hash_from_oid(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]),
+            HashLookup::Supported(HashAlgo::Sha256)
+        );
         assert_eq!(hash_from_oid(OID_SHA1), HashLookup::Refused("sha1"));
         assert!(matches!(hash_from_oid(&[0x2a, 0x03]), HashLookup::Unknown(s) if s == "1.2.3"));
-        assert_eq!(sig_alg_from_oid(OID_RSA_ENCRYPTION), SigAlgLookup::Supported(KeyFamily::Rsa, None));
+        assert_eq!(
+            sig_alg_from_oid(OID_RSA_ENCRYPTION),
+            SigAlgLookup::Supported(KeyFamily::Rsa, None)
+        );
         assert_eq!(
             sig_alg_from_oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03]),
             SigAlgLookup::Supported(KeyFamily::Ecdsa, Some(HashAlgo::Sha384))
@@ -238,7 +246,13 @@ mod tests {
     #[test]
     fn hashes_match_known_vectors() {
         let hex = |v: Vec<u8>| v.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        assert_eq!(hex(HashAlgo::Sha256.digest(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(hex(HashAlgo::Sha3_256.digest(b"abc")), "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
+        assert_eq!(
+            hex(HashAlgo::Sha256.digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(HashAlgo::Sha3_256.digest(b"abc")),
+            "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"
+        );
     }
 }

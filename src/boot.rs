@@ -73,7 +73,13 @@ impl Config {
                 "log" => c.log = v.into(),
                 "modules" => c.modules = Some(v.into()),
                 "tcti" => c.tcti = Some(v.into()),
-                "pcr" => c.pcr = v.parse().ok().filter(|p| *p <= 23).ok_or_else(|| bad("not a PCR index 0-23"))?,
+                "pcr" => {
+                    c.pcr = v
+                        .parse()
+                        .ok()
+                        .filter(|p| *p <= 23)
+                        .ok_or_else(|| bad("not a PCR index 0-23"))?
+                }
                 "mode" => {
                     c.mode = match v {
                         "enforce" => Mode::Enforce,
@@ -117,14 +123,22 @@ pub struct StageInput<'a> {
 }
 
 /// Runs one stage against `tpm` (an error if no TPM could be opened).
-pub fn run_stage(cfg: &Config, input: &StageInput<'_>, tpm: Result<&mut dyn Tpm, TpmError>, sink: &mut Sink) -> Outcome {
+pub fn run_stage(
+    cfg: &Config,
+    input: &StageInput<'_>,
+    tpm: Result<&mut dyn Tpm, TpmError>,
+    sink: &mut Sink,
+) -> Outcome {
     let mut problems = Vec::new();
     let bundle = std::fs::read(&cfg.trust);
     let anchor = bundle.as_ref().ok().map(|b| crate::algorithm::sha256(b));
     let mut tpm = tpm;
     let unseal = match (&bundle, &mut tpm) {
         (Err(e), _) => {
-            problems.push(format!("{}: cannot read trust bundle: {e}", cfg.trust.display()));
+            problems.push(format!(
+                "{}: cannot read trust bundle: {e}",
+                cfg.trust.display()
+            ));
             "bundle-unreadable".to_owned()
         }
         (Ok(_), Err(e)) => {
@@ -154,14 +168,25 @@ pub fn run_stage(cfg: &Config, input: &StageInput<'_>, tpm: Result<&mut dyn Tpm,
     for r in reports.iter().filter(|r| r.verdict != Verdict::Ok) {
         problems.push(format!("{}: {}: {}", r.path, r.verdict, r.reason));
     }
-    let unverified = input.proc_modules.as_deref().map(|pm| reconcile(pm, &reports));
+    let unverified = input
+        .proc_modules
+        .as_deref()
+        .map(|pm| reconcile(pm, &reports));
     if let Some(u) = &unverified {
         for name in u {
             problems.push(format!("loaded module '{name}' has no verified file"));
         }
     }
     let root = input.modules_dir.display().to_string();
-    let mut content = Content::new(input.stage, cfg.mode, anchor, &unseal, &reports, &root, unverified);
+    let mut content = Content::new(
+        input.stage,
+        cfg.mode,
+        anchor,
+        &unseal,
+        &reports,
+        &root,
+        unverified,
+    );
     if trust.anchors.is_empty() && content.passed() {
         content.result = "fail".into();
     }
@@ -175,13 +200,26 @@ pub fn run_stage(cfg: &Config, input: &StageInput<'_>, tpm: Result<&mut dyn Tpm,
         },
         Err(_) => problems.push(format!("not measured: no TPM, PCR {} unchanged", cfg.pcr)),
     }
-    let banks_for_log = if measured.is_empty() { vec![PcrBank::Sha256] } else { measured.clone() };
+    let banks_for_log = if measured.is_empty() {
+        vec![PcrBank::Sha256]
+    } else {
+        measured.clone()
+    };
     let record = crate::measure::record_bytes(cfg.pcr, &bytes, &banks_for_log);
     if let Err(e) = append_log(&cfg.log, &record) {
-        problems.push(format!("{}: cannot append the event log: {e}", cfg.log.display()));
+        problems.push(format!(
+            "{}: cannot append the event log: {e}",
+            cfg.log.display()
+        ));
     }
     let passed = content.passed() && !measured.is_empty() && problems.is_empty();
-    let level = if passed { Level::Info } else if cfg.mode == Mode::Enforce { Level::Err } else { Level::Warning };
+    let level = if passed {
+        Level::Info
+    } else if cfg.mode == Mode::Enforce {
+        Level::Err
+    } else {
+        Level::Warning
+    };
     for p in &problems {
         sink.line(level, p);
     }
@@ -202,13 +240,27 @@ pub fn run_stage(cfg: &Config, input: &StageInput<'_>, tpm: Result<&mut dyn Tpm,
                 format!(
                     "measured into PCR {}, banks {}",
                     cfg.pcr,
-                    measured.iter().map(|b| b.name()).collect::<Vec<_>>().join(",")
+                    measured
+                        .iter()
+                        .map(|b| b.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 )
             },
-            if passed { "pass".to_owned() } else { format!("FAIL ({} mode)", mode_name(cfg.mode)) }
+            if passed {
+                "pass".to_owned()
+            } else {
+                format!("FAIL ({} mode)", mode_name(cfg.mode))
+            }
         ),
     );
-    Outcome { content, record, measured, problems, passed }
+    Outcome {
+        content,
+        record,
+        measured,
+        problems,
+        passed,
+    }
 }
 
 /// Extends `pcr` in every active bank with the content's digest.
@@ -225,7 +277,10 @@ pub fn append_log(path: &Path, record: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(record)?;
     f.sync_data()
 }
@@ -252,7 +307,9 @@ pub fn reconcile(proc_modules: &str, reports: &[Report]) -> Vec<String> {
 /// `.../foo-bar.ko.xz` → `foo_bar`.
 pub fn module_name(path: &str) -> Option<String> {
     let file = path.rsplit('/').next()?;
-    let stem = [".ko.gz", ".ko.xz", ".ko.zst", ".ko"].iter().find_map(|ext| file.strip_suffix(ext))?;
+    let stem = [".ko.gz", ".ko.xz", ".ko.zst", ".ko"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))?;
     Some(stem.replace('-', "_"))
 }
 
@@ -276,7 +333,8 @@ mod tests {
 
     #[test]
     fn config_parses_and_refuses() {
-        let c = Config::parse("# x\ntrust = /a\nmode = warn\npcr = 13\nallow-weaken = yes\n").unwrap();
+        let c =
+            Config::parse("# x\ntrust = /a\nmode = warn\npcr = 13\nallow-weaken = yes\n").unwrap();
         assert_eq!(c.trust, PathBuf::from("/a"));
         assert_eq!(c.mode, Mode::Warn);
         assert_eq!(c.pcr, 13);
@@ -290,11 +348,28 @@ mod tests {
 
     #[test]
     fn reconcile_maps_names() {
-        let r = |p: &str, v| Report { path: p.into(), verdict: v, reason: String::new(), signer: None, key_id: None, hash_algo: None, sha256: None };
-        let reports = [r("/m/kernel/a-b.ko.xz", Verdict::Ok), r("/m/c.ko", Verdict::BadSignature)];
+        let r = |p: &str, v| Report {
+            path: p.into(),
+            verdict: v,
+            reason: String::new(),
+            signer: None,
+            key_id: None,
+            hash_algo: None,
+            sha256: None,
+        };
+        let reports = [
+            r("/m/kernel/a-b.ko.xz", Verdict::Ok),
+            r("/m/c.ko", Verdict::BadSignature),
+        ];
         let pm = "a_b 16384 0 - Live 0x0\nc 100 0 - Live 0x0\nd 1 0 - Live 0x0\n";
-        assert_eq!(reconcile(pm, &reports), vec!["c".to_owned(), "d".to_owned()]);
-        assert_eq!(module_name("x/y/foo-bar.ko.zst").as_deref(), Some("foo_bar"));
+        assert_eq!(
+            reconcile(pm, &reports),
+            vec!["c".to_owned(), "d".to_owned()]
+        );
+        assert_eq!(
+            module_name("x/y/foo-bar.ko.zst").as_deref(),
+            Some("foo_bar")
+        );
         assert_eq!(module_name("x/README"), None);
     }
 }

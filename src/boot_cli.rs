@@ -97,25 +97,38 @@ fn tcti_name(explicit: Option<&str>, cfg: Option<&str>) -> String {
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 pub fn cmd_boot(a: BootArgs) -> u8 {
     let mut sink = crate::kmsg::Sink::choose(a.kmsg);
-    let cfg_path = a.config.clone().unwrap_or_else(|| crate::boot::DEFAULT_CONFIG.into());
+    let cfg_path = a
+        .config
+        .clone()
+        .unwrap_or_else(|| crate::boot::DEFAULT_CONFIG.into());
     let mut cfg = match std::fs::read_to_string(&cfg_path) {
         Ok(t) => match Config::parse(&t) {
             Ok(c) => c,
             Err(e) => {
-                sink.line(crate::kmsg::Level::Err, &format!("{}: {e}", cfg_path.display()));
+                sink.line(
+                    crate::kmsg::Level::Err,
+                    &format!("{}: {e}", cfg_path.display()),
+                );
                 return EXIT_USAGE;
             }
         },
         // Only a missing default file means defaults: an unreadable one must
         // not silently replace the configured paths, PCR or mode.
-        Err(e) if a.config.is_none() && e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+        Err(e) if a.config.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+            Config::default()
+        }
         Err(e) => {
-            sink.line(crate::kmsg::Level::Err, &format!("{}: cannot read: {e}", cfg_path.display()));
+            sink.line(
+                crate::kmsg::Level::Err,
+                &format!("{}: cannot read: {e}", cfg_path.display()),
+            );
             return EXIT_USAGE;
         }
     };
@@ -154,8 +167,15 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
         Ok(t) => Ok(t),
         Err(e) => Err(e.clone()),
     };
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let input = StageInput { stage: a.stage, modules_dir: &modules, proc_modules, jobs };
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let input = StageInput {
+        stage: a.stage,
+        modules_dir: &modules,
+        proc_modules,
+        jobs,
+    };
     let outcome = crate::boot::run_stage(&cfg, &input, tpm, &mut sink);
     if outcome.passed || cfg.mode == Mode::Warn {
         EXIT_OK
@@ -169,19 +189,51 @@ fn parse_from(from: Option<&str>, bank: PcrBank) -> Result<Vec<u8>, String> {
         None => Ok(vec![0; bank.digest_len()]),
         Some(h) => crate::hex::parse(h)
             .filter(|v| v.len() == bank.digest_len())
-            .ok_or_else(|| format!("--from: needs {} hex digits for {bank}", bank.digest_len() * 2)),
+            .ok_or_else(|| {
+                format!(
+                    "--from: needs {} hex digits for {bank}",
+                    bank.digest_len() * 2
+                )
+            }),
     }
 }
 
 /// The content a good boot of `stage` will measure for this module set.
-pub fn predicted_content(bundle: &[u8], trust_path: &std::path::Path, modules: &std::path::Path, mode: Mode, stage: Stage) -> Result<Content, String> {
-    let (anchors, deny) = crate::trust::parse_bundle(trust_path, bundle).map_err(|e| e.to_string())?;
-    let trust = crate::trust::TrustStore { anchors, intermediates: Vec::new(), deny };
+pub fn predicted_content(
+    bundle: &[u8],
+    trust_path: &std::path::Path,
+    modules: &std::path::Path,
+    mode: Mode,
+    stage: Stage,
+) -> Result<Content, String> {
+    let (anchors, deny) =
+        crate::trust::parse_bundle(trust_path, bundle).map_err(|e| e.to_string())?;
+    let trust = crate::trust::TrustStore {
+        anchors,
+        intermediates: Vec::new(),
+        deny,
+    };
     let items = crate::walk::collect(&[modules.to_path_buf()]);
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let reports = crate::walk::verify_all(&items, &trust, &crate::verify::Options::default(), jobs, &|_| {});
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let reports = crate::walk::verify_all(
+        &items,
+        &trust,
+        &crate::verify::Options::default(),
+        jobs,
+        &|_| {},
+    );
     let unverified = (stage == Stage::PrePivot).then(Vec::new);
-    Ok(Content::new(stage, mode, Some(crate::algorithm::sha256(bundle)), "ok", &reports, &modules.display().to_string(), unverified))
+    Ok(Content::new(
+        stage,
+        mode,
+        Some(crate::algorithm::sha256(bundle)),
+        "ok",
+        &reports,
+        &modules.display().to_string(),
+        unverified,
+    ))
 }
 
 pub fn cmd_predict(a: PredictArgs) -> u8 {
@@ -203,7 +255,11 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let stages = if a.stages.is_empty() { vec![Stage::Early] } else { a.stages.clone() };
+    let stages = if a.stages.is_empty() {
+        vec![Stage::Early]
+    } else {
+        a.stages.clone()
+    };
     for stage in stages {
         let content = match predicted_content(&bundle, &a.trust, &a.modules, a.mode, stage) {
             Ok(c) => c,
@@ -213,13 +269,22 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
             }
         };
         if !content.passed() {
-            let bad = content.modules.iter().filter(|m| m.verdict != crate::verify::Verdict::Ok).count();
-            eprintln!("modseal: warning: {bad} module(s) would fail; the prediction is of a failing boot");
+            let bad = content
+                .modules
+                .iter()
+                .filter(|m| m.verdict != crate::verify::Verdict::Ok)
+                .count();
+            eprintln!(
+                "modseal: warning: {bad} module(s) would fail; the prediction is of a failing boot"
+            );
         }
         value = bank.extend(&value, &bank.hash(&content.to_bytes()));
     }
     println!("{}", crate::hex::lower(&value));
-    eprintln!("modseal: predicted PCR {} ({bank}) after the boot's records", a.pcr);
+    eprintln!(
+        "modseal: predicted PCR {} ({bank}) after the boot's records",
+        a.pcr
+    );
     EXIT_OK
 }
 
@@ -250,7 +315,11 @@ pub fn cmd_log(c: LogCommand) -> u8 {
 fn show(records: &[crate::measure::Record]) -> u8 {
     let mut status = EXIT_OK;
     for r in records {
-        let digests: Vec<String> = r.digests.iter().map(|(b, d)| format!("{b}:{}", crate::hex::lower(d))).collect();
+        let digests: Vec<String> = r
+            .digests
+            .iter()
+            .map(|(b, d)| format!("{b}:{}", crate::hex::lower(d)))
+            .collect();
         let integrity = match r.check_digests() {
             Ok(()) => "digests match content".to_owned(),
             Err(e) => {
@@ -258,13 +327,20 @@ fn show(records: &[crate::measure::Record]) -> u8 {
                 format!("DIGEST MISMATCH: {e}")
             }
         };
-        println!("record {}: PCR {}, {}, {integrity}", r.index, r.pcr, r.content_type);
+        println!(
+            "record {}: PCR {}, {}, {integrity}",
+            r.index, r.pcr, r.content_type
+        );
         for d in digests {
             println!("  {d}");
         }
         match r.modseal_content() {
             Some(Ok(c)) => {
-                let ok = c.modules.iter().filter(|m| m.verdict == crate::verify::Verdict::Ok).count();
+                let ok = c
+                    .modules
+                    .iter()
+                    .filter(|m| m.verdict == crate::verify::Verdict::Ok)
+                    .count();
                 println!(
                     "  stage {}, mode {}, result {}, unseal {}, anchor {}",
                     crate::boot::stage_name(c.stage),
@@ -274,11 +350,27 @@ fn show(records: &[crate::measure::Record]) -> u8 {
                     c.anchor_sha256.as_deref().unwrap_or("-")
                 );
                 println!("  modules: {ok} ok, {} failed", c.modules.len() - ok);
-                for m in c.modules.iter().filter(|m| m.verdict != crate::verify::Verdict::Ok) {
-                    println!("    {}: {}: {}", m.path, m.verdict, m.reason.as_deref().unwrap_or(""));
+                for m in c
+                    .modules
+                    .iter()
+                    .filter(|m| m.verdict != crate::verify::Verdict::Ok)
+                {
+                    println!(
+                        "    {}: {}: {}",
+                        m.path,
+                        m.verdict,
+                        m.reason.as_deref().unwrap_or("")
+                    );
                 }
                 if let Some(u) = &c.unverified_loaded {
-                    println!("  loaded modules without a verified file: {}", if u.is_empty() { "none".into() } else { u.join(", ") });
+                    println!(
+                        "  loaded modules without a verified file: {}",
+                        if u.is_empty() {
+                            "none".into()
+                        } else {
+                            u.join(", ")
+                        }
+                    );
                 }
             }
             Some(Err(e)) => {
@@ -290,7 +382,10 @@ fn show(records: &[crate::measure::Record]) -> u8 {
                 // relabelled to hide it is still read as one.
                 if serde_json::from_slice::<Content>(&r.content).is_ok() {
                     status = EXIT_FAIL;
-                    println!("  WARNING: labelled '{}' but its content is a modseal record", r.content_type);
+                    println!(
+                        "  WARNING: labelled '{}' but its content is a modseal record",
+                        r.content_type
+                    );
                 }
             }
         }
@@ -302,7 +397,10 @@ fn replay(records: &[crate::measure::Record], tcti: Option<&str>, from: Option<&
     let mut pcrs: Vec<u8> = records.iter().map(|r| r.pcr).collect();
     pcrs.sort_unstable();
     pcrs.dedup();
-    let mut banks: Vec<PcrBank> = records.iter().flat_map(|r| r.digests.iter().map(|(b, _)| *b)).collect();
+    let mut banks: Vec<PcrBank> = records
+        .iter()
+        .flat_map(|r| r.digests.iter().map(|(b, _)| *b))
+        .collect();
     banks.sort();
     banks.dedup();
     let mut tpm = match tcti {

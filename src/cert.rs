@@ -41,7 +41,10 @@ impl Certificate {
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
         let (rest, cert) = X509Certificate::from_der(der).map_err(|e| CertError(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(CertError(format!("{} trailing bytes after the certificate", rest.len())));
+            return Err(CertError(format!(
+                "{} trailing bytes after the certificate",
+                rest.len()
+            )));
         }
         Self::from_parsed(&cert, &der[..der.len() - rest.len()])
     }
@@ -63,8 +66,14 @@ impl Certificate {
             .key_usage()
             .map_err(ext_err)?
             .map(|ku| (ku.value.digital_signature(), ku.value.key_cert_sign()));
-        let eku_code_signing = cert.extended_key_usage().map_err(ext_err)?.map(|e| e.value.code_signing);
-        let is_ca = cert.basic_constraints().map_err(ext_err)?.map(|bc| bc.value.ca);
+        let eku_code_signing = cert
+            .extended_key_usage()
+            .map_err(ext_err)?
+            .map(|e| e.value.code_signing);
+        let is_ca = cert
+            .basic_constraints()
+            .map_err(ext_err)?
+            .map(|bc| bc.value.ca);
         let name = cert
             .subject()
             .iter_common_name()
@@ -99,15 +108,23 @@ impl Certificate {
 
     /// Checks that `issuer` signed this certificate.
     pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), String> {
-        let key = issuer.key.as_ref().map_err(|e| format!("issuer '{}' key: {e}", issuer.name))?;
+        let key = issuer
+            .key
+            .as_ref()
+            .map_err(|e| format!("issuer '{}' key: {e}", issuer.name))?;
         let hash = match sig_alg_from_oid(&self.sig_alg) {
             SigAlgLookup::Supported(family, Some(hash)) if family == key.family() => hash,
-            SigAlgLookup::Supported(..) => return Err("certificate signature algorithm does not fit the issuer's key".into()),
+            SigAlgLookup::Supported(..) => {
+                return Err("certificate signature algorithm does not fit the issuer's key".into())
+            }
             SigAlgLookup::Refused(name) => return Err(format!("certificate signed with {name}")),
-            SigAlgLookup::Unknown(oid) => return Err(format!("certificate signature algorithm {oid} unknown")),
+            SigAlgLookup::Unknown(oid) => {
+                return Err(format!("certificate signature algorithm {oid} unknown"))
+            }
         };
         let digest = hash.digest(&self.tbs);
-        key.verify(hash, &digest, &self.sig_value).map_err(|e| e.to_string())
+        key.verify(hash, &digest, &self.sig_value)
+            .map_err(|e| e.to_string())
     }
 }
 

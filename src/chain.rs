@@ -32,13 +32,18 @@ pub enum Source {
 
 pub fn matches_signer(cert: &Certificate, id: &SignerId<'_>) -> bool {
     match id {
-        SignerId::IssuerSerial { issuer, serial } => cert.issuer == *issuer && cert.serial == *serial,
+        SignerId::IssuerSerial { issuer, serial } => {
+            cert.issuer == *issuer && cert.serial == *serial
+        }
         SignerId::KeyId(kid) => cert.skid.as_deref() == Some(*kid),
     }
 }
 
 /// All candidate certificates in lookup order: anchors first.
-fn candidates<'a>(trust: &'a TrustStore, message: &'a [Certificate]) -> impl Iterator<Item = (&'a Certificate, Source)> {
+fn candidates<'a>(
+    trust: &'a TrustStore,
+    message: &'a [Certificate],
+) -> impl Iterator<Item = (&'a Certificate, Source)> {
     trust
         .anchors
         .iter()
@@ -48,7 +53,11 @@ fn candidates<'a>(trust: &'a TrustStore, message: &'a [Certificate]) -> impl Ite
 }
 
 /// The signer certificate: an anchor if one matches, else any other.
-pub fn find_signer<'a>(id: &SignerId<'_>, trust: &'a TrustStore, message: &'a [Certificate]) -> Option<(&'a Certificate, Source)> {
+pub fn find_signer<'a>(
+    id: &SignerId<'_>,
+    trust: &'a TrustStore,
+    message: &'a [Certificate],
+) -> Option<(&'a Certificate, Source)> {
     candidates(trust, message).find(|(c, _)| matches_signer(c, id))
 }
 
@@ -57,22 +66,34 @@ pub fn find_signer<'a>(id: &SignerId<'_>, trust: &'a TrustStore, message: &'a [C
 pub fn check_signer_usage(cert: &Certificate) -> Result<(), String> {
     if let Some((digital_signature, _)) = cert.key_usage {
         if !digital_signature {
-            return Err(format!("'{}' key usage does not allow digitalSignature", cert.name));
+            return Err(format!(
+                "'{}' key usage does not allow digitalSignature",
+                cert.name
+            ));
         }
     }
     if cert.eku_code_signing == Some(false) {
-        return Err(format!("'{}' extended key usage does not include {CODE_SIGNING}", cert.name));
+        return Err(format!(
+            "'{}' extended key usage does not include {CODE_SIGNING}",
+            cert.name
+        ));
     }
     Ok(())
 }
 
 fn check_issuer_usage(cert: &Certificate) -> Result<(), String> {
     if cert.is_ca != Some(true) {
-        return Err(format!("'{}' is not a CA (basicConstraints cA is not set)", cert.name));
+        return Err(format!(
+            "'{}' is not a CA (basicConstraints cA is not set)",
+            cert.name
+        ));
     }
     if let Some((_, key_cert_sign)) = cert.key_usage {
         if !key_cert_sign {
-            return Err(format!("'{}' key usage does not allow keyCertSign", cert.name));
+            return Err(format!(
+                "'{}' key usage does not allow keyCertSign",
+                cert.name
+            ));
         }
     }
     Ok(())
@@ -118,7 +139,10 @@ pub fn build_path<'a>(
             }
             budget -= 1;
             if let Err(e) = current.verify_signed_by(issuer) {
-                last_problem = format!("'{}' not validly signed by '{}': {e}", current.name, issuer.name);
+                last_problem = format!(
+                    "'{}' not validly signed by '{}': {e}",
+                    current.name, issuer.name
+                );
                 continue;
             }
             if let Err(e) = check_issuer_usage(issuer).and_then(|()| check_time(issuer, now)) {

@@ -183,11 +183,15 @@ fn verify(args: VerifyArgs) -> u8 {
     };
     let opts = options(&args.trust);
     let items = crate::walk::collect(&args.paths);
-    let jobs = args
-        .jobs
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let progress = Progress::new(items.len(), !args.json && std::io::stderr().is_terminal() && items.len() >= 100);
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let progress = Progress::new(
+        items.len(),
+        !args.json && std::io::stderr().is_terminal() && items.len() >= 100,
+    );
     let reports = crate::walk::verify_all(&items, &trust, &opts, jobs, &|n| progress.tick(n));
     progress.clear();
     let failed = reports.iter().filter(|r| r.verdict != Verdict::Ok).count();
@@ -212,14 +216,30 @@ fn verify(args: VerifyArgs) -> u8 {
     }
 }
 
-fn write_text(out: &mut impl Write, reports: &[Report], verified: usize, failed: usize) -> std::io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    reports: &[Report],
+    verified: usize,
+    failed: usize,
+) -> std::io::Result<()> {
     for r in reports.iter().filter(|r| r.verdict != Verdict::Ok) {
-        writeln!(out, "{}: {}: {}", one_line(&r.path), r.verdict, one_line(&r.reason))?;
+        writeln!(
+            out,
+            "{}: {}: {}",
+            one_line(&r.path),
+            r.verdict,
+            one_line(&r.reason)
+        )?;
     }
     writeln!(out, "{verified} verified, {failed} failed")
 }
 
-fn write_json(out: &mut impl Write, reports: &[Report], verified: usize, failed: usize) -> std::io::Result<()> {
+fn write_json(
+    out: &mut impl Write,
+    reports: &[Report],
+    verified: usize,
+    failed: usize,
+) -> std::io::Result<()> {
     let doc = serde_json::json!({ "modules": reports, "verified": verified, "failed": failed });
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
@@ -227,7 +247,9 @@ fn write_json(out: &mut impl Write, reports: &[Report], verified: usize, failed:
 
 /// Reasons can quote untrusted bytes; keep each report to one line.
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A one-line progress counter on a terminal.
@@ -241,14 +263,21 @@ struct Progress {
 impl Progress {
     fn new(total: usize, enabled: bool) -> Self {
         let now = Instant::now();
-        Progress { total, enabled, start: now, last: std::sync::Mutex::new(now) }
+        Progress {
+            total,
+            enabled,
+            start: now,
+            last: std::sync::Mutex::new(now),
+        }
     }
 
     fn tick(&self, done: usize) {
         if !self.enabled {
             return;
         }
-        let Ok(mut last) = self.last.try_lock() else { return };
+        let Ok(mut last) = self.last.try_lock() else {
+            return;
+        };
         if last.elapsed() < Duration::from_millis(100) && done != self.total {
             return;
         }
@@ -277,7 +306,11 @@ fn inspect(args: InspectArgs) -> u8 {
     for f in &args.files {
         let display = f.display().to_string();
         let ins = match std::fs::read(f) {
-            Ok(bytes) => crate::inspect::inspect_bytes(&bytes, crate::decompress::format_for_module_path(f), &display),
+            Ok(bytes) => crate::inspect::inspect_bytes(
+                &bytes,
+                crate::decompress::format_for_module_path(f),
+                &display,
+            ),
             Err(e) => {
                 eprintln!("modseal: {display}: cannot read: {e}");
                 status = EXIT_FAIL;
@@ -311,7 +344,9 @@ fn keys_from_kernel(image: &std::path::Path) -> u8 {
         Ok(certs) => {
             let mut out = std::io::stdout().lock();
             for der in &certs {
-                let name = crate::cert::Certificate::from_der(der).map(|c| c.name).unwrap_or_default();
+                let name = crate::cert::Certificate::from_der(der)
+                    .map(|c| c.name)
+                    .unwrap_or_default();
                 eprintln!("modseal: {}: certificate '{name}'", image.display());
                 if write!(out, "{}", crate::kernel_image::to_pem(der)).is_err() {
                     return EXIT_FAIL;
@@ -339,7 +374,8 @@ fn bundle(args: BundleArgs) -> u8 {
         }
     }
     let mut deny = Denylist::default();
-    let hex = |flag: &str, v: &str| crate::hex::parse(v).ok_or_else(|| format!("--{flag} {v}: not hex"));
+    let hex =
+        |flag: &str, v: &str| crate::hex::parse(v).ok_or_else(|| format!("--{flag} {v}: not hex"));
     let parsed = (|| -> Result<(), String> {
         for v in &args.deny_key_id {
             deny.key_ids.push(hex("deny-key-id", v)?);
@@ -349,7 +385,10 @@ fn bundle(args: BundleArgs) -> u8 {
         }
         for v in &args.deny_module_sha256 {
             let d = hex("deny-module-sha256", v)?;
-            deny.module_sha256.push(d.try_into().map_err(|_| format!("--deny-module-sha256 {v}: needs 64 hex digits"))?);
+            deny.module_sha256.push(
+                d.try_into()
+                    .map_err(|_| format!("--deny-module-sha256 {v}: needs 64 hex digits"))?,
+            );
         }
         Ok(())
     })();

@@ -50,7 +50,11 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader over a whole top-level input.
     pub fn new(input: &'a [u8]) -> Self {
-        Reader { rest: input, offset: 0, depth: 0 }
+        Reader {
+            rest: input,
+            offset: 0,
+            depth: 0,
+        }
     }
 
     /// A reader over an element's content.
@@ -63,9 +67,17 @@ impl<'a> Reader<'a> {
             });
         }
         if el.depth >= MAX_DEPTH {
-            return Err(DerError { what, offset: el.offset, reason: "nesting too deep".into() });
+            return Err(DerError {
+                what,
+                offset: el.offset,
+                reason: "nesting too deep".into(),
+            });
         }
-        Ok(Reader { rest: el.content, offset: el.content_offset, depth: el.depth + 1 })
+        Ok(Reader {
+            rest: el.content,
+            offset: el.content_offset,
+            depth: el.depth + 1,
+        })
     }
 
     pub fn offset(&self) -> usize {
@@ -87,7 +99,11 @@ impl<'a> Reader<'a> {
     /// Reads the next element, whatever its tag.
     pub fn any(&mut self, what: &'static str) -> Result<Element<'a>, DerError> {
         if self.rest.is_empty() {
-            return Err(DerError { what, offset: self.offset, reason: "missing (end of input)".into() });
+            return Err(DerError {
+                what,
+                offset: self.offset,
+                reason: "missing (end of input)".into(),
+            });
         }
         let (rem, any) = Any::from_der(self.rest).map_err(|e| DerError {
             what,
@@ -118,7 +134,11 @@ impl<'a> Reader<'a> {
             return Err(DerError {
                 what,
                 offset: el.offset,
-                reason: format!("expected {}, found {}", tag_name(Class::Universal, tag), tag_name(el.class, el.tag)),
+                reason: format!(
+                    "expected {}, found {}",
+                    tag_name(Class::Universal, tag),
+                    tag_name(el.class, el.tag)
+                ),
             });
         }
         Ok(el)
@@ -136,9 +156,15 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next element if it is context-specific `[n]`.
-    pub fn optional_context(&mut self, n: u32, what: &'static str) -> Result<Option<Element<'a>>, DerError> {
+    pub fn optional_context(
+        &mut self,
+        n: u32,
+        what: &'static str,
+    ) -> Result<Option<Element<'a>>, DerError> {
         match self.peek(what)? {
-            Some(el) if el.class == Class::ContextSpecific && el.tag == n => self.any(what).map(Some),
+            Some(el) if el.class == Class::ContextSpecific && el.tag == n => {
+                self.any(what).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -161,7 +187,11 @@ impl<'a> Reader<'a> {
         let el = self.expect(TAG_INTEGER, what)?;
         match el.content {
             [v] if *v < 0x80 => Ok(u32::from(*v)),
-            _ => Err(DerError { what, offset: el.offset, reason: "not a small non-negative integer".into() }),
+            _ => Err(DerError {
+                what,
+                offset: el.offset,
+                reason: "not a small non-negative integer".into(),
+            }),
         }
     }
 }

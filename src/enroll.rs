@@ -120,11 +120,16 @@ fn hex_exact(what: &str, text: &str, len: usize) -> Result<Vec<u8>, String> {
 impl SealedInfo {
     /// Parses and validates `sealed.json`.
     pub fn from_json(bytes: &[u8]) -> Result<SealedInfo, String> {
-        let j: SealedJson = serde_json::from_slice(bytes).map_err(|e| format!("not a modseal sealed.json: {e}"))?;
+        let j: SealedJson =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a modseal sealed.json: {e}"))?;
         if j.version != 1 {
-            return Err(format!("version {} is not supported (expected 1)", j.version));
+            return Err(format!(
+                "version {} is not supported (expected 1)",
+                j.version
+            ));
         }
-        let bank = PcrBank::from_name(&j.bank).ok_or_else(|| format!("unknown PCR bank '{}'", j.bank))?;
+        let bank =
+            PcrBank::from_name(&j.bank).ok_or_else(|| format!("unknown PCR bank '{}'", j.bank))?;
         if j.pcrs.is_empty() {
             return Err("empty PCR list".into());
         }
@@ -136,8 +141,15 @@ impl SealedInfo {
         }
         let mut values = Vec::with_capacity(j.pcrs.len());
         for p in &j.pcrs {
-            let v = j.pcr_values.get(&p.to_string()).ok_or_else(|| format!("no value for PCR {p}"))?;
-            values.push(hex_exact(&format!("pcr_values[{p}]"), v, bank.digest_len())?);
+            let v = j
+                .pcr_values
+                .get(&p.to_string())
+                .ok_or_else(|| format!("no value for PCR {p}"))?;
+            values.push(hex_exact(
+                &format!("pcr_values[{p}]"),
+                v,
+                bank.digest_len(),
+            )?);
         }
         if j.pcr_values.len() != j.pcrs.len() {
             let extra: Vec<&str> = j
@@ -146,7 +158,10 @@ impl SealedInfo {
                 .filter(|k| !j.pcrs.iter().any(|p| p.to_string() == **k))
                 .map(String::as_str)
                 .collect();
-            return Err(format!("pcr_values has entries for PCRs not in the list: {}", extra.join(", ")));
+            return Err(format!(
+                "pcr_values has entries for PCRs not in the list: {}",
+                extra.join(", ")
+            ));
         }
         let policy = hex_exact("policy_digest", &j.policy_digest, 32)?;
         let expected = bank.policy_pcr_digest(&j.pcrs, &values);
@@ -160,9 +175,20 @@ impl SealedInfo {
         let bundle = hex_exact("bundle_sha256", &j.bundle_sha256, 32)?;
         let mut bundle_sha256 = [0u8; 32];
         bundle_sha256.copy_from_slice(&bundle);
-        let srk = Srk::from_config(&j.srk)
-            .ok_or_else(|| format!("srk '{}': expected 'primary' or 'persistent:0x81xxxxxx'", j.srk))?;
-        Ok(SealedInfo { bank, pcrs: j.pcrs, pcr_values: values, policy_digest: policy, bundle_sha256, srk })
+        let srk = Srk::from_config(&j.srk).ok_or_else(|| {
+            format!(
+                "srk '{}': expected 'primary' or 'persistent:0x81xxxxxx'",
+                j.srk
+            )
+        })?;
+        Ok(SealedInfo {
+            bank,
+            pcrs: j.pcrs,
+            pcr_values: values,
+            policy_digest: policy,
+            bundle_sha256,
+            srk,
+        })
     }
 
     /// `sealed.json`'s text (PCR values in PCR order), ending in a newline.
@@ -269,7 +295,10 @@ impl From<TpmError> for UnsealFailure {
             TpmError::Lockout { .. } => UnsealFailure::Lockout(text),
             TpmError::BadObject { .. } => UnsealFailure::BadObject(text),
             TpmError::PolicyMismatch { .. } | TpmError::PcrChanged { .. } => {
-                UnsealFailure::PcrChanged { pcrs: Vec::new(), detail: text }
+                UnsealFailure::PcrChanged {
+                    pcrs: Vec::new(),
+                    detail: text,
+                }
             }
             TpmError::Invalid(_) => UnsealFailure::Invalid(text),
             _ => UnsealFailure::Tpm(text),
@@ -290,7 +319,10 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     std::io::Read::read_to_end(&mut std::io::Read::take(f, limit + 1), &mut data)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if data.len() as u64 > limit {
-        return Err(format!("{}: larger than the {limit}-byte limit", path.display()));
+        return Err(format!(
+            "{}: larger than the {limit}-byte limit",
+            path.display()
+        ));
     }
     Ok(data)
 }
@@ -316,13 +348,25 @@ pub fn load_enrollment(dir: &Path) -> Result<Enrollment, UnsealFailure> {
     };
     let public = read(SEALED_PUB)?;
     let private = read(SEALED_PRIV)?;
-    let bad = |e: String| UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PUB).display()));
+    let bad =
+        |e: String| UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PUB).display()));
     let tpmt = tpm2b::decode(SEALED_PUB, &public).map_err(&bad)?;
-    tpm2b::parse_sealed_public(tpmt).map_err(&bad)?.check(&info.policy_digest).map_err(&bad)?;
-    tpm2b::decode(SEALED_PRIV, &private)
-        .map_err(|e| UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PRIV).display())))?;
+    tpm2b::parse_sealed_public(tpmt)
+        .map_err(&bad)?
+        .check(&info.policy_digest)
+        .map_err(&bad)?;
+    tpm2b::decode(SEALED_PRIV, &private).map_err(|e| {
+        UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PRIV).display()))
+    })?;
     let srk = info.srk;
-    Ok(Enrollment { info, blob: SealedBlob { public, private, srk } })
+    Ok(Enrollment {
+        info,
+        blob: SealedBlob {
+            public,
+            private,
+            srk,
+        },
+    })
 }
 
 /// The PCRs whose current value differs from the enrolled one, and a message
@@ -346,7 +390,11 @@ fn changed_pcrs(info: &SealedInfo, current: &[Vec<u8>]) -> (Vec<u8>, String) {
         "the TPM refused the PCR policy, but the PCRs read now match the enrollment (they changed during the unseal)"
             .to_owned()
     } else {
-        format!("PCRs changed since enrollment: {} ({})", list.join(","), parts.join("; "))
+        format!(
+            "PCRs changed since enrollment: {} ({})",
+            list.join(","),
+            parts.join("; ")
+        )
     };
     (pcrs, msg)
 }
@@ -354,7 +402,11 @@ fn changed_pcrs(info: &SealedInfo, current: &[Vec<u8>]) -> (Vec<u8>, String) {
 /// Unseals an already loaded enrollment and compares the sealed digest with
 /// `bundle_bytes`' SHA-256. TPM commands: one PCR read, then (if the policy
 /// can be met) the unseal itself — a fixed number.
-pub fn unseal_enrollment(tpm: &mut dyn Tpm, e: &Enrollment, bundle_bytes: &[u8]) -> Result<[u8; 32], UnsealFailure> {
+pub fn unseal_enrollment(
+    tpm: &mut dyn Tpm,
+    e: &Enrollment,
+    bundle_bytes: &[u8],
+) -> Result<[u8; 32], UnsealFailure> {
     let info = &e.info;
     let current = tpm.pcr_read(info.bank, &info.pcrs)?;
     if info.bank.policy_pcr_digest(&info.pcrs, &current) != info.policy_digest {
@@ -369,7 +421,11 @@ pub fn unseal_enrollment(tpm: &mut dyn Tpm, e: &Enrollment, bundle_bytes: &[u8])
                 Ok(now) => changed_pcrs(info, &now),
                 Err(_) => (Vec::new(), String::new()),
             };
-            let detail = if pcrs.is_empty() { format!("{err}") } else { format!("{detail} ({err})") };
+            let detail = if pcrs.is_empty() {
+                format!("{err}")
+            } else {
+                format!("{detail} ({err})")
+            };
             return Err(UnsealFailure::PcrChanged { pcrs, detail });
         }
         Err(err) => return Err(err.into()),
@@ -393,7 +449,11 @@ pub fn unseal_enrollment(tpm: &mut dyn Tpm, e: &Enrollment, bundle_bytes: &[u8])
 
 /// The boot flow's check: reads the enrollment in `sealed_dir`, unseals it
 /// and compares with the SHA-256 of `bundle_bytes`. Returns that digest.
-pub fn unseal_and_check(tpm: &mut dyn Tpm, bundle_bytes: &[u8], sealed_dir: &Path) -> Result<[u8; 32], UnsealFailure> {
+pub fn unseal_and_check(
+    tpm: &mut dyn Tpm,
+    bundle_bytes: &[u8],
+    sealed_dir: &Path,
+) -> Result<[u8; 32], UnsealFailure> {
     let e = load_enrollment(sealed_dir)?;
     unseal_enrollment(tpm, &e, bundle_bytes)
 }
@@ -415,8 +475,14 @@ pub fn prepare_enrollment_dir(dir: &Path) -> Result<PathBuf, String> {
     } else {
         dir.to_path_buf()
     };
-    if !std::fs::metadata(&target).map_err(|e| format!("{}: {e}", target.display()))?.is_dir() {
-        return Err(format!("{} exists and is not a directory", target.display()));
+    if !std::fs::metadata(&target)
+        .map_err(|e| format!("{}: {e}", target.display()))?
+        .is_dir()
+    {
+        return Err(format!(
+            "{} exists and is not a directory",
+            target.display()
+        ));
     }
     let mut foreign = Vec::new();
     for entry in std::fs::read_dir(&target).map_err(|e| format!("{}: {e}", target.display()))? {
@@ -438,7 +504,10 @@ pub fn prepare_enrollment_dir(dir: &Path) -> Result<PathBuf, String> {
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     f.write_all(data)?;
     f.sync_all()
 }
@@ -453,7 +522,12 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 pub fn write_enrollment(dir: &Path, info: &SealedInfo, blob: &SealedBlob) -> std::io::Result<()> {
     let name = dir
         .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the output directory has no name"))?
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the output directory has no name",
+            )
+        })?
         .to_string_lossy()
         .into_owned();
     let parent = match dir.parent() {
@@ -492,11 +566,21 @@ pub fn write_enrollment(dir: &Path, info: &SealedInfo, blob: &SealedBlob) -> std
 /// lacks it, the old directory is renamed away first (a moment without
 /// `dir`, never a mix). The old contents end up under `new`'s name, removed
 /// by the caller.
-fn replace_dir(new: &Path, dir: &Path, parent: &Path, name: &str, stamp: u128) -> std::io::Result<()> {
+fn replace_dir(
+    new: &Path,
+    dir: &Path,
+    parent: &Path,
+    name: &str,
+    stamp: u128,
+) -> std::io::Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     match renameat_with(CWD, new, CWD, dir, RenameFlags::EXCHANGE) {
         Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::OPNOTSUPP => {
+        Err(e)
+            if e == rustix::io::Errno::INVAL
+                || e == rustix::io::Errno::NOSYS
+                || e == rustix::io::Errno::OPNOTSUPP =>
+        {
             log::debug!("renameat2(RENAME_EXCHANGE) unsupported here ({e}); renaming in two steps");
             let old = parent.join(format!(".{name}.old.{}.{stamp}", std::process::id()));
             std::fs::rename(dir, &old)?;
@@ -520,13 +604,23 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
 }
 
 /// Parses `--pcr-value IDX=HEX` options against the PCR list and bank.
-pub fn parse_pcr_values(opts: &[String], pcrs: &[u8], bank: PcrBank) -> Result<BTreeMap<u8, Vec<u8>>, String> {
+pub fn parse_pcr_values(
+    opts: &[String],
+    pcrs: &[u8],
+    bank: PcrBank,
+) -> Result<BTreeMap<u8, Vec<u8>>, String> {
     let mut out = BTreeMap::new();
     for o in opts {
-        let (idx, hex) = o.split_once('=').ok_or_else(|| format!("--pcr-value {o}: expected IDX=HEX"))?;
+        let (idx, hex) = o
+            .split_once('=')
+            .ok_or_else(|| format!("--pcr-value {o}: expected IDX=HEX"))?;
         let idx: u8 = match idx.trim().parse() {
             Ok(p) if p <= 23 => p,
-            _ => return Err(format!("--pcr-value {o}: '{idx}' is not a PCR index (0-23)")),
+            _ => {
+                return Err(format!(
+                    "--pcr-value {o}: '{idx}' is not a PCR index (0-23)"
+                ))
+            }
         };
         if !pcrs.contains(&idx) {
             return Err(format!("--pcr-value {o}: PCR {idx} is not in --pcrs"));
@@ -544,7 +638,9 @@ pub fn parse_pcr_values(opts: &[String], pcrs: &[u8], bank: PcrBank) -> Result<B
 /// returns its exact bytes.
 fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = read_limited(path, MAX_BUNDLE)?;
-    crate::trust::TrustStore::default().add_trust_file(path).map_err(|e| e.to_string())?;
+    crate::trust::TrustStore::default()
+        .add_trust_file(path)
+        .map_err(|e| e.to_string())?;
     // add_trust_file read the file again: make sure what was checked is what is sealed.
     if read_limited(path, MAX_BUNDLE)? != bytes {
         return Err(format!("{}: changed while being read", path.display()));
@@ -563,7 +659,10 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
         Err(e) => return usage(format!("--pcrs {}: {e}", args.pcrs)),
     };
     let Some(bank) = PcrBank::from_name(&args.bank) else {
-        return usage(format!("--bank {}: expected sha1, sha256, sha384 or sha512", args.bank));
+        return usage(format!(
+            "--bank {}: expected sha1, sha256, sha384 or sha512",
+            args.bank
+        ));
     };
     let given = match parse_pcr_values(&args.pcr_values, &pcrs, bank) {
         Ok(g) => g,
@@ -587,8 +686,16 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
             return EXIT_FAIL;
         }
     };
-    let missing: Vec<u8> = pcrs.iter().copied().filter(|p| !given.contains_key(p)).collect();
-    let read = if missing.is_empty() { Ok(Vec::new()) } else { tpm.pcr_read(bank, &missing) };
+    let missing: Vec<u8> = pcrs
+        .iter()
+        .copied()
+        .filter(|p| !given.contains_key(p))
+        .collect();
+    let read = if missing.is_empty() {
+        Ok(Vec::new())
+    } else {
+        tpm.pcr_read(bank, &missing)
+    };
     let read = match read {
         Ok(r) => r,
         Err(e) => {
@@ -597,8 +704,16 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
         }
     };
     let current: BTreeMap<u8, Vec<u8>> = missing.into_iter().zip(read).collect();
-    let values: Vec<Vec<u8>> =
-        pcrs.iter().map(|p| given.get(p).or_else(|| current.get(p)).cloned().unwrap_or_default()).collect();
+    let values: Vec<Vec<u8>> = pcrs
+        .iter()
+        .map(|p| {
+            given
+                .get(p)
+                .or_else(|| current.get(p))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
     let policy = bank.policy_pcr_digest(&pcrs, &values);
     let blob = match tpm.seal(&digest, bank, &pcrs, &values, &policy) {
         Ok(b) => b,
@@ -607,7 +722,14 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
             return EXIT_FAIL;
         }
     };
-    let info = SealedInfo { bank, pcrs, pcr_values: values, policy_digest: policy, bundle_sha256: digest, srk: blob.srk };
+    let info = SealedInfo {
+        bank,
+        pcrs,
+        pcr_values: values,
+        policy_digest: policy,
+        bundle_sha256: digest,
+        srk: blob.srk,
+    };
     if let Err(e) = write_enrollment(&out, &info, &blob) {
         eprintln!("modseal: enroll failed: writing {}: {e}", out.display());
         return EXIT_FAIL;
@@ -725,21 +847,37 @@ mod tests {
             v.as_object_mut().unwrap().remove("srk");
         })
         .is_err());
-        for junk in [&b""[..], b"{", b"null", b"[]", b"\xff\xfe", b"{\"version\":1e999}"] {
+        for junk in [
+            &b""[..],
+            b"{",
+            b"null",
+            b"[]",
+            b"\xff\xfe",
+            b"{\"version\":1e999}",
+        ] {
             assert!(SealedInfo::from_json(junk).is_err());
         }
         // Every truncation of a good file fails cleanly.
         let text = info().to_json();
         for cut in 0..text.len() - 2 {
-            assert!(SealedInfo::from_json(&text.as_bytes()[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                SealedInfo::from_json(&text.as_bytes()[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn srk_config_forms() {
         assert_eq!(Srk::from_config("primary"), Some(Srk::Primary));
-        assert_eq!(Srk::from_config("persistent:0x81000001"), Some(Srk::Persistent(0x8100_0001)));
-        assert_eq!(Srk::Persistent(0x8100_0001).to_config(), "persistent:0x81000001");
+        assert_eq!(
+            Srk::from_config("persistent:0x81000001"),
+            Some(Srk::Persistent(0x8100_0001))
+        );
+        assert_eq!(
+            Srk::Persistent(0x8100_0001).to_config(),
+            "persistent:0x81000001"
+        );
         assert_eq!(Srk::from_config("persistent:0x81800000"), None);
         assert_eq!(Srk::from_config("Primary"), None);
     }
@@ -763,8 +901,14 @@ mod tests {
         let policy = bank.policy_pcr_digest(pcrs, &vals);
         let digest = crate::algorithm::sha256(bundle);
         let blob = tpm.seal(&digest, bank, pcrs, &vals, &policy).unwrap();
-        let info =
-            SealedInfo { bank, pcrs: pcrs.to_vec(), pcr_values: vals, policy_digest: policy, bundle_sha256: digest, srk: blob.srk };
+        let info = SealedInfo {
+            bank,
+            pcrs: pcrs.to_vec(),
+            pcr_values: vals,
+            policy_digest: policy,
+            bundle_sha256: digest,
+            srk: blob.srk,
+        };
         let target = prepare_enrollment_dir(dir).unwrap();
         write_enrollment(&target, &info, &blob).unwrap();
     }
@@ -776,14 +920,18 @@ mod tests {
         let mut tpm = MemoryTpm::sha256();
         enroll_memory(&mut tpm, &dir, b"bundle", &[7, 12]);
         let before = tpm.commands();
-        assert_eq!(unseal_and_check(&mut tpm, b"bundle", &dir).unwrap(), crate::algorithm::sha256(b"bundle"));
+        assert_eq!(
+            unseal_and_check(&mut tpm, b"bundle", &dir).unwrap(),
+            crate::algorithm::sha256(b"bundle")
+        );
         let per_unseal = tpm.commands() - before;
         assert_eq!(per_unseal, 2); // PCR read + unseal
 
         let f = unseal_and_check(&mut tpm, b"other", &dir).unwrap_err();
         assert_eq!(f.name(), "digest-mismatch");
 
-        tpm.pcr_extend(12, &[(PcrBank::Sha256, vec![5u8; 32])]).unwrap();
+        tpm.pcr_extend(12, &[(PcrBank::Sha256, vec![5u8; 32])])
+            .unwrap();
         let before = tpm.commands();
         match unseal_and_check(&mut tpm, b"bundle", &dir).unwrap_err() {
             UnsealFailure::PcrChanged { pcrs, detail } => {
@@ -792,22 +940,54 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-        assert_eq!(tpm.commands() - before, 1, "refused before asking the TPM to unseal");
+        assert_eq!(
+            tpm.commands() - before,
+            1,
+            "refused before asking the TPM to unseal"
+        );
 
         tpm.reset();
         tpm.fail_next(TpmError::Lockout { rc: 0x921 });
-        assert_eq!(unseal_and_check(&mut tpm, b"bundle", &dir).unwrap_err().name(), "lockout");
-        tpm.fail_next(TpmError::NoDevice { tcti: "x".into(), reason: "gone".into() });
-        assert_eq!(unseal_and_check(&mut tpm, b"bundle", &dir).unwrap_err().name(), "no-tpm");
+        assert_eq!(
+            unseal_and_check(&mut tpm, b"bundle", &dir)
+                .unwrap_err()
+                .name(),
+            "lockout"
+        );
+        tpm.fail_next(TpmError::NoDevice {
+            tcti: "x".into(),
+            reason: "gone".into(),
+        });
+        assert_eq!(
+            unseal_and_check(&mut tpm, b"bundle", &dir)
+                .unwrap_err()
+                .name(),
+            "no-tpm"
+        );
 
         // Another TPM: bad object.
         let mut other = MemoryTpm::sha256();
-        assert_eq!(unseal_and_check(&mut other, b"bundle", &dir).unwrap_err().name(), "bad-object");
+        assert_eq!(
+            unseal_and_check(&mut other, b"bundle", &dir)
+                .unwrap_err()
+                .name(),
+            "bad-object"
+        );
 
         // Missing directory: io; broken json: invalid.
-        assert_eq!(unseal_and_check(&mut tpm, b"bundle", &tmp.path().join("nope")).unwrap_err().name(), "io");
+        assert_eq!(
+            unseal_and_check(&mut tpm, b"bundle", &tmp.path().join("nope"))
+                .unwrap_err()
+                .name(),
+            "io"
+        );
         std::fs::write(dir.join(SEALED_JSON), b"{}").unwrap();
-        assert_eq!(unseal_and_check(&mut tpm, b"bundle", &dir).unwrap_err().name(), "invalid");
+        assert_eq!(
+            unseal_and_check(&mut tpm, b"bundle", &dir)
+                .unwrap_err()
+                .name(),
+            "invalid"
+        );
     }
 
     #[test]
@@ -829,10 +1009,22 @@ mod tests {
             fn pcr_extend(&mut self, p: u8, d: &[(PcrBank, Vec<u8>)]) -> Result<(), TpmError> {
                 self.0.pcr_extend(p, d)
             }
-            fn seal(&mut self, s: &[u8], b: PcrBank, p: &[u8], v: &[Vec<u8>], d: &[u8]) -> Result<SealedBlob, TpmError> {
+            fn seal(
+                &mut self,
+                s: &[u8],
+                b: PcrBank,
+                p: &[u8],
+                v: &[Vec<u8>],
+                d: &[u8],
+            ) -> Result<SealedBlob, TpmError> {
                 self.0.seal(s, b, p, v, d)
             }
-            fn unseal(&mut self, bl: &SealedBlob, b: PcrBank, p: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, TpmError> {
+            fn unseal(
+                &mut self,
+                bl: &SealedBlob,
+                b: PcrBank,
+                p: &[u8],
+            ) -> Result<zeroize::Zeroizing<Vec<u8>>, TpmError> {
                 self.0.pcr_extend(12, &[(PcrBank::Sha256, vec![1u8; 32])])?;
                 self.0.unseal(bl, b, p)
             }
@@ -873,12 +1065,16 @@ mod tests {
         assert_ne!(first, second);
         assert!(unseal_and_check(&mut tpm, b"two", &dir).is_ok());
         // Nothing left beside it.
-        let names: Vec<String> =
-            std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec!["sealed".to_owned()]);
         // A directory with other files is refused.
         std::fs::write(dir.join("keep-me"), b"x").unwrap();
-        assert!(prepare_enrollment_dir(&dir).unwrap_err().contains("keep-me"));
+        assert!(prepare_enrollment_dir(&dir)
+            .unwrap_err()
+            .contains("keep-me"));
         // A file in the way is refused.
         assert!(prepare_enrollment_dir(&dir.join("keep-me")).is_err());
     }

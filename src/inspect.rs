@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::algorithm::{hash_from_oid, oid_string, sig_alg_from_oid, HashLookup, KeyFamily, SigAlgLookup};
+use crate::algorithm::{
+    hash_from_oid, oid_string, sig_alg_from_oid, HashLookup, KeyFamily, SigAlgLookup,
+};
 use crate::cert::strip_sign_byte;
 use crate::decompress::{self, Format};
 use crate::modsig::{self, Trailer};
@@ -102,7 +104,12 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
             use x509_parser::prelude::FromDer;
             out.signer = x509_parser::x509::X509Name::from_der(issuer)
                 .ok()
-                .and_then(|(_, n)| n.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned));
+                .and_then(|(_, n)| {
+                    n.iter_common_name()
+                        .next()
+                        .and_then(|cn| cn.as_str().ok())
+                        .map(str::to_owned)
+                });
         }
         SignerId::KeyId(k) => {
             out.sig_key = Some(crate::hex::colon(k));
@@ -122,7 +129,11 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
     match hash_from_oid(si.digest_oid) {
         HashLookup::Supported(h) => {
             out.sig_hashalgo = Some(h.name().into());
-            out.payload_digest = Some(format!("{}:{}", h.name(), crate::hex::lower(&h.digest(signed.payload))));
+            out.payload_digest = Some(format!(
+                "{}:{}",
+                h.name(),
+                crate::hex::lower(&h.digest(signed.payload))
+            ));
         }
         HashLookup::Refused(n) => out.sig_hashalgo = Some(n.into()),
         HashLookup::Unknown(_) => out.sig_hashalgo = Some(oid_string(si.digest_oid)),
@@ -142,7 +153,10 @@ impl Inspection {
             line("module_size:", &self.module_size.to_string());
         }
         if !self.signed {
-            line("signature:", self.error.as_deref().unwrap_or("none (unsigned)"));
+            line(
+                "signature:",
+                self.error.as_deref().unwrap_or("none (unsigned)"),
+            );
             return s;
         }
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -170,7 +184,10 @@ impl Inspection {
         line("payload_digest:", &opt(&self.payload_digest));
         line("payload_sha256:", &opt(&self.payload_sha256));
         if let Some(n) = self.bytes_after_pkcs7.filter(|&n| n > 0) {
-            line("bytes_after_pkcs7:", &format!("{n} (ignored, as by the kernel)"));
+            line(
+                "bytes_after_pkcs7:",
+                &format!("{n} (ignored, as by the kernel)"),
+            );
         }
         if let Some(e) = &self.error {
             line("error:", e);

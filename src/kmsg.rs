@@ -22,7 +22,8 @@ impl Sink {
     /// The kernel log when asked for, or when running as the child of PID 1
     /// inside an initramfs; stderr otherwise (and if /dev/kmsg won't open).
     pub fn choose(force_kmsg: bool) -> Self {
-        let in_initrd = std::os::unix::process::parent_id() == 1 && std::path::Path::new("/etc/initrd-release").exists();
+        let in_initrd = std::os::unix::process::parent_id() == 1
+            && std::path::Path::new("/etc/initrd-release").exists();
         if force_kmsg || in_initrd {
             if let Ok(f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
                 return Sink::Kmsg(f);
@@ -33,7 +34,10 @@ impl Sink {
 
     /// Writes one line; untrusted text is made single-line first.
     pub fn line(&mut self, level: Level, msg: &str) {
-        let msg: String = msg.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let msg: String = msg
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         match self {
             // One write per record: /dev/kmsg takes one message per write().
             Sink::Kmsg(f) => {

@@ -17,7 +17,11 @@ impl log::Log for StderrLogger {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            eprintln!("modseal: {}: {}", r.level().as_str().to_lowercase(), r.args());
+            eprintln!(
+                "modseal: {}: {}",
+                r.level().as_str().to_lowercase(),
+                r.args()
+            );
         }
     }
     fn flush(&self) {}
@@ -48,7 +52,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { modseal::cli::EXIT_USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                modseal::cli::EXIT_USAGE
+            } else {
+                0
+            });
         }
     };
     ExitCode::from(modseal::cli::run(cli))

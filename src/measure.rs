@@ -130,7 +130,9 @@ impl Content {
 fn relative(path: &str, root: &str) -> String {
     let root = root.trim_end_matches('/');
     match path.strip_prefix(root) {
-        Some(rest) if !root.is_empty() && rest.starts_with('/') => rest.trim_start_matches('/').to_owned(),
+        Some(rest) if !root.is_empty() && rest.starts_with('/') => {
+            rest.trim_start_matches('/').to_owned()
+        }
         _ => path.to_owned(),
     }
 }
@@ -144,11 +146,21 @@ pub fn digests(content: &[u8], banks: &[PcrBank]) -> Vec<(PcrBank, Vec<u8>)> {
 pub fn record_bytes(pcr: u8, content: &[u8], banks: &[PcrBank]) -> Vec<u8> {
     let digests: Vec<String> = digests(content, banks)
         .iter()
-        .map(|(b, d)| format!("{{\"hashAlg\":\"{}\",\"digest\":\"{}\"}}", b.name(), crate::hex::lower(d)))
+        .map(|(b, d)| {
+            format!(
+                "{{\"hashAlg\":\"{}\",\"digest\":\"{}\"}}",
+                b.name(),
+                crate::hex::lower(d)
+            )
+        })
         .collect();
     let mut out = vec![RS];
     out.extend_from_slice(
-        format!("{{\"pcr\":{pcr},\"digests\":[{}],\"content_type\":\"{CONTENT_TYPE}\",\"content\":", digests.join(",")).as_bytes(),
+        format!(
+            "{{\"pcr\":{pcr},\"digests\":[{}],\"content_type\":\"{CONTENT_TYPE}\",\"content\":",
+            digests.join(",")
+        )
+        .as_bytes(),
     );
     out.extend_from_slice(content);
     out.extend_from_slice(b"}\n");
@@ -170,8 +182,10 @@ pub struct Record {
 impl Record {
     /// The modseal content, when this is a modseal record.
     pub fn modseal_content(&self) -> Option<Result<Content, String>> {
-        (self.content_type == CONTENT_TYPE)
-            .then(|| serde_json::from_slice(&self.content).map_err(|e| format!("record {}: content: {e}", self.index)))
+        (self.content_type == CONTENT_TYPE).then(|| {
+            serde_json::from_slice(&self.content)
+                .map_err(|e| format!("record {}: content: {e}", self.index))
+        })
     }
 
     /// Checks that every digest is the hash of the content bytes.
@@ -181,7 +195,10 @@ impl Record {
         }
         for (bank, d) in &self.digests {
             if bank.hash(&self.content) != *d {
-                return Err(format!("record {}: {bank} digest does not match the content", self.index));
+                return Err(format!(
+                    "record {}: {bank} digest does not match the content",
+                    self.index
+                ));
             }
         }
         Ok(())
@@ -209,7 +226,10 @@ struct RawDigest {
 /// log that cannot be read completely cannot be trusted partly.
 pub fn parse_log(bytes: &[u8]) -> Result<Vec<Record>, String> {
     if bytes.len() > MAX_LOG_SIZE {
-        return Err(format!("log is {} bytes, more than the {MAX_LOG_SIZE}-byte limit", bytes.len()));
+        return Err(format!(
+            "log is {} bytes, more than the {MAX_LOG_SIZE}-byte limit",
+            bytes.len()
+        ));
     }
     if bytes.is_empty() {
         return Ok(Vec::new());
@@ -224,8 +244,11 @@ pub fn parse_log(bytes: &[u8]) -> Result<Vec<Record>, String> {
             return Err(format!("more than {MAX_RECORDS} records"));
         }
         let text = std::str::from_utf8(chunk).map_err(|_| format!("record {index}: not UTF-8"))?;
-        let text = text.strip_suffix('\n').ok_or_else(|| format!("record {index}: truncated (no final newline)"))?;
-        let raw: RawRecord<'_> = serde_json::from_str(text).map_err(|e| format!("record {index}: {e}"))?;
+        let text = text
+            .strip_suffix('\n')
+            .ok_or_else(|| format!("record {index}: truncated (no final newline)"))?;
+        let raw: RawRecord<'_> =
+            serde_json::from_str(text).map_err(|e| format!("record {index}: {e}"))?;
         if raw.pcr > 23 {
             return Err(format!("record {index}: PCR {} out of range", raw.pcr));
         }
@@ -271,7 +294,13 @@ pub fn replay(records: &[Record], pcr: u8, bank: PcrBank, from: &[u8]) -> Result
 
 /// Why the log does not explain the live PCR value, naming the first record
 /// that does not fit; `None` when it does.
-pub fn first_mismatch(records: &[Record], pcr: u8, bank: PcrBank, from: &[u8], live: &[u8]) -> Option<String> {
+pub fn first_mismatch(
+    records: &[Record],
+    pcr: u8,
+    bank: PcrBank,
+    from: &[u8],
+    live: &[u8],
+) -> Option<String> {
     let mine: Vec<&Record> = records.iter().filter(|r| r.pcr == pcr).collect();
     let mut value = from.to_vec();
     let mut prefixes = vec![value.clone()];
@@ -291,7 +320,10 @@ pub fn first_mismatch(records: &[Record], pcr: u8, bank: PcrBank, from: &[u8], l
     // The TPM may have stopped partway: records after that point were not measured.
     if let Some(k) = prefixes.iter().position(|p| p == live) {
         if let Some(r) = mine.get(k) {
-            return Some(format!("record {} and later were not measured into PCR {pcr} (or were added to the log)", r.index));
+            return Some(format!(
+                "record {} and later were not measured into PCR {pcr} (or were added to the log)",
+                r.index
+            ));
         }
     }
     Some(match mine.first() {
@@ -324,23 +356,68 @@ mod tests {
 
     #[test]
     fn content_is_sorted_relative_and_predictable() {
-        let a = Content::new(Stage::Early, Mode::Enforce, Some([1; 32]), "ok",
-            &[report("/m/b.ko", Verdict::Ok), report("/m/a.ko", Verdict::Ok)], "/m", None);
-        let b = Content::new(Stage::Early, Mode::Enforce, Some([1; 32]), "ok",
-            &[report("/m/a.ko", Verdict::Ok), report("/m/b.ko", Verdict::Ok)], "/m/", None);
+        let a = Content::new(
+            Stage::Early,
+            Mode::Enforce,
+            Some([1; 32]),
+            "ok",
+            &[
+                report("/m/b.ko", Verdict::Ok),
+                report("/m/a.ko", Verdict::Ok),
+            ],
+            "/m",
+            None,
+        );
+        let b = Content::new(
+            Stage::Early,
+            Mode::Enforce,
+            Some([1; 32]),
+            "ok",
+            &[
+                report("/m/a.ko", Verdict::Ok),
+                report("/m/b.ko", Verdict::Ok),
+            ],
+            "/m/",
+            None,
+        );
         assert_eq!(a.to_bytes(), b.to_bytes());
         assert_eq!(a.modules[0].path, "a.ko");
         assert!(a.passed());
-        let bad = Content::new(Stage::Early, Mode::Warn, None, "ok", &[report("/m/a.ko", Verdict::BadSignature)], "/m", None);
+        let bad = Content::new(
+            Stage::Early,
+            Mode::Warn,
+            None,
+            "ok",
+            &[report("/m/a.ko", Verdict::BadSignature)],
+            "/m",
+            None,
+        );
         assert!(!bad.passed());
         assert_eq!(bad.modules[0].reason.as_deref(), Some("why"));
-        let unl = Content::new(Stage::PrePivot, Mode::Warn, None, "ok", &[], "/m", Some(vec!["x".into()]));
+        let unl = Content::new(
+            Stage::PrePivot,
+            Mode::Warn,
+            None,
+            "ok",
+            &[],
+            "/m",
+            Some(vec!["x".into()]),
+        );
         assert!(!unl.passed());
     }
 
     #[test]
     fn records_round_trip_and_replay() {
-        let c = Content::new(Stage::Early, Mode::Enforce, Some([2; 32]), "ok", &[report("/m/a.ko", Verdict::Ok)], "/m", None).to_bytes();
+        let c = Content::new(
+            Stage::Early,
+            Mode::Enforce,
+            Some([2; 32]),
+            "ok",
+            &[report("/m/a.ko", Verdict::Ok)],
+            "/m",
+            None,
+        )
+        .to_bytes();
         let banks = [PcrBank::Sha1, PcrBank::Sha256];
         let mut log = record_bytes(12, &c, &banks);
         log.extend(record_bytes(12, b"{\"x\":1}", &banks));
@@ -360,7 +437,10 @@ mod tests {
     fn edited_content_breaks_the_digest() {
         let c = b"{\"verdict\":\"bad-signature\"}";
         let log = record_bytes(12, c, &[PcrBank::Sha256]);
-        let edited = String::from_utf8(log).unwrap().replace("bad-signature", "ok").into_bytes();
+        let edited = String::from_utf8(log)
+            .unwrap()
+            .replace("bad-signature", "ok")
+            .into_bytes();
         let recs = parse_log(&edited).unwrap();
         assert!(replay(&recs, 12, PcrBank::Sha256, &[0; 32]).is_err());
     }

@@ -34,15 +34,25 @@ pub enum Trailer<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrailerError {
     /// The magic is there but no room is left for the 12-byte info block.
-    #[error("signature magic present but file is {len} bytes, too short for the signature info block")]
+    #[error(
+        "signature magic present but file is {len} bytes, too short for the signature info block"
+    )]
     TooShort { len: usize },
     /// `sig_len` does not leave at least one payload byte (the kernel's check).
     #[error("sig_len {sig_len} at offset {offset} does not fit in the {available} bytes before the trailer")]
-    SigLenOutOfRange { sig_len: u32, available: usize, offset: usize },
+    SigLenOutOfRange {
+        sig_len: u32,
+        available: usize,
+        offset: usize,
+    },
     #[error("id_type {id_type} at offset {offset} is not PKCS#7 ({PKEY_ID_PKCS7})")]
     NotPkcs7 { id_type: u8, offset: usize },
     #[error("signature info field {field} at offset {offset} is {value}, must be 0")]
-    NonZeroField { field: &'static str, value: u8, offset: usize },
+    NonZeroField {
+        field: &'static str,
+        value: u8,
+        offset: usize,
+    },
     #[error("sig_len is 0: no PKCS#7 message")]
     EmptySignature,
 }
@@ -58,16 +68,25 @@ pub fn split(file: &[u8]) -> Result<Trailer<'_>, TrailerError> {
     }
     let info_at = body.len() - INFO_LEN;
     let (rest, info) = body.split_at(info_at);
-    let info: &[u8; INFO_LEN] = info.try_into().map_err(|_| TrailerError::TooShort { len: file.len() })?;
+    let info: &[u8; INFO_LEN] = info
+        .try_into()
+        .map_err(|_| TrailerError::TooShort { len: file.len() })?;
     let [algo, hash, id_type, signer_len, key_id_len, p0, p1, p2, l0, l1, l2, l3] = *info;
     let sig_len = u32::from_be_bytes([l0, l1, l2, l3]);
     // Same order as mod_check_sig(): length first, then id_type, then zeros.
     let sig_len_usize = usize::try_from(sig_len).unwrap_or(usize::MAX);
     if sig_len_usize >= rest.len() {
-        return Err(TrailerError::SigLenOutOfRange { sig_len, available: rest.len(), offset: info_at + 8 });
+        return Err(TrailerError::SigLenOutOfRange {
+            sig_len,
+            available: rest.len(),
+            offset: info_at + 8,
+        });
     }
     if id_type != PKEY_ID_PKCS7 {
-        return Err(TrailerError::NotPkcs7 { id_type, offset: info_at + 2 });
+        return Err(TrailerError::NotPkcs7 {
+            id_type,
+            offset: info_at + 2,
+        });
     }
     let fields = [
         ("algo", algo, 0),
@@ -80,7 +99,11 @@ pub fn split(file: &[u8]) -> Result<Trailer<'_>, TrailerError> {
     ];
     for (field, value, at) in fields {
         if value != 0 {
-            return Err(TrailerError::NonZeroField { field, value, offset: info_at + at });
+            return Err(TrailerError::NonZeroField {
+                field,
+                value,
+                offset: info_at + at,
+            });
         }
     }
     if sig_len == 0 {
@@ -88,7 +111,11 @@ pub fn split(file: &[u8]) -> Result<Trailer<'_>, TrailerError> {
     }
     let payload_len = rest.len() - sig_len_usize;
     let (payload, pkcs7) = rest.split_at(payload_len);
-    Ok(Trailer::Signed(Signed { payload, pkcs7, pkcs7_offset: payload_len }))
+    Ok(Trailer::Signed(Signed {
+        payload,
+        pkcs7,
+        pkcs7_offset: payload_len,
+    }))
 }
 
 /// Builds the trailer that follows a PKCS#7 blob (for tests and tools).
@@ -113,7 +140,9 @@ mod tests {
     #[test]
     fn splits_a_signed_module() {
         let m = module(b"ELF....", b"SIG");
-        let Trailer::Signed(s) = split(&m).unwrap() else { panic!("unsigned") };
+        let Trailer::Signed(s) = split(&m).unwrap() else {
+            panic!("unsigned")
+        };
         assert_eq!(s.payload, b"ELF....");
         assert_eq!(s.pkcs7, b"SIG");
         assert_eq!(s.pkcs7_offset, 7);
@@ -124,22 +153,38 @@ mod tests {
         assert_eq!(split(b"").unwrap(), Trailer::Unsigned);
         assert_eq!(split(b"plain ELF").unwrap(), Trailer::Unsigned);
         assert_eq!(split(&MAGIC[1..]).unwrap(), Trailer::Unsigned);
-        assert_eq!(split(MAGIC).unwrap_err(), TrailerError::TooShort { len: 28 });
+        assert_eq!(
+            split(MAGIC).unwrap_err(),
+            TrailerError::TooShort { len: 28 }
+        );
         let mut just_info = vec![0u8; INFO_LEN];
         just_info.extend_from_slice(MAGIC);
-        assert!(matches!(split(&just_info), Err(TrailerError::TooShort { .. })));
+        assert!(matches!(
+            split(&just_info),
+            Err(TrailerError::TooShort { .. })
+        ));
     }
 
     #[test]
     fn sig_len_must_leave_a_payload() {
         let mut m = module(b"", b"SIG");
-        assert!(matches!(split(&m), Err(TrailerError::SigLenOutOfRange { sig_len: 3, available: 3, .. })));
+        assert!(matches!(
+            split(&m),
+            Err(TrailerError::SigLenOutOfRange {
+                sig_len: 3,
+                available: 3,
+                ..
+            })
+        ));
         m = module(b"P", b"SIG");
         assert!(split(&m).is_ok());
         let mut huge = module(b"PPPP", b"SIG");
         let at = huge.len() - MAGIC.len() - 4;
         huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(split(&huge), Err(TrailerError::SigLenOutOfRange { .. })));
+        assert!(matches!(
+            split(&huge),
+            Err(TrailerError::SigLenOutOfRange { .. })
+        ));
     }
 
     #[test]
@@ -149,13 +194,22 @@ mod tests {
             let at = m.len() - MAGIC.len() - INFO_LEN + i;
             m[at] = 1;
             let err = split(&m).unwrap_err();
-            assert!(matches!(err, TrailerError::NonZeroField { offset, .. } if offset == at), "{i}: {err}");
+            assert!(
+                matches!(err, TrailerError::NonZeroField { offset, .. } if offset == at),
+                "{i}: {err}"
+            );
         }
         for id in [0u8, 1, 3] {
             let mut m = module(b"PAYLOAD", b"SIG");
             let at = m.len() - MAGIC.len() - INFO_LEN + 2;
             m[at] = id;
-            assert_eq!(split(&m).unwrap_err(), TrailerError::NotPkcs7 { id_type: id, offset: at });
+            assert_eq!(
+                split(&m).unwrap_err(),
+                TrailerError::NotPkcs7 {
+                    id_type: id,
+                    offset: at
+                }
+            );
         }
         let m = module(b"PAYLOAD", b"");
         assert_eq!(split(&m).unwrap_err(), TrailerError::EmptySignature);

@@ -5,7 +5,9 @@
 
 use asn1_rs::Class;
 
-use crate::algorithm::{OID_CONTENT_TYPE, OID_MESSAGE_DIGEST, OID_PKCS7_DATA, OID_PKCS7_SIGNED_DATA};
+use crate::algorithm::{
+    OID_CONTENT_TYPE, OID_MESSAGE_DIGEST, OID_PKCS7_DATA, OID_PKCS7_SIGNED_DATA,
+};
 use crate::der::{DerError, Element, Reader, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SET};
 
 /// Certificates carried in a message beyond this are refused: sign-file adds
@@ -22,7 +24,10 @@ pub enum Pkcs7Error {
 }
 
 fn invalid(reason: impl Into<String>, offset: usize) -> Pkcs7Error {
-    Pkcs7Error::Invalid { reason: reason.into(), offset }
+    Pkcs7Error::Invalid {
+        reason: reason.into(),
+        offset,
+    }
 }
 
 /// How the signer's certificate is named.
@@ -80,7 +85,10 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     let ct = content_info.expect(TAG_OID, "ContentInfo.contentType")?;
     if ct.content != OID_PKCS7_SIGNED_DATA {
         return Err(invalid(
-            format!("content type {} is not signedData", crate::algorithm::oid_string(ct.content)),
+            format!(
+                "content type {} is not signedData",
+                crate::algorithm::oid_string(ct.content)
+            ),
             ct.offset,
         ));
     }
@@ -94,7 +102,10 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
 
     let version = sd.small_uint("SignedData.version")?;
     if !matches!(version, 1 | 3) {
-        return Err(invalid(format!("SignedData version {version} (expected 1 or 3)"), sd.offset()));
+        return Err(invalid(
+            format!("SignedData version {version} (expected 1 or 3)"),
+            sd.offset(),
+        ));
     }
     let digest_algs = sd.expect(TAG_SET, "SignedData.digestAlgorithms")?;
     let mut algs = Reader::inside(&digest_algs, "digestAlgorithms")?;
@@ -105,10 +116,16 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     let mut encap = sd.sequence("SignedData.encapContentInfo")?;
     let ect = encap.expect(TAG_OID, "encapContentInfo.eContentType")?;
     if ect.content != OID_PKCS7_DATA {
-        return Err(invalid("encapsulated content type is not data (the kernel refuses it)", ect.offset));
+        return Err(invalid(
+            "encapsulated content type is not data (the kernel refuses it)",
+            ect.offset,
+        ));
     }
     if !encap.is_empty() {
-        return Err(invalid("content is embedded; a module signature is detached", encap.offset()));
+        return Err(invalid(
+            "content is embedded; a module signature is detached",
+            encap.offset(),
+        ));
     }
 
     let mut certificates = Vec::new();
@@ -117,7 +134,10 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
         while !r.is_empty() {
             let c = r.any("certificate")?;
             if certificates.len() == MAX_CERTIFICATES {
-                return Err(invalid(format!("more than {MAX_CERTIFICATES} certificates"), c.offset));
+                return Err(invalid(
+                    format!("more than {MAX_CERTIFICATES} certificates"),
+                    c.offset,
+                ));
             }
             certificates.push(c.raw);
         }
@@ -137,7 +157,11 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     }
     let signer = signer_info(first, version)?;
     let trailing = input.len() - top.offset();
-    Ok(SignedData { certificates, signer, trailing })
+    Ok(SignedData {
+        certificates,
+        signer,
+        trailing,
+    })
 }
 
 fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkcs7Error> {
@@ -157,18 +181,29 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
                     sid.offset,
                 ));
             }
-            SignerId::IssuerSerial { issuer: issuer.raw, serial: serial.content }
+            SignerId::IssuerSerial {
+                issuer: issuer.raw,
+                serial: serial.content,
+            }
         }
         (Class::ContextSpecific, 0, false) => {
             if version != 3 || sd_version != 3 {
-                return Err(invalid("subject key identifier signer needs SignedData and SignerInfo version 3", sid.offset));
+                return Err(invalid(
+                    "subject key identifier signer needs SignedData and SignerInfo version 3",
+                    sid.offset,
+                ));
             }
             if sid.content.is_empty() {
                 return Err(invalid("empty subject key identifier", sid.offset));
             }
             SignerId::KeyId(sid.content)
         }
-        _ => return Err(invalid("signer identifier is neither issuer+serial nor key id", sid.offset)),
+        _ => {
+            return Err(invalid(
+                "signer identifier is neither issuer+serial nor key id",
+                sid.offset,
+            ))
+        }
     };
     let digest_oid = algorithm_identifier(&mut r, "SignerInfo.digestAlgorithm")?;
     let signed_attrs = match r.optional_context(0, "SignerInfo.signedAttrs")? {
@@ -182,7 +217,13 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
     }
     r.optional_context(1, "SignerInfo.unsignedAttrs")?;
     r.finish("SignerInfo")?;
-    Ok(SignerInfo { id, digest_oid, signature_oid, signed_attrs, signature: sig.content })
+    Ok(SignerInfo {
+        id,
+        digest_oid,
+        signature_oid,
+        signed_attrs,
+        signature: sig.content,
+    })
 }
 
 fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
@@ -211,8 +252,14 @@ fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
             return Err(invalid("signed attribute has more than one value", at));
         }
         if is_md {
-            if message_digest.is_some() || value.tag != TAG_OCTET_STRING || value.class != Class::Universal {
-                return Err(invalid("messageDigest attribute repeated or not an OCTET STRING", at));
+            if message_digest.is_some()
+                || value.tag != TAG_OCTET_STRING
+                || value.class != Class::Universal
+            {
+                return Err(invalid(
+                    "messageDigest attribute repeated or not an OCTET STRING",
+                    at,
+                ));
             }
             message_digest = Some(value.content);
         } else {
@@ -222,21 +269,31 @@ fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
             content_type = true;
         }
     }
-    let message_digest = message_digest.ok_or_else(|| invalid("signed attributes lack messageDigest", el.offset))?;
+    let message_digest =
+        message_digest.ok_or_else(|| invalid("signed attributes lack messageDigest", el.offset))?;
     if !content_type {
         return Err(invalid("signed attributes lack contentType", el.offset));
     }
-    Ok(SignedAttrs { raw: el.raw, message_digest })
+    Ok(SignedAttrs {
+        raw: el.raw,
+        message_digest,
+    })
 }
 
 /// Reads an AlgorithmIdentifier whose parameters are absent or NULL and
 /// returns the OID content.
-fn algorithm_identifier<'a>(r: &mut Reader<'a>, what: &'static str) -> Result<&'a [u8], Pkcs7Error> {
+fn algorithm_identifier<'a>(
+    r: &mut Reader<'a>,
+    what: &'static str,
+) -> Result<&'a [u8], Pkcs7Error> {
     let mut seq = r.sequence(what)?;
     let oid = seq.expect(TAG_OID, what)?;
     if let Some(p) = seq.peek(what)? {
         if !(p.class == Class::Universal && p.tag == TAG_NULL && p.content.is_empty()) {
-            return Err(invalid(format!("{what} has unexpected parameters"), p.offset));
+            return Err(invalid(
+                format!("{what} has unexpected parameters"),
+                p.offset,
+            ));
         }
         seq.any(what)?;
     }

@@ -4,7 +4,9 @@
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs1v15::Pkcs1v15Sign;
 
-use crate::algorithm::{oid_string, HashAlgo, KeyFamily, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION};
+use crate::algorithm::{
+    oid_string, HashAlgo, KeyFamily, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION,
+};
 use crate::der::{Reader, TAG_BIT_STRING, TAG_INTEGER, TAG_OID};
 
 pub const RSA_MIN_BITS: usize = 2048;
@@ -12,7 +14,11 @@ pub const RSA_MAX_BITS: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub enum PublicKey {
-    Rsa { modulus: crate::rsa_public::Modulus, e: u64, bits: usize },
+    Rsa {
+        modulus: crate::rsa_public::Modulus,
+        e: u64,
+        bits: usize,
+    },
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
 }
@@ -45,11 +51,17 @@ impl PublicKey {
         let mut alg = seq.sequence("AlgorithmIdentifier").map_err(bad)?;
         let oid = alg.expect(TAG_OID, "key algorithm").map_err(bad)?;
         let params = alg.peek("key parameters").map_err(bad)?;
-        let bits = seq.expect(TAG_BIT_STRING, "subjectPublicKey").map_err(bad)?;
+        let bits = seq
+            .expect(TAG_BIT_STRING, "subjectPublicKey")
+            .map_err(bad)?;
         seq.finish("SubjectPublicKeyInfo").map_err(bad)?;
         let key = match bits.content.split_first() {
             Some((0, rest)) => rest,
-            _ => return Err(KeyError::Malformed("public key bit string has unused bits".into())),
+            _ => {
+                return Err(KeyError::Malformed(
+                    "public key bit string has unused bits".into(),
+                ))
+            }
         };
         if oid.content == OID_RSA_ENCRYPTION {
             return Self::rsa(key);
@@ -59,16 +71,27 @@ impl PublicKey {
                 Some(p) if p.tag == TAG_OID => p.content,
                 _ => return Err(KeyError::Unsupported("EC key without a named curve".into())),
             };
-            let bad_point = |_| KeyError::Malformed("EC public key is not a valid curve point".into());
+            let bad_point =
+                |_| KeyError::Malformed("EC public key is not a valid curve point".into());
             return if curve == OID_P256 {
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(key).map(PublicKey::P256).map_err(bad_point)
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                    .map(PublicKey::P256)
+                    .map_err(bad_point)
             } else if curve == OID_P384 {
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(key).map(PublicKey::P384).map_err(bad_point)
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                    .map(PublicKey::P384)
+                    .map_err(bad_point)
             } else {
-                Err(KeyError::Unsupported(format!("EC curve {} (P-256 and P-384 are supported)", oid_string(curve))))
+                Err(KeyError::Unsupported(format!(
+                    "EC curve {} (P-256 and P-384 are supported)",
+                    oid_string(curve)
+                )))
             };
         }
-        Err(KeyError::Unsupported(format!("public key algorithm {}", oid_string(oid.content))))
+        Err(KeyError::Unsupported(format!(
+            "public key algorithm {}",
+            oid_string(oid.content)
+        )))
     }
 
     fn rsa(der: &[u8]) -> Result<Self, KeyError> {
@@ -78,8 +101,12 @@ impl PublicKey {
         top.finish("RSAPublicKey").map_err(bad)?;
         let n = positive_integer(seq.expect(TAG_INTEGER, "modulus").map_err(bad)?.content)
             .ok_or_else(|| KeyError::Malformed("RSA modulus is not positive".into()))?;
-        let e = positive_integer(seq.expect(TAG_INTEGER, "publicExponent").map_err(bad)?.content)
-            .ok_or_else(|| KeyError::Malformed("RSA exponent is not positive".into()))?;
+        let e = positive_integer(
+            seq.expect(TAG_INTEGER, "publicExponent")
+                .map_err(bad)?
+                .content,
+        )
+        .ok_or_else(|| KeyError::Malformed("RSA exponent is not positive".into()))?;
         seq.finish("RSAPublicKey").map_err(bad)?;
         let bits = bit_length(n);
         if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
@@ -97,10 +124,19 @@ impl PublicKey {
         .map_err(|err| KeyError::Malformed(format!("RSA public key rejected: {err}")))?;
         let e_trimmed = &e[e.iter().position(|&b| b != 0).unwrap_or(e.len())..];
         let e = match <[u8; 8]>::try_from(
-            [vec![0u8; 8usize.saturating_sub(e_trimmed.len())], e_trimmed.to_vec()].concat().as_slice(),
+            [
+                vec![0u8; 8usize.saturating_sub(e_trimmed.len())],
+                e_trimmed.to_vec(),
+            ]
+            .concat()
+            .as_slice(),
         ) {
             Ok(b) => u64::from_be_bytes(b),
-            Err(_) => return Err(KeyError::Unsupported("RSA public exponent wider than 64 bits".into())),
+            Err(_) => {
+                return Err(KeyError::Unsupported(
+                    "RSA public exponent wider than 64 bits".into(),
+                ))
+            }
         };
         let modulus = crate::rsa_public::Modulus::new(n)
             .ok_or_else(|| KeyError::Malformed("RSA modulus is not odd".into()))?;
@@ -138,14 +174,16 @@ impl PublicKey {
                 verify_pkcs1v15(modulus, *e, &scheme.prefix, digest, signature)
             }
             PublicKey::P256(key) => {
-                let sig = p256::ecdsa::Signature::from_der(signature)
-                    .map_err(|_| SigError::Invalid("ECDSA signature is not a valid DER (r, s) pair".into()))?;
+                let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| {
+                    SigError::Invalid("ECDSA signature is not a valid DER (r, s) pair".into())
+                })?;
                 key.verify_prehash(digest, &sig)
                     .map_err(|_| SigError::Invalid("ECDSA signature does not match".into()))
             }
             PublicKey::P384(key) => {
-                let sig = p384::ecdsa::Signature::from_der(signature)
-                    .map_err(|_| SigError::Invalid("ECDSA signature is not a valid DER (r, s) pair".into()))?;
+                let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| {
+                    SigError::Invalid("ECDSA signature is not a valid DER (r, s) pair".into())
+                })?;
                 key.verify_prehash(digest, &sig)
                     .map_err(|_| SigError::Invalid("ECDSA signature does not match".into()))
             }
@@ -164,7 +202,10 @@ fn verify_pkcs1v15(
 ) -> Result<(), SigError> {
     let k = modulus.byte_len();
     if signature.len() != k {
-        return Err(SigError::Invalid(format!("RSA signature is {} bytes, key is {k}", signature.len())));
+        return Err(SigError::Invalid(format!(
+            "RSA signature is {} bytes, key is {k}",
+            signature.len()
+        )));
     }
     let t_len = prefix.len() + digest.len();
     if k < t_len + 11 {
@@ -228,7 +269,10 @@ mod tests {
 
     #[test]
     fn garbage_spki_is_an_error() {
-        assert!(matches!(PublicKey::from_spki(&[0x30, 0x03, 0x02, 0x01, 0x00]), Err(KeyError::Malformed(_))));
+        assert!(matches!(
+            PublicKey::from_spki(&[0x30, 0x03, 0x02, 0x01, 0x00]),
+            Err(KeyError::Malformed(_))
+        ));
         assert!(PublicKey::from_spki(&[]).is_err());
     }
 }

@@ -35,7 +35,12 @@ impl Modulus {
         for _ in 0..6 {
             inv = inv.wrapping_mul(2u64.wrapping_sub(n[0].wrapping_mul(inv)));
         }
-        let mut m = Modulus { n0inv: inv.wrapping_neg(), r2: Vec::new(), len: trimmed.len(), n };
+        let mut m = Modulus {
+            n0inv: inv.wrapping_neg(),
+            r2: Vec::new(),
+            len: trimmed.len(),
+            n,
+        };
         m.r2 = m.r_squared();
         Some(m)
     }
@@ -139,7 +144,12 @@ impl Modulus {
 
 /// Montgomery squaring for `N` limbs (`M = 2N`): the full square by the
 /// schoolbook method with doubled cross products, then N reduction passes.
-fn mont_sqr_fixed<const N: usize, const M: usize>(a: &[u64; N], n: &[u64; N], n0inv: u64, out: &mut [u64; N]) {
+fn mont_sqr_fixed<const N: usize, const M: usize>(
+    a: &[u64; N],
+    n: &[u64; N],
+    n0inv: u64,
+    out: &mut [u64; N],
+) {
     let mut t = [0u64; M];
     for i in 0..N {
         let mut c = 0u64;
@@ -188,7 +198,13 @@ fn mac(acc: u64, a: u64, b: u64, carry: u64) -> (u64, u64) {
 }
 
 /// CIOS Montgomery multiplication for `N` limbs.
-fn mont_mul_fixed<const N: usize>(a: &[u64; N], b: &[u64; N], n: &[u64; N], n0inv: u64, out: &mut [u64; N]) {
+fn mont_mul_fixed<const N: usize>(
+    a: &[u64; N],
+    b: &[u64; N],
+    n: &[u64; N],
+    n0inv: u64,
+    out: &mut [u64; N],
+) {
     let mut t = [0u64; N];
     let mut t_hi: u64 = 0;
     for &bi in b.iter() {
@@ -309,7 +325,11 @@ mod tests {
                     let got = m.pow(&base.to_be_bytes()[16 - m.byte_len()..], e).unwrap();
                     let mut want = [0u8; 16];
                     want.copy_from_slice(&naive_pow(base % n, e, n).to_be_bytes());
-                    assert_eq!(got, want[16 - m.byte_len()..].to_vec(), "n={n} base={base} e={e}");
+                    assert_eq!(
+                        got,
+                        want[16 - m.byte_len()..].to_vec(),
+                        "n={n} base={base} e={e}"
+                    );
                 }
             }
         }

@@ -30,11 +30,18 @@ const MAX_CERTS_PER_FILE: usize = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("{path}: line {line}: {reason}")]
-    Bundle { path: PathBuf, line: usize, reason: String },
+    Bundle {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,12 +60,20 @@ impl Denylist {
     pub fn denies_cert(&self, cert: &Certificate) -> Option<String> {
         if let Some(skid) = &cert.skid {
             if self.key_ids.iter().any(|k| k == skid) {
-                return Some(format!("key id {} of '{}' is denied", crate::hex::colon(skid), cert.name));
+                return Some(format!(
+                    "key id {} of '{}' is denied",
+                    crate::hex::colon(skid),
+                    cert.name
+                ));
             }
         }
         let serial = strip_sign_byte(&cert.serial);
         if self.serials.iter().any(|s| strip_sign_byte(s) == serial) {
-            return Some(format!("certificate serial {} ('{}') is denied", cert.serial_hex(), cert.name));
+            return Some(format!(
+                "certificate serial {} ('{}') is denied",
+                cert.serial_hex(),
+                cert.name
+            ));
         }
         None
     }
@@ -96,19 +111,27 @@ impl TrustStore {
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, TrustError> {
-    let io = |source| TrustError::Io { path: path.to_owned(), source };
+    let io = |source| TrustError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_TRUST_FILE as u64 {
         return Err(TrustError::Invalid {
             path: path.to_owned(),
-            reason: format!("{} bytes, larger than the {MAX_TRUST_FILE}-byte limit", meta.len()),
+            reason: format!(
+                "{} bytes, larger than the {MAX_TRUST_FILE}-byte limit",
+                meta.len()
+            ),
         });
     }
     std::fs::read(path).map_err(io)
 }
 
 fn looks_like_bundle(bytes: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(bytes) else { return false };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
@@ -117,9 +140,14 @@ fn looks_like_bundle(bytes: &[u8]) -> bool {
 
 /// Parses PEM (one or more CERTIFICATE blocks) or a single DER certificate.
 pub fn parse_cert_file(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>, TrustError> {
-    let invalid = |reason: String| TrustError::Invalid { path: path.to_owned(), reason };
+    let invalid = |reason: String| TrustError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
     if bytes.is_empty() {
-        return Err(invalid("empty file, expected PEM or DER certificates".into()));
+        return Err(invalid(
+            "empty file, expected PEM or DER certificates".into(),
+        ));
     }
     if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         let certs = pem_certificates(bytes).map_err(invalid)?;
@@ -143,7 +171,8 @@ fn pem_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
         if out.len() == MAX_CERTS_PER_FILE {
             return Err(format!("more than {MAX_CERTS_PER_FILE} certificates"));
         }
-        let cert = Certificate::from_der(&pem.contents).map_err(|e| format!("certificate {}: {e}", i + 1))?;
+        let cert = Certificate::from_der(&pem.contents)
+            .map_err(|e| format!("certificate {}: {e}", i + 1))?;
         out.push(cert);
     }
     Ok(out)
@@ -155,7 +184,11 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
         path: path.to_owned(),
         reason: format!("trust bundle is not UTF-8 text: {e}"),
     })?;
-    let err = |line: usize, reason: String| TrustError::Bundle { path: path.to_owned(), line, reason };
+    let err = |line: usize, reason: String| TrustError::Bundle {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
     let mut deny = Denylist::default();
     let mut seen_header = false;
     let mut in_pem = false;
@@ -171,7 +204,10 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
         }
         if !seen_header {
             if line != BUNDLE_HEADER {
-                return Err(err(line_no, format!("expected '{BUNDLE_HEADER}', found '{line}'")));
+                return Err(err(
+                    line_no,
+                    format!("expected '{BUNDLE_HEADER}', found '{line}'"),
+                ));
             }
             seen_header = true;
             continue;
@@ -182,7 +218,12 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
         }
         let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let value = value.split('#').next().unwrap_or("").trim();
-        let bytes = crate::hex::parse(value).ok_or_else(|| err(line_no, format!("'{key}' needs a hex value, found '{value}'")))?;
+        let bytes = crate::hex::parse(value).ok_or_else(|| {
+            err(
+                line_no,
+                format!("'{key}' needs a hex value, found '{value}'"),
+            )
+        })?;
         match key {
             "deny-key-id" => deny.key_ids.push(bytes),
             "deny-serial" => deny.serials.push(bytes),
@@ -196,11 +237,20 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
         }
     }
     if in_pem {
-        return Err(err(text.lines().count(), "PEM block without END line".into()));
+        return Err(err(
+            text.lines().count(),
+            "PEM block without END line".into(),
+        ));
     }
-    let certs = pem_certificates(bytes).map_err(|reason| TrustError::Invalid { path: path.to_owned(), reason })?;
+    let certs = pem_certificates(bytes).map_err(|reason| TrustError::Invalid {
+        path: path.to_owned(),
+        reason,
+    })?;
     if certs.is_empty() {
-        return Err(TrustError::Invalid { path: path.to_owned(), reason: "trust bundle holds no certificate".into() });
+        return Err(TrustError::Invalid {
+            path: path.to_owned(),
+            reason: "trust bundle holds no certificate".into(),
+        });
     }
     Ok((certs, deny))
 }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::algorithm::{hash_from_oid, sha256, sig_alg_from_oid, HashAlgo, HashLookup, SigAlgLookup};
+use crate::algorithm::{
+    hash_from_oid, sha256, sig_alg_from_oid, HashAlgo, HashLookup, SigAlgLookup,
+};
 use crate::cert::Certificate;
 use crate::chain::{build_path, find_signer};
 use crate::decompress::{self, Format};
@@ -99,9 +101,21 @@ pub fn verify_file(path: &Path, display: &str, trust: &TrustStore, opts: &Option
 /// Like [`verify_file`], reading into `buf`: a worker that reuses one buffer
 /// for thousands of modules avoids an allocation (and, with musl's malloc, an
 /// mmap/munmap pair and fresh page faults) per file.
-pub fn verify_file_with(path: &Path, display: &str, trust: &TrustStore, opts: &Options, buf: &mut Vec<u8>) -> Report {
+pub fn verify_file_with(
+    path: &Path,
+    display: &str,
+    trust: &TrustStore,
+    opts: &Options,
+    buf: &mut Vec<u8>,
+) -> Report {
     match read_module_file(path, buf) {
-        Ok(()) => verify_bytes(buf, decompress::format_for_module_path(path), display, trust, opts),
+        Ok(()) => verify_bytes(
+            buf,
+            decompress::format_for_module_path(path),
+            display,
+            trust,
+            opts,
+        ),
         Err(e) => Report::new(display, Verdict::IoError, e),
     }
 }
@@ -128,19 +142,31 @@ pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), String> {
     }
     let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if len > MAX_MODULE_SIZE {
-        return Err(format!("file is {len} bytes, larger than the {MAX_MODULE_SIZE}-byte limit"));
+        return Err(format!(
+            "file is {len} bytes, larger than the {MAX_MODULE_SIZE}-byte limit"
+        ));
     }
     buf.reserve(len.saturating_sub(buf.capacity()));
     let limit = u64::try_from(MAX_MODULE_SIZE).unwrap_or(u64::MAX) + 1;
-    f.take(limit).read_to_end(buf).map_err(|e| format!("cannot read: {e}"))?;
+    f.take(limit)
+        .read_to_end(buf)
+        .map_err(|e| format!("cannot read: {e}"))?;
     if buf.len() > MAX_MODULE_SIZE {
-        return Err(format!("file grew past the {MAX_MODULE_SIZE}-byte limit while being read"));
+        return Err(format!(
+            "file grew past the {MAX_MODULE_SIZE}-byte limit while being read"
+        ));
     }
     Ok(())
 }
 
 /// Checks a module given as bytes; `format` says whether they are compressed.
-pub fn verify_bytes(file: &[u8], format: Format, path: &str, trust: &TrustStore, opts: &Options) -> Report {
+pub fn verify_bytes(
+    file: &[u8],
+    format: Format,
+    path: &str,
+    trust: &TrustStore,
+    opts: &Options,
+) -> Report {
     if format == Format::None {
         return verify_module(file, None, path, trust, opts);
     }
@@ -157,7 +183,13 @@ pub fn verify_bytes(file: &[u8], format: Format, path: &str, trust: &TrustStore,
 
 /// Checks an uncompressed module. `file_sha` is the stored file's digest when
 /// that differs from the module's (compressed files).
-fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &TrustStore, opts: &Options) -> Report {
+fn verify_module(
+    module: &[u8],
+    file_sha: Option<[u8; 32]>,
+    path: &str,
+    trust: &TrustStore,
+    opts: &Options,
+) -> Report {
     let mut report = Report::new(path, Verdict::Malformed, "");
     let fail = |mut r: Report, v: Verdict, reason: String| {
         r.verdict = v;
@@ -167,25 +199,48 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
     let signed = match modsig::split(module) {
         Ok(Trailer::Signed(s)) => s,
         Ok(Trailer::Unsigned) => {
-            report.sha256 = Some(crate::hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
-            let reason = if module.is_empty() { "empty file" } else { "no signature (module signature magic not found at end of file)" };
+            report.sha256 = Some(crate::hex::lower(
+                &file_sha.unwrap_or_else(|| sha256(module)),
+            ));
+            let reason = if module.is_empty() {
+                "empty file"
+            } else {
+                "no signature (module signature magic not found at end of file)"
+            };
             return fail(report, Verdict::Unsigned, reason.into());
         }
         Err(e) => {
-            report.sha256 = Some(crate::hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
-            return fail(report, Verdict::Malformed, format!("signature trailer: {e}"));
+            report.sha256 = Some(crate::hex::lower(
+                &file_sha.unwrap_or_else(|| sha256(module)),
+            ));
+            return fail(
+                report,
+                Verdict::Malformed,
+                format!("signature trailer: {e}"),
+            );
         }
     };
     let msg = match pkcs7::parse(signed.pkcs7) {
         Ok(m) => m,
         Err(e) => {
-            report.sha256 = Some(crate::hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
-            return fail(report, Verdict::Malformed, format!("{e} (signature starts at file offset {})", signed.pkcs7_offset));
+            report.sha256 = Some(crate::hex::lower(
+                &file_sha.unwrap_or_else(|| sha256(module)),
+            ));
+            return fail(
+                report,
+                Verdict::Malformed,
+                format!(
+                    "{e} (signature starts at file offset {})",
+                    signed.pkcs7_offset
+                ),
+            );
         }
     };
     let signer_info = &msg.signer;
     report.key_id = Some(match signer_info.id {
-        SignerId::IssuerSerial { serial, .. } => crate::hex::colon(crate::cert::strip_sign_byte(serial)),
+        SignerId::IssuerSerial { serial, .. } => {
+            crate::hex::colon(crate::cert::strip_sign_byte(serial))
+        }
         SignerId::KeyId(k) => crate::hex::colon(k),
     });
     if let SignerId::IssuerSerial { issuer, .. } = signer_info.id {
@@ -203,18 +258,42 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
     // The file's hash changes with recompression or bytes outside what is
     // signed; the signed content's hash does not. Either on the list denies.
     if trust.deny.module_sha256.contains(&stored_sha) {
-        return fail(report, Verdict::Denied, "module file SHA-256 is on the denylist".into());
+        return fail(
+            report,
+            Verdict::Denied,
+            "module file SHA-256 is on the denylist".into(),
+        );
     }
     if file_sha.is_some() && trust.deny.module_sha256.contains(&d.module_sha256) {
-        return fail(report, Verdict::Denied, "decompressed module SHA-256 is on the denylist".into());
+        return fail(
+            report,
+            Verdict::Denied,
+            "decompressed module SHA-256 is on the denylist".into(),
+        );
     }
     if trust.deny.module_sha256.contains(&d.payload_sha256) {
-        return fail(report, Verdict::Denied, "signed module content (payload) SHA-256 is on the denylist".into());
+        return fail(
+            report,
+            Verdict::Denied,
+            "signed module content (payload) SHA-256 is on the denylist".into(),
+        );
     }
     let hash = match hash_lookup {
         HashLookup::Supported(h) => h,
-        HashLookup::Refused(name) => return fail(report, Verdict::UnsupportedAlgorithm, format!("hash algorithm {name} is refused")),
-        HashLookup::Unknown(oid) => return fail(report, Verdict::UnsupportedAlgorithm, format!("unknown hash algorithm OID {oid}")),
+        HashLookup::Refused(name) => {
+            return fail(
+                report,
+                Verdict::UnsupportedAlgorithm,
+                format!("hash algorithm {name} is refused"),
+            )
+        }
+        HashLookup::Unknown(oid) => {
+            return fail(
+                report,
+                Verdict::UnsupportedAlgorithm,
+                format!("unknown hash algorithm OID {oid}"),
+            )
+        }
     };
     report.hash_algo = Some(hash.name().into());
     let family = match sig_alg_from_oid(signer_info.signature_oid) {
@@ -225,26 +304,50 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
                 report,
                 Verdict::UnsupportedAlgorithm,
                 format!(
-                    "SignerInfo signature algorithm {} (the kernel accepts only rsaEncryption for RSA)",
-                    crate::algorithm::oid_string(signer_info.signature_oid)
-                ),
+                "SignerInfo signature algorithm {} (the kernel accepts only rsaEncryption for RSA)",
+                crate::algorithm::oid_string(signer_info.signature_oid)
+            ),
             )
         }
         SigAlgLookup::Supported(family, h) => {
             if h.is_some_and(|h| h != hash) {
-                return fail(report, Verdict::Malformed, format!("signature algorithm names a different hash than digest algorithm {hash}"));
+                return fail(
+                    report,
+                    Verdict::Malformed,
+                    format!(
+                        "signature algorithm names a different hash than digest algorithm {hash}"
+                    ),
+                );
             }
             family
         }
-        SigAlgLookup::Refused(name) => return fail(report, Verdict::UnsupportedAlgorithm, format!("signature algorithm {name} is refused")),
-        SigAlgLookup::Unknown(oid) => return fail(report, Verdict::UnsupportedAlgorithm, format!("unknown signature algorithm OID {oid}")),
+        SigAlgLookup::Refused(name) => {
+            return fail(
+                report,
+                Verdict::UnsupportedAlgorithm,
+                format!("signature algorithm {name} is refused"),
+            )
+        }
+        SigAlgLookup::Unknown(oid) => {
+            return fail(
+                report,
+                Verdict::UnsupportedAlgorithm,
+                format!("unknown signature algorithm OID {oid}"),
+            )
+        }
     };
 
     let mut message_certs = Vec::with_capacity(msg.certificates.len());
     for (i, der) in msg.certificates.iter().enumerate() {
         match Certificate::from_der(der) {
             Ok(c) => message_certs.push(c),
-            Err(e) => return fail(report, Verdict::Malformed, format!("PKCS#7 certificate {}: {e}", i + 1)),
+            Err(e) => {
+                return fail(
+                    report,
+                    Verdict::Malformed,
+                    format!("PKCS#7 certificate {}: {e}", i + 1),
+                )
+            }
         }
     }
     let Some(signer) = find_signer(&signer_info.id, trust, &message_certs) else {
@@ -253,16 +356,35 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
             SignerId::KeyId(_) => "subject key identifier",
         };
         let kid = report.key_id.clone().unwrap_or_default();
-        return fail(report, Verdict::UnknownKey, format!("no trusted or supplied certificate matches the signer's {what} {kid}"));
+        return fail(
+            report,
+            Verdict::UnknownKey,
+            format!("no trusted or supplied certificate matches the signer's {what} {kid}"),
+        );
     };
     report.signer = Some(signer.0.name.clone());
     let key = match &signer.0.key {
         Ok(k) => k,
-        Err(KeyError::Unsupported(e)) => return fail(report, Verdict::UnsupportedAlgorithm, format!("signer key: {e}")),
-        Err(KeyError::Malformed(e)) => return fail(report, Verdict::Malformed, format!("signer key: {e}")),
+        Err(KeyError::Unsupported(e)) => {
+            return fail(
+                report,
+                Verdict::UnsupportedAlgorithm,
+                format!("signer key: {e}"),
+            )
+        }
+        Err(KeyError::Malformed(e)) => {
+            return fail(report, Verdict::Malformed, format!("signer key: {e}"))
+        }
     };
     if key.family() != family {
-        return fail(report, Verdict::BadSignature, format!("signature algorithm does not fit the signer's {} key", key.describe()));
+        return fail(
+            report,
+            Verdict::BadSignature,
+            format!(
+                "signature algorithm does not fit the signer's {} key",
+                key.describe()
+            ),
+        );
     }
     let path_result = build_path(signer, trust, &message_certs, opts.now);
     let denied = match &path_result {
@@ -274,7 +396,11 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
     }
     if let SignerId::KeyId(k) = signer_info.id {
         if trust.deny.key_ids.iter().any(|d| d == k) {
-            return fail(report, Verdict::Denied, "signature key id is on the denylist".into());
+            return fail(
+                report,
+                Verdict::Denied,
+                "signature key id is on the denylist".into(),
+            );
         }
     }
 
@@ -282,7 +408,11 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
         None => payload_digest,
         Some(attrs) => {
             if attrs.message_digest != payload_digest.as_slice() {
-                return fail(report, Verdict::BadSignature, "messageDigest attribute does not match the module's digest".into());
+                return fail(
+                    report,
+                    Verdict::BadSignature,
+                    "messageDigest attribute does not match the module's digest".into(),
+                );
             }
             let mut h = hash.hasher();
             attrs.signed_bytes(|b| h.update(b));
@@ -294,7 +424,11 @@ fn verify_module(module: &[u8], file_sha: Option<[u8; 32]>, path: &str, trust: &
             SigError::Unsupported(_) => Verdict::UnsupportedAlgorithm,
             SigError::Invalid(_) => Verdict::BadSignature,
         };
-        return fail(report, v, format!("{e} (signer '{}', {})", signer.0.name, key.describe()));
+        return fail(
+            report,
+            v,
+            format!("{e} (signer '{}', {})", signer.0.name, key.describe()),
+        );
     }
     if let Err(why) = path_result {
         return fail(report, Verdict::UntrustedChain, why);
@@ -323,7 +457,11 @@ fn digests(module: &[u8], payload_len: usize, hash: &HashLookup) -> Digests {
         _ => Vec::new(),
     };
     sha.update(tail);
-    Digests { payload: payload_digest, payload_sha256: to32(payload_sha), module_sha256: to32(sha.finish()) }
+    Digests {
+        payload: payload_digest,
+        payload_sha256: to32(payload_sha),
+        module_sha256: to32(sha.finish()),
+    }
 }
 
 fn to32(v: Vec<u8>) -> [u8; 32] {

@@ -10,7 +10,9 @@ use crate::verify::{self, Options, Report, Verdict};
 
 /// File names a directory walk treats as kernel modules.
 pub fn is_module_name(name: &str) -> bool {
-    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"].iter().any(|ext| name.ends_with(ext))
+    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// A file to check, or a path that could not be walked.
@@ -38,13 +40,21 @@ pub fn collect(paths: &[PathBuf]) -> Vec<Item> {
 fn walk_dir(dir: &Path, out: &mut Vec<Item>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => return out.push(Item::Unreadable(dir.to_owned(), format!("cannot read directory: {e}"))),
+        Err(e) => {
+            return out.push(Item::Unreadable(
+                dir.to_owned(),
+                format!("cannot read directory: {e}"),
+            ))
+        }
     };
     let mut children: Vec<PathBuf> = Vec::new();
     for entry in entries {
         match entry {
             Ok(e) => children.push(e.path()),
-            Err(e) => out.push(Item::Unreadable(dir.to_owned(), format!("cannot list directory: {e}"))),
+            Err(e) => out.push(Item::Unreadable(
+                dir.to_owned(),
+                format!("cannot list directory: {e}"),
+            )),
         }
     }
     children.sort();
@@ -53,7 +63,10 @@ fn walk_dir(dir: &Path, out: &mut Vec<Item>) {
             out.push(Item::Unreadable(child, "cannot stat".into()));
             continue;
         };
-        let name = child.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = child
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if lmeta.is_dir() {
             walk_dir(&child, out);
         } else if is_module_name(&name) {
@@ -65,7 +78,13 @@ fn walk_dir(dir: &Path, out: &mut Vec<Item>) {
 
 /// Checks every item on `jobs` threads; `progress` is called with the number
 /// done so far (from worker threads).
-pub fn verify_all(items: &[Item], trust: &TrustStore, opts: &Options, jobs: usize, progress: &(dyn Fn(usize) + Sync)) -> Vec<Report> {
+pub fn verify_all(
+    items: &[Item],
+    trust: &TrustStore,
+    opts: &Options,
+    jobs: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<Report> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Report>>> = Mutex::new(vec![None; items.len()]);

@@ -67,11 +67,19 @@ impl Setup {
             .args(["-T", &self.tpm.tools_tcti(), "sha256:12"])
             .output()
             .expect("tpm2_pcrread (tpm2-tools) must be installed: scripts/setup.sh");
-        assert!(out.status.success(), "tpm2_pcrread: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tpm2_pcrread: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         let hex = text
             .lines()
-            .find_map(|l| l.trim().strip_prefix("12").and_then(|r| r.split("0x").nth(1)))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("12")
+                    .and_then(|r| r.split("0x").nth(1))
+            })
             .unwrap_or_else(|| panic!("no PCR 12 in tpm2_pcrread output: {text}"));
         hex.trim().to_lowercase()
     }
@@ -104,7 +112,12 @@ fn setup(n: usize) -> Setup {
     let s = Setup { dir, tpm };
     let mut files = common::module_files(&tree);
     files.sort();
-    assert!(files.len() >= n, "only {} modules in {}", files.len(), tree.display());
+    assert!(
+        files.len() >= n,
+        "only {} modules in {}",
+        files.len(),
+        tree.display()
+    );
     for f in files.iter().step_by(files.len() / n).take(n) {
         let rel = f.strip_prefix(&tree).expect("under tree");
         let dest = s.modules().join(rel);
@@ -114,7 +127,13 @@ fn setup(n: usize) -> Setup {
     let keys = modseal(["keys".as_ref(), "from-kernel".as_ref(), vmlinuz.as_os_str()]);
     assert_eq!(code(&keys), 0, "{}", describe(&keys));
     std::fs::write(s.path("kernel.pem"), &keys.stdout).expect("write pem");
-    let b = modseal(["bundle", "--anchor", &s.path("kernel.pem").display().to_string(), "--out", &s.bundle().display().to_string()]);
+    let b = modseal([
+        "bundle",
+        "--anchor",
+        &s.path("kernel.pem").display().to_string(),
+        "--out",
+        &s.bundle().display().to_string(),
+    ]);
     assert_eq!(code(&b), 0, "{}", describe(&b));
     let e = modseal([
         "enroll",
@@ -161,10 +180,19 @@ fn good_boot_matches_predict_replay_and_tpm2_tools() {
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let predicted = s.predict(&[]);
     assert_eq!(s.pcr12(), predicted, "PCR 12 after boot vs predict");
-    let replay = modseal(["log".as_ref(), "replay".as_ref(), s.log().as_os_str(), "--tcti".as_ref(), s.tpm.tcti().as_ref()]);
+    let replay = modseal([
+        "log".as_ref(),
+        "replay".as_ref(),
+        s.log().as_os_str(),
+        "--tcti".as_ref(),
+        s.tpm.tcti().as_ref(),
+    ]);
     assert_eq!(code(&replay), 0, "{}", describe(&replay));
     let text = String::from_utf8_lossy(&replay.stdout);
-    assert!(text.contains(&format!("pcr 12 sha256 {predicted}")), "{text}");
+    assert!(
+        text.contains(&format!("pcr 12 sha256 {predicted}")),
+        "{text}"
+    );
     assert!(text.contains("pcr 12 sha256 matches the TPM"), "{text}");
     let show = s.log_show();
     assert!(show.contains("modules: 12 ok, 0 failed"), "{show}");
@@ -173,8 +201,15 @@ fn good_boot_matches_predict_replay_and_tpm2_tools() {
     let log = std::fs::read(s.log()).expect("log");
     let text = String::from_utf8_lossy(&log);
     for f in common::module_files(&s.modules()) {
-        let rel = f.strip_prefix(s.modules()).expect("rel").display().to_string();
-        assert!(text.contains(&format!("\"path\":\"{rel}\"")), "{rel} not in the log");
+        let rel = f
+            .strip_prefix(s.modules())
+            .expect("rel")
+            .display()
+            .to_string();
+        assert!(
+            text.contains(&format!("\"path\":\"{rel}\"")),
+            "{rel} not in the log"
+        );
     }
     assert_eq!(text.matches("\"verdict\":\"ok\"").count(), 12);
 }
@@ -183,22 +218,49 @@ fn good_boot_matches_predict_replay_and_tpm2_tools() {
 fn pre_pivot_reconciles_loaded_modules() {
     let s = setup(6);
     let name = |p: &Path| {
-        let f = p.file_name().expect("name").to_string_lossy().replace(".ko", "").replace('-', "_");
+        let f = p
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .replace(".ko", "")
+            .replace('-', "_");
         format!("{f} 16384 0 - Live 0x0000000000000000\n")
     };
     let m = first_module(&s.modules());
     std::fs::write(s.path("proc-good"), name(&m)).expect("write");
     let early = s.boot(&[]);
     assert_eq!(code(&early), 0, "{}", describe(&early));
-    let pp = s.boot(&["--stage", "pre-pivot", "--proc-modules", &s.path("proc-good").display().to_string()]);
+    let pp = s.boot(&[
+        "--stage",
+        "pre-pivot",
+        "--proc-modules",
+        &s.path("proc-good").display().to_string(),
+    ]);
     assert_eq!(code(&pp), 0, "{}", describe(&pp));
-    assert_eq!(s.pcr12(), s.predict(&["--stage", "early", "--stage", "pre-pivot"]));
+    assert_eq!(
+        s.pcr12(),
+        s.predict(&["--stage", "early", "--stage", "pre-pivot"])
+    );
 
     // A loaded module without a verified file fails the stage.
-    std::fs::write(s.path("proc-bad"), format!("{}rootkit 4096 0 - Live 0x0\n", name(&m))).expect("write");
-    let bad = s.boot(&["--stage", "pre-pivot", "--proc-modules", &s.path("proc-bad").display().to_string()]);
+    std::fs::write(
+        s.path("proc-bad"),
+        format!("{}rootkit 4096 0 - Live 0x0\n", name(&m)),
+    )
+    .expect("write");
+    let bad = s.boot(&[
+        "--stage",
+        "pre-pivot",
+        "--proc-modules",
+        &s.path("proc-bad").display().to_string(),
+    ]);
     assert_eq!(code(&bad), 1, "{}", describe(&bad));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("loaded module 'rootkit' has no verified file"), "{}", describe(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("loaded module 'rootkit' has no verified file"),
+        "{}",
+        describe(&bad)
+    );
 }
 
 #[test]
@@ -211,9 +273,17 @@ fn tampered_module_warn_boots_on_and_is_measured() {
     assert_eq!(code(&out), 0, "warn mode boots on: {}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad-signature"), "{stderr}");
-    assert_ne!(s.pcr12(), good, "a bad boot must not reach the good PCR value");
+    assert_ne!(
+        s.pcr12(),
+        good,
+        "a bad boot must not reach the good PCR value"
+    );
     let show = s.log_show();
-    let rel = victim.strip_prefix(s.modules()).expect("rel").display().to_string();
+    let rel = victim
+        .strip_prefix(s.modules())
+        .expect("rel")
+        .display()
+        .to_string();
     assert!(show.contains(&format!("{rel}: bad-signature")), "{show}");
     assert!(show.contains("result fail"), "{show}");
 }
@@ -246,17 +316,32 @@ fn swapped_bundle_is_a_digest_mismatch_and_measured() {
 fn no_tpm_enforce_fails_warn_boots_and_logs() {
     let s = setup(3);
     let closed = "swtpm:host=127.0.0.1,port=1";
-    let base = ["boot", "--config", &s.path("modseal.conf").display().to_string(), "--tcti", closed].map(String::from);
+    let base = [
+        "boot",
+        "--config",
+        &s.path("modseal.conf").display().to_string(),
+        "--tcti",
+        closed,
+    ]
+    .map(String::from);
     let mut enforce: Vec<String> = base.to_vec();
     enforce.extend(["--mode".into(), "enforce".into()]);
     let out = modseal(&enforce);
     assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no TPM"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no TPM"),
+        "{}",
+        describe(&out)
+    );
     let mut warn = base.to_vec();
     warn.extend(["--mode".into(), "warn".into()]);
     let out = modseal(&warn);
     assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT measured"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOT measured"),
+        "{}",
+        describe(&out)
+    );
     assert!(s.log_show().contains("unseal no-tpm"));
 }
 
@@ -269,10 +354,16 @@ fn tpm_commands_do_not_grow_with_modules() {
         assert_eq!(code(&out), 0, "{}", describe(&out));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         err.split("; ")
-            .find_map(|p| p.strip_suffix(" TPM commands").and_then(|n| n.trim().parse::<u64>().ok()))
+            .find_map(|p| {
+                p.strip_suffix(" TPM commands")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
             .unwrap_or_else(|| panic!("no TPM command count in: {err}"))
     };
     let small = count(2);
     let large = count(50);
-    assert_eq!(small, large, "2 modules: {small} commands, 50 modules: {large}");
+    assert_eq!(
+        small, large,
+        "2 modules: {small} commands, 50 modules: {large}"
+    );
 }

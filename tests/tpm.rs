@@ -22,7 +22,10 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// A test's TPM, scratch directory and a valid trust bundle in it.
@@ -41,7 +44,11 @@ fn tool(program: &str, args: &[&str], tcti: &str) -> Output {
         .unwrap_or_else(|e| {
             panic!("cannot run {program}: {e} (tpm2-tools and openssl are needed; scripts/setup.sh installs them)")
         });
-    assert!(out.status.success(), "{program} {args:?} failed:\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}",
+        describe(&out)
+    );
     out
 }
 
@@ -51,8 +58,23 @@ fn make_bundle(dir: &Path) -> PathBuf {
     let key = dir.join("anchor.key");
     let cert = dir.join("anchor.pem");
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "3650"])
-        .args(["-subj", "/CN=modseal TPM test anchor", "-addext", "keyUsage=digitalSignature"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "3650",
+        ])
+        .args([
+            "-subj",
+            "/CN=modseal TPM test anchor",
+            "-addext",
+            "keyUsage=digitalSignature",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -102,7 +124,13 @@ impl Env {
 
     fn enroll_ok(&self, out: &Path, pcrs: &str, extra: &[&str]) {
         let o = self.enroll(out, pcrs, extra);
-        assert_eq!(code(&o), 0, "enroll failed:\n{}\n{}", describe(&o), self.tpm.log());
+        assert_eq!(
+            code(&o),
+            0,
+            "enroll failed:\n{}\n{}",
+            describe(&o),
+            self.tpm.log()
+        );
     }
 
     fn unseal_with(&self, tcti: &str, bundle: &Path, sealed: &Path) -> Output {
@@ -123,7 +151,11 @@ impl Env {
 
     fn extend(&self, pcr: u8, data: &[u8]) {
         let d = hex(&Sha256::digest(data));
-        tool("tpm2_pcrextend", &[&format!("{pcr}:sha256={d}")], &self.tpm.tools_tcti());
+        tool(
+            "tpm2_pcrextend",
+            &[&format!("{pcr}:sha256={d}")],
+            &self.tpm.tools_tcti(),
+        );
     }
 
     /// A PCR value as tpm2-tools reads it.
@@ -148,7 +180,11 @@ fn stderr(o: &Output) -> String {
 
 fn assert_failure(o: &Output, name: &str) {
     assert_eq!(code(o), 1, "expected exit 1 ({name}):\n{}", describe(o));
-    assert!(stderr(o).contains(&format!("unseal failed: {name}:")), "expected '{name}':\n{}", describe(o));
+    assert!(
+        stderr(o).contains(&format!("unseal failed: {name}:")),
+        "expected '{name}':\n{}",
+        describe(o)
+    );
 }
 
 fn sealed_json(dir: &Path) -> serde_json::Value {
@@ -162,25 +198,35 @@ fn seal_then_unseal() {
     env.enroll_ok(&sealed, "7,12", &[]);
     let o = env.unseal(&sealed);
     assert_eq!(code(&o), 0, "{}", describe(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "bundle matches sealed digest");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "bundle matches sealed digest"
+    );
 
     let j = sealed_json(&sealed);
     assert_eq!(j["version"], 1);
     assert_eq!(j["bank"], "sha256");
     assert_eq!(j["pcrs"], serde_json::json!([7, 12]));
     assert_eq!(j["srk"], "primary");
-    assert_eq!(j["bundle_sha256"], hex(&Sha256::digest(std::fs::read(&env.bundle).unwrap())));
+    assert_eq!(
+        j["bundle_sha256"],
+        hex(&Sha256::digest(std::fs::read(&env.bundle).unwrap()))
+    );
     // The values modseal read are the ones tpm2-tools reads.
     assert_eq!(j["pcr_values"]["7"], hex(&env.tools_pcr("sha256", 7)));
     assert_eq!(j["pcr_values"]["12"], hex(&env.tools_pcr("sha256", 12)));
     // Exactly the three files, nothing left beside the directory.
-    let mut names: Vec<String> =
-        std::fs::read_dir(&sealed).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&sealed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["sealed.json", "sealed.priv", "sealed.pub"]);
-    assert!(!std::fs::read_dir(env.dir.path())
+    assert!(!std::fs::read_dir(env.dir.path()).unwrap().any(|e| e
         .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".sealed")));
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".sealed")));
 }
 
 #[test]
@@ -237,7 +283,11 @@ fn corrupt_private_part_is_a_bad_object() {
     std::fs::write(&p, b).unwrap();
     let o = env.unseal(&sealed);
     assert_failure(&o, "bad-object");
-    assert!(stderr(&o).contains("Load(sealed object)"), "{}", describe(&o));
+    assert!(
+        stderr(&o).contains("Load(sealed object)"),
+        "{}",
+        describe(&o)
+    );
     assert!(stderr(&o).contains("TPM_RC_INTEGRITY"), "{}", describe(&o));
 }
 
@@ -313,12 +363,20 @@ fn sealing_to_a_predicted_value_then_reaching_it() {
     h.update(&now);
     h.update(event);
     let predicted = hex(&h.finalize());
-    env.enroll_ok(&sealed, "7,12", &["--pcr-value", &format!("12={predicted}")]);
+    env.enroll_ok(
+        &sealed,
+        "7,12",
+        &["--pcr-value", &format!("12={predicted}")],
+    );
     assert_eq!(sealed_json(&sealed)["pcr_values"]["12"], predicted);
     // Not there yet.
     let o = env.unseal(&sealed);
     assert_failure(&o, "pcr-changed");
-    assert!(stderr(&o).contains("changed since enrollment: 12 ("), "{}", describe(&o));
+    assert!(
+        stderr(&o).contains("changed since enrollment: 12 ("),
+        "{}",
+        describe(&o)
+    );
     // Reach it.
     env.extend(12, b"the predicted event");
     assert_eq!(hex(&env.tools_pcr("sha256", 12)), predicted);
@@ -330,7 +388,12 @@ fn sealing_to_a_predicted_value_then_reaching_it() {
 fn pcr_value_options_are_checked() {
     let env = Env::new();
     let sealed = env.path("sealed");
-    for bad in ["12=abcd".to_owned(), format!("9={}", "00".repeat(32)), "12".into(), format!("24={}", "00".repeat(32))] {
+    for bad in [
+        "12=abcd".to_owned(),
+        format!("9={}", "00".repeat(32)),
+        "12".into(),
+        format!("24={}", "00".repeat(32)),
+    ] {
         let o = env.enroll(&sealed, "12", &["--pcr-value", &bad]);
         assert_eq!(code(&o), 2, "{bad}: {}", describe(&o));
     }
@@ -343,8 +406,16 @@ fn no_tpm_is_named() {
     let sealed = env.path("sealed");
     env.enroll_ok(&sealed, "12", &[]);
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let o = env.unseal_with(&format!("swtpm:host=127.0.0.1,port={port}"), &env.bundle, &sealed);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = env.unseal_with(
+        &format!("swtpm:host=127.0.0.1,port={port}"),
+        &env.bundle,
+        &sealed,
+    );
     assert_failure(&o, "no-tpm");
     let o = env.unseal_with("device:/nonexistent/tpmrm0", &env.bundle, &sealed);
     assert_failure(&o, "no-tpm");
@@ -398,7 +469,10 @@ fn re_enroll_replaces_the_enrollment() {
     assert_ne!(std::fs::read(sealed.join("sealed.priv")).unwrap(), first);
     assert_eq!(sealed_json(&sealed)["pcrs"], serde_json::json!([7, 12]));
     assert_eq!(code(&env.unseal(&sealed)), 0);
-    assert_failure(&env.unseal_with(&env.tpm.tcti(), &old_bundle, &sealed), "digest-mismatch");
+    assert_failure(
+        &env.unseal_with(&env.tpm.tcti(), &old_bundle, &sealed),
+        "digest-mismatch",
+    );
     let leftovers: Vec<String> = std::fs::read_dir(env.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -412,8 +486,10 @@ fn failed_re_enroll_keeps_the_old_enrollment() {
     let env = Env::new();
     let sealed = env.path("sealed");
     env.enroll_ok(&sealed, "12", &[]);
-    let before: Vec<Vec<u8>> =
-        ["sealed.pub", "sealed.priv", "sealed.json"].iter().map(|f| std::fs::read(sealed.join(f)).unwrap()).collect();
+    let before: Vec<Vec<u8>> = ["sealed.pub", "sealed.priv", "sealed.json"]
+        .iter()
+        .map(|f| std::fs::read(sealed.join(f)).unwrap())
+        .collect();
     // Garbage as the bundle: refused with exit 2 before anything is written.
     let junk = env.path("junk");
     std::fs::write(&junk, b"not a bundle\n").unwrap();
@@ -429,8 +505,10 @@ fn failed_re_enroll_keeps_the_old_enrollment() {
         sealed.as_os_str(),
     ]);
     assert_eq!(code(&o), 2, "{}", describe(&o));
-    let after: Vec<Vec<u8>> =
-        ["sealed.pub", "sealed.priv", "sealed.json"].iter().map(|f| std::fs::read(sealed.join(f)).unwrap()).collect();
+    let after: Vec<Vec<u8>> = ["sealed.pub", "sealed.priv", "sealed.json"]
+        .iter()
+        .map(|f| std::fs::read(sealed.join(f)).unwrap())
+        .collect();
     assert_eq!(before, after);
     assert_eq!(code(&env.unseal(&sealed)), 0);
 }
@@ -443,16 +521,25 @@ fn usage_errors_exit_2() {
     assert_eq!(code(&env.unseal(&sealed)), 2);
     env.enroll_ok(&sealed, "12", &[]);
     // Missing bundle.
-    assert_eq!(code(&env.unseal_with(&env.tpm.tcti(), &env.path("nope"), &sealed)), 2);
+    assert_eq!(
+        code(&env.unseal_with(&env.tpm.tcti(), &env.path("nope"), &sealed)),
+        2
+    );
     // Broken sealed.json.
     std::fs::write(sealed.join("sealed.json"), b"{\"version\":1}").unwrap();
     let o = env.unseal(&sealed);
     assert_eq!(code(&o), 2, "{}", describe(&o));
     // Unknown TCTI kind.
-    assert_eq!(code(&env.unseal_with("carrier-pigeon:x", &env.bundle, &sealed)), 2);
+    assert_eq!(
+        code(&env.unseal_with("carrier-pigeon:x", &env.bundle, &sealed)),
+        2
+    );
     // Bad PCR list, bank.
     assert_eq!(code(&env.enroll(&env.path("s2"), "25", &[])), 2);
-    assert_eq!(code(&env.enroll(&env.path("s2"), "12", &["--bank", "md5"])), 2);
+    assert_eq!(
+        code(&env.enroll(&env.path("s2"), "12", &["--bank", "md5"])),
+        2
+    );
 }
 
 #[test]
@@ -465,17 +552,33 @@ fn pcr_reads_match_tpm2_pcrread() {
         let pcrs: Vec<u8> = (0..24).collect();
         let ours = tpm.pcr_read(bank, &pcrs).unwrap();
         for &p in &[0u8, 12, 16, 23] {
-            assert_eq!(ours[usize::from(p)], env.tools_pcr(bank.name(), p), "{bank} PCR {p}");
+            assert_eq!(
+                ours[usize::from(p)],
+                env.tools_pcr(bank.name(), p),
+                "{bank} PCR {p}"
+            );
         }
     }
     // Our extend, their read: the TPM's arithmetic is ours.
     let before = tpm.pcr_read(PcrBank::Sha256, &[12]).unwrap().remove(0);
     let d = PcrBank::Sha256.hash(b"modseal extend");
     let d1 = PcrBank::Sha1.hash(b"modseal extend");
-    tpm.pcr_extend(12, &[(PcrBank::Sha256, d.clone()), (PcrBank::Sha1, d1)]).unwrap();
-    assert_eq!(env.tools_pcr("sha256", 12), PcrBank::Sha256.extend(&before, &d));
+    tpm.pcr_extend(12, &[(PcrBank::Sha256, d.clone()), (PcrBank::Sha1, d1)])
+        .unwrap();
+    assert_eq!(
+        env.tools_pcr("sha256", 12),
+        PcrBank::Sha256.extend(&before, &d)
+    );
     let banks = tpm.active_banks().unwrap();
-    assert_eq!(banks, vec![PcrBank::Sha1, PcrBank::Sha256, PcrBank::Sha384, PcrBank::Sha512]);
+    assert_eq!(
+        banks,
+        vec![
+            PcrBank::Sha1,
+            PcrBank::Sha256,
+            PcrBank::Sha384,
+            PcrBank::Sha512
+        ]
+    );
 }
 
 #[test]
@@ -494,7 +597,11 @@ fn other_banks_seal_and_unseal() {
     env.extend(12, b"y"); // the SHA-256 bank only
     assert_eq!(code(&env.unseal(&env.path("sealed-sha1"))), 0);
     let d = hex(&PcrBank::Sha1.hash(b"y"));
-    tool("tpm2_pcrextend", &[&format!("12:sha1={d}")], &env.tpm.tools_tcti());
+    tool(
+        "tpm2_pcrextend",
+        &[&format!("12:sha1={d}")],
+        &env.tpm.tools_tcti(),
+    );
     let o = env.unseal(&env.path("sealed-sha1"));
     assert_failure(&o, "pcr-changed");
     assert!(stderr(&o).contains("PCR 12 (sha1)"), "{}", describe(&o));
@@ -529,12 +636,29 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
     tool("tpm2_flushcontext", &["-t"], &t);
     tool(
         "tpm2_load",
-        &["-Q", "-C", &p(&prim), "-u", &p(&sealed.join("sealed.pub")), "-r", &p(&sealed.join("sealed.priv")), "-c", &p(&obj)],
+        &[
+            "-Q",
+            "-C",
+            &p(&prim),
+            "-u",
+            &p(&sealed.join("sealed.pub")),
+            "-r",
+            &p(&sealed.join("sealed.priv")),
+            "-c",
+            &p(&obj),
+        ],
         &t,
     );
     tool("tpm2_flushcontext", &["-t"], &t);
-    let out = tool("tpm2_unseal", &["-c", &p(&obj), "-p", "pcr:sha256:7,12"], &t);
-    assert_eq!(out.stdout, Sha256::digest(std::fs::read(&env.bundle).unwrap()).to_vec());
+    let out = tool(
+        "tpm2_unseal",
+        &["-c", &p(&obj), "-p", "pcr:sha256:7,12"],
+        &t,
+    );
+    assert_eq!(
+        out.stdout,
+        Sha256::digest(std::fs::read(&env.bundle).unwrap()).to_vec()
+    );
 }
 
 #[test]
@@ -557,14 +681,22 @@ fn persistent_srk_is_used_when_present() {
         ],
         &t,
     );
-    tool("tpm2_evictcontrol", &["-Q", "-C", "o", "-c", prim.to_str().unwrap(), "0x81000001"], &t);
+    tool(
+        "tpm2_evictcontrol",
+        &["-Q", "-C", "o", "-c", prim.to_str().unwrap(), "0x81000001"],
+        &t,
+    );
     tool("tpm2_flushcontext", &["-t"], &t);
     let sealed = env.path("sealed");
     env.enroll_ok(&sealed, "12", &[]);
     assert_eq!(sealed_json(&sealed)["srk"], "persistent:0x81000001");
     assert_eq!(code(&env.unseal(&sealed)), 0);
     // Without that SRK, the object cannot be loaded.
-    tool("tpm2_evictcontrol", &["-Q", "-C", "o", "-c", "0x81000001"], &t);
+    tool(
+        "tpm2_evictcontrol",
+        &["-Q", "-C", "o", "-c", "0x81000001"],
+        &t,
+    );
     assert_failure(&env.unseal(&sealed), "bad-object");
 }
 
@@ -588,13 +720,20 @@ fn unseal_sends_a_fixed_number_of_commands_and_leaves_nothing_loaded() {
     env.extend(7, b"z");
     let before = tpm.commands();
     let f = unseal_and_check(&mut tpm, &bundle, &sealed).unwrap_err();
-    assert!(matches!(f, UnsealFailure::PcrChanged { ref pcrs, .. } if pcrs == &[7]), "{f}");
+    assert!(
+        matches!(f, UnsealFailure::PcrChanged { ref pcrs, .. } if pcrs == &[7]),
+        "{f}"
+    );
     assert_eq!(tpm.commands() - before, 1);
     drop(tpm);
     let t = env.tpm.tools_tcti();
     for cap in ["handles-transient", "handles-loaded-session"] {
         let out = tool("tpm2_getcap", &[cap], &t);
-        assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "{cap}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "{cap}: {}",
+            describe(&out)
+        );
     }
 }
 
@@ -606,7 +745,10 @@ fn sealed_json_written_by_enroll_parses_back() {
     let info = SealedInfo::from_json(&std::fs::read(sealed.join("sealed.json")).unwrap()).unwrap();
     assert_eq!(info.pcrs, vec![0, 1, 2, 3, 12]);
     assert_eq!(info.bank, PcrBank::Sha256);
-    assert_eq!(info.policy_digest, info.bank.policy_pcr_digest(&info.pcrs, &info.pcr_values));
+    assert_eq!(
+        info.policy_digest,
+        info.bank.policy_pcr_digest(&info.pcrs, &info.pcr_values)
+    );
     assert_eq!(
         info.pcr_values[4],
         unhex(sealed_json(&sealed)["pcr_values"]["12"].as_str().unwrap())

@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.as_ref().ok(), Some(&info));
     }
     if let Ok(body) = modseal::tpm::tpm2b::decode("fuzz", data) {
-        assert_eq!(modseal::tpm::tpm2b::encode(body).ok().as_deref(), Some(data));
+        assert_eq!(
+            modseal::tpm::tpm2b::encode(body).ok().as_deref(),
+            Some(data)
+        );
         if let Ok(p) = modseal::tpm::tpm2b::parse_sealed_public(body) {
             let _ = p.check(&[0u8; 32]);
         }

@@ -14,7 +14,12 @@ pub enum PcrBank {
 }
 
 impl PcrBank {
-    pub const ALL: [PcrBank; 4] = [PcrBank::Sha1, PcrBank::Sha256, PcrBank::Sha384, PcrBank::Sha512];
+    pub const ALL: [PcrBank; 4] = [
+        PcrBank::Sha1,
+        PcrBank::Sha256,
+        PcrBank::Sha384,
+        PcrBank::Sha512,
+    ];
 
     /// The name TCG's event-log JSON and tpm2-tools use.
     pub fn name(self) -> &'static str {
@@ -82,7 +87,12 @@ impl PcrBank {
         let selection = pcr_selection(self, pcrs);
         let zero = vec![0u8; session.digest_len()];
         const TPM_CC_POLICY_PCR: u32 = 0x0000_017F;
-        session.hash_parts(&[&zero, &TPM_CC_POLICY_PCR.to_be_bytes(), &selection, &pcr_digest])
+        session.hash_parts(&[
+            &zero,
+            &TPM_CC_POLICY_PCR.to_be_bytes(),
+            &selection,
+            &pcr_digest,
+        ])
     }
 
     /// `TPM_ALG_ID` of the bank's hash.
@@ -164,7 +174,10 @@ mod tests {
 
     #[test]
     fn selection_layout() {
-        assert_eq!(pcr_selection(PcrBank::Sha256, &[0, 12, 23]), vec![0, 0, 0, 1, 0, 0x0b, 3, 0x01, 0x10, 0x80]);
+        assert_eq!(
+            pcr_selection(PcrBank::Sha256, &[0, 12, 23]),
+            vec![0, 0, 0, 1, 0, 0x0b, 3, 0x01, 0x10, 0x80]
+        );
     }
 
     #[test]

@@ -31,9 +31,10 @@ use tss_esapi::interface_types::key_bits::RsaKeyBits;
 use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
-    CapabilityData, Digest, DigestValues, KeyedHashScheme, PcrSelectionList, PcrSelectionListBuilder, PcrSlot,
-    Private, Public, PublicBuilder, PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParametersBuilder, RsaExponent,
-    SensitiveData, SymmetricDefinition, SymmetricDefinitionObject,
+    CapabilityData, Digest, DigestValues, KeyedHashScheme, PcrSelectionList,
+    PcrSelectionListBuilder, PcrSlot, Private, Public, PublicBuilder, PublicKeyRsa,
+    PublicKeyedHashParameters, PublicRsaParametersBuilder, RsaExponent, SensitiveData,
+    SymmetricDefinition, SymmetricDefinitionObject,
 };
 use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::{Context, TctiNameConf};
@@ -55,7 +56,10 @@ pub struct EsapiTpm {
 
 impl std::fmt::Debug for EsapiTpm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EsapiTpm").field("tcti", &self.tcti).field("commands", &self.commands).finish()
+        f.debug_struct("EsapiTpm")
+            .field("tcti", &self.tcti)
+            .field("commands", &self.commands)
+            .finish()
     }
 }
 
@@ -120,7 +124,10 @@ fn slot(p: u8) -> Result<PcrSlot, TpmError> {
 }
 
 fn selection(bank: PcrBank, pcrs: &[u8]) -> Result<PcrSelectionList, TpmError> {
-    let slots = pcrs.iter().map(|&p| slot(p)).collect::<Result<Vec<_>, _>>()?;
+    let slots = pcrs
+        .iter()
+        .map(|&p| slot(p))
+        .collect::<Result<Vec<_>, _>>()?;
     PcrSelectionListBuilder::new()
         .with_selection(hash_alg(bank), &slots)
         .build()
@@ -192,9 +199,16 @@ impl EsapiTpm {
                 Some(rc) => format!("{} (rc {rc:#x})", rc::describe(rc)),
                 None => e.to_string(),
             };
-            TpmError::NoDevice { tcti: tcti.to_owned(), reason: format!("TCTI initialisation: {reason}") }
+            TpmError::NoDevice {
+                tcti: tcti.to_owned(),
+                reason: format!("TCTI initialisation: {reason}"),
+            }
         })?;
-        Ok(EsapiTpm { ctx, tcti: tcti.to_owned(), commands: 0 })
+        Ok(EsapiTpm {
+            ctx,
+            tcti: tcti.to_owned(),
+            commands: 0,
+        })
     }
 
     /// The TCTI this handle talks to.
@@ -211,8 +225,16 @@ impl EsapiTpm {
         match raw_rc(&e) {
             Some(rc) => rc::classify(op, kind, rc, &self.tcti),
             None => match kind {
-                OpKind::LoadObject => TpmError::BadObject { op, rc: 0, text: format!("tss-esapi: {e}") },
-                OpKind::Other => TpmError::Tpm { op, rc: 0, text: format!("tss-esapi: {e}") },
+                OpKind::LoadObject => TpmError::BadObject {
+                    op,
+                    rc: 0,
+                    text: format!("tss-esapi: {e}"),
+                },
+                OpKind::Other => TpmError::Tpm {
+                    op,
+                    rc: 0,
+                    text: format!("tss-esapi: {e}"),
+                },
             },
         }
     }
@@ -247,19 +269,32 @@ impl EsapiTpm {
         symmetric: SymmetricDefinition,
     ) -> Result<AuthSession, TpmError> {
         let s = self
-            .cmd(op, OpKind::Other, |c| c.start_auth_session(salt, None, None, kind, symmetric, HashingAlgorithm::Sha256))?
-            .ok_or(TpmError::Tpm { op, rc: 0, text: "no session handle returned".into() })?;
+            .cmd(op, OpKind::Other, |c| {
+                c.start_auth_session(salt, None, None, kind, symmetric, HashingAlgorithm::Sha256)
+            })?
+            .ok_or(TpmError::Tpm {
+                op,
+                rc: 0,
+                text: "no session handle returned".into(),
+            })?;
         Ok(s)
     }
 
-    fn set_session_attributes(&mut self, s: AuthSession, decrypt: bool, encrypt: bool) -> Result<(), TpmError> {
+    fn set_session_attributes(
+        &mut self,
+        s: AuthSession,
+        decrypt: bool,
+        encrypt: bool,
+    ) -> Result<(), TpmError> {
         let (attrs, mask) = SessionAttributesBuilder::new()
             .with_continue_session(true)
             .with_decrypt(decrypt)
             .with_encrypt(encrypt)
             .build();
         // TR_SetAttributes is local to ESYS: no TPM command.
-        self.ctx.tr_sess_set_attributes(s, attrs, mask).map_err(|e| self.fail("TR_SetAttributes", OpKind::Other, e))
+        self.ctx
+            .tr_sess_set_attributes(s, attrs, mask)
+            .map_err(|e| self.fail("TR_SetAttributes", OpKind::Other, e))
     }
 
     /// Whether the persistent SRK (0x81000001) exists.
@@ -268,7 +303,9 @@ impl EsapiTpm {
             c.get_capability(CapabilityType::Handles, SRK_PERSISTENT_HANDLE, 1)
         })?;
         Ok(match data {
-            CapabilityData::Handles(list) => list.iter().any(|h| u32::from(*h) == SRK_PERSISTENT_HANDLE),
+            CapabilityData::Handles(list) => {
+                list.iter().any(|h| u32::from(*h) == SRK_PERSISTENT_HANDLE)
+            }
             _ => false,
         })
     }
@@ -278,16 +315,25 @@ impl EsapiTpm {
     fn load_srk(&mut self, srk: Srk, kind: OpKind) -> Result<(KeyHandle, bool), TpmError> {
         match srk {
             Srk::Primary => {
-                let template =
-                    srk_template().map_err(|e| TpmError::Tpm { op: "SRK template", rc: 0, text: e.to_string() })?;
-                let created = self.cmd("CreatePrimary(owner, SRK template)", OpKind::Other, |c| {
-                    c.execute_with_nullauth_session(|c| c.create_primary(Hierarchy::Owner, template, None, None, None, None))
+                let template = srk_template().map_err(|e| TpmError::Tpm {
+                    op: "SRK template",
+                    rc: 0,
+                    text: e.to_string(),
                 })?;
+                let created =
+                    self.cmd("CreatePrimary(owner, SRK template)", OpKind::Other, |c| {
+                        c.execute_with_nullauth_session(|c| {
+                            c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+                        })
+                    })?;
                 Ok((created.key_handle, true))
             }
             Srk::Persistent(h) => {
-                let handle = TpmHandle::try_from(h).map_err(|e| invalid(format!("handle {h:#x}: {e}")))?;
-                let obj = self.cmd("ReadPublic(persistent SRK)", kind, |c| c.tr_from_tpm_public(handle))?;
+                let handle =
+                    TpmHandle::try_from(h).map_err(|e| invalid(format!("handle {h:#x}: {e}")))?;
+                let obj = self.cmd("ReadPublic(persistent SRK)", kind, |c| {
+                    c.tr_from_tpm_public(handle)
+                })?;
                 Ok((KeyHandle::from(obj), false))
             }
         }
@@ -304,26 +350,55 @@ impl EsapiTpm {
         }
     }
 
-    fn trial_policy(&mut self, sel: &PcrSelectionList, pcr_digest: Digest) -> Result<Vec<u8>, TpmError> {
-        let s = self.start_session("StartAuthSession(trial)", None, SessionType::Trial, SymmetricDefinition::Null)?;
+    fn trial_policy(
+        &mut self,
+        sel: &PcrSelectionList,
+        pcr_digest: Digest,
+    ) -> Result<Vec<u8>, TpmError> {
+        let s = self.start_session(
+            "StartAuthSession(trial)",
+            None,
+            SessionType::Trial,
+            SymmetricDefinition::Null,
+        )?;
         let r = self.trial_policy_in(s, sel, pcr_digest);
         self.flush_session(s);
         r
     }
 
-    fn trial_policy_in(&mut self, s: AuthSession, sel: &PcrSelectionList, pcr_digest: Digest) -> Result<Vec<u8>, TpmError> {
-        let ps = PolicySession::try_from(s).map_err(|e| self.fail("trial session", OpKind::Other, e))?;
+    fn trial_policy_in(
+        &mut self,
+        s: AuthSession,
+        sel: &PcrSelectionList,
+        pcr_digest: Digest,
+    ) -> Result<Vec<u8>, TpmError> {
+        let ps =
+            PolicySession::try_from(s).map_err(|e| self.fail("trial session", OpKind::Other, e))?;
         let sel = sel.clone();
-        self.cmd("PolicyPCR(trial)", OpKind::Other, |c| c.policy_pcr(ps, pcr_digest, sel))?;
-        let d = self.cmd("PolicyGetDigest(trial)", OpKind::Other, |c| c.policy_get_digest(ps))?;
+        self.cmd("PolicyPCR(trial)", OpKind::Other, |c| {
+            c.policy_pcr(ps, pcr_digest, sel)
+        })?;
+        let d = self.cmd("PolicyGetDigest(trial)", OpKind::Other, |c| {
+            c.policy_get_digest(ps)
+        })?;
         Ok(d.value().to_vec())
     }
 
-    fn create_sealed(&mut self, srk: KeyHandle, secret: &[u8], policy: &[u8]) -> Result<(Vec<u8>, Vec<u8>), TpmError> {
-        let policy = Digest::try_from(policy.to_vec()).map_err(|e| invalid(format!("policy digest: {e}")))?;
-        let template =
-            sealed_template(policy).map_err(|e| TpmError::Tpm { op: "sealed object template", rc: 0, text: e.to_string() })?;
-        let data = SensitiveData::try_from(secret.to_vec()).map_err(|e| invalid(format!("secret: {e}")))?;
+    fn create_sealed(
+        &mut self,
+        srk: KeyHandle,
+        secret: &[u8],
+        policy: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), TpmError> {
+        let policy = Digest::try_from(policy.to_vec())
+            .map_err(|e| invalid(format!("policy digest: {e}")))?;
+        let template = sealed_template(policy).map_err(|e| TpmError::Tpm {
+            op: "sealed object template",
+            rc: 0,
+            text: e.to_string(),
+        })?;
+        let data = SensitiveData::try_from(secret.to_vec())
+            .map_err(|e| invalid(format!("secret: {e}")))?;
         let s = self.start_session(
             "StartAuthSession(HMAC, salted)",
             Some(srk),
@@ -332,15 +407,18 @@ impl EsapiTpm {
         )?;
         let r = self.set_session_attributes(s, true, true).and_then(|()| {
             self.cmd("Create(sealed object)", OpKind::Other, |c| {
-                c.execute_with_session(Some(s), |c| c.create(srk, template, None, Some(data), None, None))
+                c.execute_with_session(Some(s), |c| {
+                    c.create(srk, template, None, Some(data), None, None)
+                })
             })
         });
         self.flush_session(s);
         let created = r?;
-        let public = created
-            .out_public
-            .marshall()
-            .map_err(|e| TpmError::Tpm { op: "marshal TPMT_PUBLIC", rc: 0, text: e.to_string() })?;
+        let public = created.out_public.marshall().map_err(|e| TpmError::Tpm {
+            op: "marshal TPMT_PUBLIC",
+            rc: 0,
+            text: e.to_string(),
+        })?;
         Ok((public, created.out_private.value().to_vec()))
     }
 
@@ -362,7 +440,9 @@ impl EsapiTpm {
             self.flush_session(s);
             match r {
                 Err(TpmError::PcrChanged { rc }) if attempt < UNSEAL_ATTEMPTS => {
-                    log::debug!("PCRs changed during the unseal (rc {rc:#x}), attempt {attempt}: retrying");
+                    log::debug!(
+                        "PCRs changed during the unseal (rc {rc:#x}), attempt {attempt}: retrying"
+                    );
                     attempt += 1;
                 }
                 other => return other,
@@ -370,22 +450,37 @@ impl EsapiTpm {
         }
     }
 
-    fn unseal_in(&mut self, s: AuthSession, obj: KeyHandle, sel: &PcrSelectionList) -> Result<Zeroizing<Vec<u8>>, TpmError> {
+    fn unseal_in(
+        &mut self,
+        s: AuthSession,
+        obj: KeyHandle,
+        sel: &PcrSelectionList,
+    ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         self.set_session_attributes(s, false, true)?;
-        let ps = PolicySession::try_from(s).map_err(|e| self.fail("policy session", OpKind::Other, e))?;
+        let ps = PolicySession::try_from(s)
+            .map_err(|e| self.fail("policy session", OpKind::Other, e))?;
         let sel = sel.clone();
-        self.cmd("PolicyPCR", OpKind::Other, |c| c.policy_pcr(ps, Digest::default(), sel))?;
-        let data = self.cmd("Unseal", OpKind::Other, |c| c.execute_with_session(Some(s), |c| c.unseal(obj.into())))?;
+        self.cmd("PolicyPCR", OpKind::Other, |c| {
+            c.policy_pcr(ps, Digest::default(), sel)
+        })?;
+        let data = self.cmd("Unseal", OpKind::Other, |c| {
+            c.execute_with_session(Some(s), |c| c.unseal(obj.into()))
+        })?;
         Ok(Zeroizing::new(data.value().to_vec()))
     }
 }
 
 impl Tpm for EsapiTpm {
     fn active_banks(&mut self) -> Result<Vec<PcrBank>, TpmError> {
-        let (data, _) =
-            self.cmd("GetCapability(PCRs)", OpKind::Other, |c| c.get_capability(CapabilityType::AssignedPcr, 0, 1))?;
+        let (data, _) = self.cmd("GetCapability(PCRs)", OpKind::Other, |c| {
+            c.get_capability(CapabilityType::AssignedPcr, 0, 1)
+        })?;
         let CapabilityData::AssignedPcr(list) = data else {
-            return Err(TpmError::Tpm { op: "GetCapability(PCRs)", rc: 0, text: "unexpected capability data".into() });
+            return Err(TpmError::Tpm {
+                op: "GetCapability(PCRs)",
+                rc: 0,
+                text: "unexpected capability data".into(),
+            });
         };
         let mut banks: Vec<PcrBank> = list
             .get_selections()
@@ -408,7 +503,8 @@ impl Tpm for EsapiTpm {
         // A TPM returns at most 8 PCR values per PCR_Read.
         for chunk in sorted.chunks(8) {
             let sel = selection(bank, chunk)?;
-            let (_counter, read, digests) = self.cmd("PCR_Read", OpKind::Other, |c| c.pcr_read(sel))?;
+            let (_counter, read, digests) =
+                self.cmd("PCR_Read", OpKind::Other, |c| c.pcr_read(sel))?;
             let mut idx: Vec<u8> = read
                 .get_selections()
                 .iter()
@@ -421,7 +517,11 @@ impl Tpm for EsapiTpm {
                 return Err(TpmError::Tpm {
                     op: "PCR_Read",
                     rc: 0,
-                    text: format!("{} PCRs selected but {} values returned", idx.len(), digests.len()),
+                    text: format!(
+                        "{} PCRs selected but {} values returned",
+                        idx.len(),
+                        digests.len()
+                    ),
                 });
             }
             for (p, d) in idx.into_iter().zip(digests.value()) {
@@ -447,16 +547,20 @@ impl Tpm for EsapiTpm {
 
     fn pcr_extend(&mut self, pcr: u8, digests: &[(PcrBank, Vec<u8>)]) -> Result<(), TpmError> {
         check_pcrs(&[pcr])?;
-        let handle = PcrHandle::try_from(u32::from(pcr)).map_err(|e| invalid(format!("PCR {pcr}: {e}")))?;
+        let handle =
+            PcrHandle::try_from(u32::from(pcr)).map_err(|e| invalid(format!("PCR {pcr}: {e}")))?;
         let mut values = DigestValues::new();
         for (bank, d) in digests {
             if d.len() != bank.digest_len() {
                 return Err(invalid(format!("a {bank} digest of {} bytes", d.len())));
             }
-            let d = Digest::try_from(d.clone()).map_err(|e| invalid(format!("{bank} digest: {e}")))?;
+            let d =
+                Digest::try_from(d.clone()).map_err(|e| invalid(format!("{bank} digest: {e}")))?;
             values.set(hash_alg(*bank), d);
         }
-        self.cmd("PCR_Extend", OpKind::Other, |c| c.execute_with_nullauth_session(|c| c.pcr_extend(handle, values)))
+        self.cmd("PCR_Extend", OpKind::Other, |c| {
+            c.execute_with_nullauth_session(|c| c.pcr_extend(handle, values))
+        })
     }
 
     fn seal(
@@ -468,8 +572,12 @@ impl Tpm for EsapiTpm {
         policy_digest: &[u8],
     ) -> Result<SealedBlob, TpmError> {
         check_pcrs(pcrs)?;
-        if pcr_values.len() != pcrs.len() || pcr_values.iter().any(|v| v.len() != bank.digest_len()) {
-            return Err(invalid(format!("need one {}-byte {bank} value per PCR", bank.digest_len())));
+        if pcr_values.len() != pcrs.len() || pcr_values.iter().any(|v| v.len() != bank.digest_len())
+        {
+            return Err(invalid(format!(
+                "need one {}-byte {bank} value per PCR",
+                bank.digest_len()
+            )));
         }
         let computed = bank.policy_pcr_digest(pcrs, pcr_values);
         if computed != policy_digest {
@@ -490,22 +598,40 @@ impl Tpm for EsapiTpm {
                 crate::hex::lower(policy_digest)
             )));
         }
-        let srk = if self.persistent_srk_present()? { Srk::Persistent(SRK_PERSISTENT_HANDLE) } else { Srk::Primary };
+        let srk = if self.persistent_srk_present()? {
+            Srk::Persistent(SRK_PERSISTENT_HANDLE)
+        } else {
+            Srk::Primary
+        };
         let (srk_handle, flush) = self.load_srk(srk, OpKind::Other)?;
         let r = self.create_sealed(srk_handle, secret, policy_digest);
         self.release_srk(srk_handle, flush);
         let (public, private) = r?;
-        let enc = |what: &str, b: &[u8]| tpm2b::encode(b).map_err(|e| invalid(format!("{what}: {e}")));
-        Ok(SealedBlob { public: enc("TPM2B_PUBLIC", &public)?, private: enc("TPM2B_PRIVATE", &private)?, srk })
+        let enc =
+            |what: &str, b: &[u8]| tpm2b::encode(b).map_err(|e| invalid(format!("{what}: {e}")));
+        Ok(SealedBlob {
+            public: enc("TPM2B_PUBLIC", &public)?,
+            private: enc("TPM2B_PRIVATE", &private)?,
+            srk,
+        })
     }
 
-    fn unseal(&mut self, blob: &SealedBlob, bank: PcrBank, pcrs: &[u8]) -> Result<Zeroizing<Vec<u8>>, TpmError> {
+    fn unseal(
+        &mut self,
+        blob: &SealedBlob,
+        bank: PcrBank,
+        pcrs: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         check_pcrs(pcrs)?;
         let bad = |op: &'static str, text: String| TpmError::BadObject { op, rc: 0, text };
-        let public = tpm2b::decode("sealed.pub", &blob.public).map_err(|e| bad("read sealed.pub", e))?;
-        let public = Public::unmarshall(public).map_err(|e| bad("unmarshal TPMT_PUBLIC", e.to_string()))?;
-        let private = tpm2b::decode("sealed.priv", &blob.private).map_err(|e| bad("read sealed.priv", e))?;
-        let private = Private::try_from(private.to_vec()).map_err(|e| bad("TPM2B_PRIVATE", e.to_string()))?;
+        let public =
+            tpm2b::decode("sealed.pub", &blob.public).map_err(|e| bad("read sealed.pub", e))?;
+        let public =
+            Public::unmarshall(public).map_err(|e| bad("unmarshal TPMT_PUBLIC", e.to_string()))?;
+        let private =
+            tpm2b::decode("sealed.priv", &blob.private).map_err(|e| bad("read sealed.priv", e))?;
+        let private =
+            Private::try_from(private.to_vec()).map_err(|e| bad("TPM2B_PRIVATE", e.to_string()))?;
         let sel = selection(bank, pcrs)?;
         let (srk, flush) = self.load_srk(blob.srk, OpKind::LoadObject)?;
         let loaded = self.cmd("Load(sealed object)", OpKind::LoadObject, |c| {
@@ -552,7 +678,10 @@ mod tests {
     #[test]
     fn sealed_template_matches_the_off_tpm_check() {
         let policy = vec![9u8; 32];
-        let t = sealed_template(Digest::try_from(policy.clone()).unwrap()).unwrap().marshall().unwrap();
+        let t = sealed_template(Digest::try_from(policy.clone()).unwrap())
+            .unwrap()
+            .marshall()
+            .unwrap();
         let p = tpm2b::parse_sealed_public(&t).unwrap();
         assert_eq!(p.attributes, tpm2b::SEALED_ATTRIBUTES);
         p.check(&policy).unwrap();
@@ -561,6 +690,9 @@ mod tests {
 
     #[test]
     fn bad_tcti_strings_are_usage_errors() {
-        assert!(matches!(EsapiTpm::open("nonsense:x"), Err(TpmError::Invalid(_))));
+        assert!(matches!(
+            EsapiTpm::open("nonsense:x"),
+            Err(TpmError::Invalid(_))
+        ));
     }
 }

@@ -74,7 +74,11 @@ impl MemoryTpm {
     /// A reboot: every PCR back to zero. Sealed objects stay loadable (the
     /// seeds survive), the command counter is kept.
     pub fn reset(&mut self) {
-        self.pcrs = self.banks.iter().map(|&b| (b, vec![vec![0u8; b.digest_len()]; 24])).collect();
+        self.pcrs = self
+            .banks
+            .iter()
+            .map(|&b| (b, vec![vec![0u8; b.digest_len()]; 24]))
+            .collect();
     }
 
     /// The current value of `pcr` in `bank`, if that bank is active.
@@ -84,7 +88,11 @@ impl MemoryTpm {
 
     /// Sets `pcr` in `bank` directly (a test shortcut, not a TPM operation).
     pub fn set_pcr(&mut self, bank: PcrBank, pcr: u8, value: Vec<u8>) {
-        if let Some(slot) = self.pcrs.get_mut(&bank).and_then(|v| v.get_mut(usize::from(pcr))) {
+        if let Some(slot) = self
+            .pcrs
+            .get_mut(&bank)
+            .and_then(|v| v.get_mut(usize::from(pcr)))
+        {
             *slot = value;
         }
     }
@@ -108,10 +116,11 @@ impl MemoryTpm {
     }
 
     fn values(&self, bank: PcrBank, pcrs: &[u8]) -> Result<Vec<Vec<u8>>, TpmError> {
-        let bankv = self
-            .pcrs
-            .get(&bank)
-            .ok_or_else(|| TpmError::Tpm { op: "PCR_Read", rc: 0x2C3, text: format!("bank {bank} is not active") })?;
+        let bankv = self.pcrs.get(&bank).ok_or_else(|| TpmError::Tpm {
+            op: "PCR_Read",
+            rc: 0x2C3,
+            text: format!("bank {bank} is not active"),
+        })?;
         pcrs.iter()
             .map(|&p| {
                 bankv.get(usize::from(p)).cloned().ok_or(TpmError::Tpm {
@@ -124,7 +133,11 @@ impl MemoryTpm {
     }
 
     fn bad_object(text: &str) -> TpmError {
-        TpmError::BadObject { op: "Load", rc: 0x1DF, text: format!("TPM_RC_INTEGRITY (parameter 1): {text}") }
+        TpmError::BadObject {
+            op: "Load",
+            rc: 0x1DF,
+            text: format!("TPM_RC_INTEGRITY (parameter 1): {text}"),
+        }
     }
 }
 
@@ -146,9 +159,16 @@ impl Tpm for MemoryTpm {
         }
         for (bank, d) in digests {
             if d.len() != bank.digest_len() {
-                return Err(TpmError::Invalid(format!("{bank} digest of {} bytes", d.len())));
+                return Err(TpmError::Invalid(format!(
+                    "{bank} digest of {} bytes",
+                    d.len()
+                )));
             }
-            if let Some(slot) = self.pcrs.get_mut(bank).and_then(|v| v.get_mut(usize::from(pcr))) {
+            if let Some(slot) = self
+                .pcrs
+                .get_mut(bank)
+                .and_then(|v| v.get_mut(usize::from(pcr)))
+            {
                 *slot = bank.extend(slot, d);
             }
         }
@@ -164,8 +184,11 @@ impl Tpm for MemoryTpm {
         policy_digest: &[u8],
     ) -> Result<SealedBlob, TpmError> {
         self.begin()?;
-        if pcr_values.len() != pcrs.len() || pcr_values.iter().any(|v| v.len() != bank.digest_len()) {
-            return Err(TpmError::Invalid("PCR values do not match the PCR list and bank".into()));
+        if pcr_values.len() != pcrs.len() || pcr_values.iter().any(|v| v.len() != bank.digest_len())
+        {
+            return Err(TpmError::Invalid(
+                "PCR values do not match the PCR list and bank".into(),
+            ));
         }
         let computed = bank.policy_pcr_digest(pcrs, pcr_values);
         if computed != policy_digest {
@@ -177,23 +200,38 @@ impl Tpm for MemoryTpm {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let unique = PcrBank::Sha256.hash_parts(&[&self.instance.to_be_bytes(), &id.to_be_bytes(), secret]);
+        let unique =
+            PcrBank::Sha256.hash_parts(&[&self.instance.to_be_bytes(), &id.to_be_bytes(), secret]);
         let tpmt = super::tpm2b::build_sealed_public(policy_digest, &unique);
         let mut private = PRIVATE_MAGIC.to_vec();
         private.extend_from_slice(&self.instance.to_be_bytes());
         private.extend_from_slice(&id.to_be_bytes());
         let enc = |b: &[u8]| super::tpm2b::encode(b).map_err(TpmError::Invalid);
-        let blob = SealedBlob { public: enc(&tpmt)?, private: enc(&private)?, srk: Srk::Primary };
+        let blob = SealedBlob {
+            public: enc(&tpmt)?,
+            private: enc(&private)?,
+            srk: Srk::Primary,
+        };
         self.objects.insert(
             id,
-            Object { secret: Zeroizing::new(secret.to_vec()), policy: policy_digest.to_vec(), public: blob.public.clone() },
+            Object {
+                secret: Zeroizing::new(secret.to_vec()),
+                policy: policy_digest.to_vec(),
+                public: blob.public.clone(),
+            },
         );
         Ok(blob)
     }
 
-    fn unseal(&mut self, blob: &SealedBlob, bank: PcrBank, pcrs: &[u8]) -> Result<Zeroizing<Vec<u8>>, TpmError> {
+    fn unseal(
+        &mut self,
+        blob: &SealedBlob,
+        bank: PcrBank,
+        pcrs: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         self.begin()?;
-        let private = super::tpm2b::decode("sealed.priv", &blob.private).map_err(|e| Self::bad_object(&e))?;
+        let private =
+            super::tpm2b::decode("sealed.priv", &blob.private).map_err(|e| Self::bad_object(&e))?;
         let rest = private
             .strip_prefix(&PRIVATE_MAGIC[..])
             .filter(|r| r.len() == 16)
@@ -204,9 +242,14 @@ impl Tpm for MemoryTpm {
         if inst != self.instance {
             return Err(Self::bad_object("sealed by another TPM"));
         }
-        let obj = self.objects.get(&id).ok_or_else(|| Self::bad_object("unknown object"))?;
+        let obj = self
+            .objects
+            .get(&id)
+            .ok_or_else(|| Self::bad_object("unknown object"))?;
         if obj.public != blob.public {
-            return Err(Self::bad_object("public area does not match the private area"));
+            return Err(Self::bad_object(
+                "public area does not match the private area",
+            ));
         }
         let policy = obj.policy.clone();
         let current = bank.policy_pcr_digest(pcrs, &self.values(bank, pcrs)?);
@@ -234,7 +277,10 @@ mod tests {
         let blob = t.seal(b"secret", b, &[12], &vals, &pol).unwrap();
         assert_eq!(&**t.unseal(&blob, b, &[12]).unwrap(), b"secret");
         t.pcr_extend(12, &[(b, b.hash(b"x"))]).unwrap();
-        assert_eq!(t.unseal(&blob, b, &[12]).unwrap_err(), TpmError::PolicyMismatch { rc: 0x99D });
+        assert_eq!(
+            t.unseal(&blob, b, &[12]).unwrap_err(),
+            TpmError::PolicyMismatch { rc: 0x99D }
+        );
         t.reset();
         assert_eq!(&**t.unseal(&blob, b, &[12]).unwrap(), b"secret");
         assert_eq!(t.commands(), 6);
@@ -249,11 +295,17 @@ mod tests {
         let vals = vec![vec![0u8; 32]];
         let pol = b.policy_pcr_digest(&[12], &vals);
         let blob = t1.seal(b"s", b, &[12], &vals, &pol).unwrap();
-        assert!(matches!(t2.unseal(&blob, b, &[12]), Err(TpmError::BadObject { .. })));
+        assert!(matches!(
+            t2.unseal(&blob, b, &[12]),
+            Err(TpmError::BadObject { .. })
+        ));
         let mut bad = blob.clone();
         let n = bad.private.len();
         bad.private[n - 1] ^= 1;
-        assert!(matches!(t1.unseal(&bad, b, &[12]), Err(TpmError::BadObject { .. })));
+        assert!(matches!(
+            t1.unseal(&bad, b, &[12]),
+            Err(TpmError::BadObject { .. })
+        ));
         assert!(t1.seal(b"s", b, &[12], &vals, &[0u8; 32]).is_err());
     }
 
@@ -261,7 +313,10 @@ mod tests {
     fn injected_failures() {
         let mut t = MemoryTpm::sha256();
         t.fail_next(TpmError::Lockout { rc: 0x921 });
-        assert_eq!(t.active_banks().unwrap_err(), TpmError::Lockout { rc: 0x921 });
+        assert_eq!(
+            t.active_banks().unwrap_err(),
+            TpmError::Lockout { rc: 0x921 }
+        );
         assert!(t.active_banks().is_ok());
     }
 }

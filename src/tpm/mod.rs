@@ -64,7 +64,9 @@ impl Srk {
             return None;
         }
         let h = u32::from_str_radix(hex, 16).ok()?;
-        (0x8100_0000..=0x817F_FFFF).contains(&h).then_some(Srk::Persistent(h))
+        (0x8100_0000..=0x817F_FFFF)
+            .contains(&h)
+            .then_some(Srk::Persistent(h))
     }
 }
 
@@ -94,13 +96,21 @@ pub enum TpmError {
     Lockout { rc: u32 },
     /// The sealed object does not load: made by another TPM, or corrupt.
     #[error("sealed object rejected by the TPM (made by another TPM, or corrupt): {op}: rc {rc:#x} {text}")]
-    BadObject { op: &'static str, rc: u32, text: String },
+    BadObject {
+        op: &'static str,
+        rc: u32,
+        text: String,
+    },
     /// PCR values changed while a policy session was being built.
     #[error("PCR values changed during the operation (rc {rc:#x})")]
     PcrChanged { rc: u32 },
     /// Any other TPM failure, with the operation and decoded return code.
     #[error("TPM {op} failed: rc {rc:#x} {text}")]
-    Tpm { op: &'static str, rc: u32, text: String },
+    Tpm {
+        op: &'static str,
+        rc: u32,
+        text: String,
+    },
     /// Input modseal refused before asking the TPM.
     #[error("{0}")]
     Invalid(String),
@@ -145,7 +155,12 @@ pub trait Tpm {
     /// Unseals through a salted policy session (response encryption and
     /// HMAC) with PolicyPCR over `pcrs` in `bank`. The value is wiped when
     /// dropped.
-    fn unseal(&mut self, blob: &SealedBlob, bank: PcrBank, pcrs: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, TpmError>;
+    fn unseal(
+        &mut self,
+        blob: &SealedBlob,
+        bank: PcrBank,
+        pcrs: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, TpmError>;
     /// TPM commands sent so far through this handle (for showing that a boot
     /// sends a fixed number, whatever the module count).
     fn commands(&self) -> u64;

@@ -67,7 +67,11 @@ pub fn describe(rc: u32) -> String {
             } else {
                 String::new()
             };
-            let rm = if l == LAYER_RESMGR_TPM { " via the resource manager" } else { "" };
+            let rm = if l == LAYER_RESMGR_TPM {
+                " via the resource manager"
+            } else {
+                ""
+            };
             format!("TPM_RC_{name}{place}{rm}")
         }
         None => {
@@ -226,7 +230,10 @@ pub enum OpKind {
 pub fn classify(op: &'static str, kind: OpKind, rc: u32, tcti: &str) -> TpmError {
     let text = describe(rc);
     if layer(rc) == LAYER_TCTI {
-        return TpmError::NoDevice { tcti: tcti.to_owned(), reason: format!("{op}: {text} (rc {rc:#x})") };
+        return TpmError::NoDevice {
+            tcti: tcti.to_owned(),
+            reason: format!("{op}: {text} (rc {rc:#x})"),
+        };
     }
     match tpm_base(rc) {
         Some(RC_LOCKOUT) => TpmError::Lockout { rc },
@@ -258,21 +265,42 @@ mod tests {
         assert_eq!(describe(0x18B), "TPM_RC_HANDLE (handle 1)");
         assert_eq!(describe(0x921), "TPM_RC_LOCKOUT");
         assert_eq!(describe(0x000A_000A), "TCTI: I/O error");
-        assert_eq!(describe(0x0007_001B), "ESYS: response authorization (HMAC) check failed");
+        assert_eq!(
+            describe(0x0007_001B),
+            "ESYS: response authorization (HMAC) check failed"
+        );
         assert_eq!(describe(0x0007_0fff), "ESYS: error 0xfff");
     }
 
     #[test]
     fn classification() {
         let c = |kind, rc| classify("Unseal", kind, rc, "swtpm:port=1");
-        assert_eq!(c(OpKind::Other, 0x99D), TpmError::PolicyMismatch { rc: 0x99D });
+        assert_eq!(
+            c(OpKind::Other, 0x99D),
+            TpmError::PolicyMismatch { rc: 0x99D }
+        );
         assert_eq!(c(OpKind::Other, 0x921), TpmError::Lockout { rc: 0x921 });
-        assert_eq!(c(OpKind::LoadObject, 0x921), TpmError::Lockout { rc: 0x921 });
+        assert_eq!(
+            c(OpKind::LoadObject, 0x921),
+            TpmError::Lockout { rc: 0x921 }
+        );
         assert_eq!(c(OpKind::Other, 0x128), TpmError::PcrChanged { rc: 0x128 });
-        assert!(matches!(c(OpKind::LoadObject, 0x1DF), TpmError::BadObject { rc: 0x1DF, .. }));
-        assert!(matches!(c(OpKind::LoadObject, 0x2D5), TpmError::BadObject { .. })); // SIZE, parameter 2
+        assert!(matches!(
+            c(OpKind::LoadObject, 0x1DF),
+            TpmError::BadObject { rc: 0x1DF, .. }
+        ));
+        assert!(matches!(
+            c(OpKind::LoadObject, 0x2D5),
+            TpmError::BadObject { .. }
+        )); // SIZE, parameter 2
         assert!(matches!(c(OpKind::Other, 0x1DF), TpmError::Tpm { .. }));
-        assert!(matches!(c(OpKind::Other, 0x000A_000A), TpmError::NoDevice { .. }));
-        assert!(matches!(c(OpKind::LoadObject, 0x000A_0008), TpmError::NoDevice { .. }));
+        assert!(matches!(
+            c(OpKind::Other, 0x000A_000A),
+            TpmError::NoDevice { .. }
+        ));
+        assert!(matches!(
+            c(OpKind::LoadObject, 0x000A_0008),
+            TpmError::NoDevice { .. }
+        ));
     }
 }

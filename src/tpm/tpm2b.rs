@@ -12,7 +12,8 @@ pub const MAX_FILE: usize = 4096;
 /// fixedTPM | fixedParent | adminWithPolicy | noDA. userWithAuth is clear, so
 /// the object can only be used through its policy; sensitiveDataOrigin is
 /// clear because the data is supplied; noDA as systemd does without a PIN.
-pub const SEALED_ATTRIBUTES: u32 = ATTR_FIXED_TPM | ATTR_FIXED_PARENT | ATTR_ADMIN_WITH_POLICY | ATTR_NO_DA;
+pub const SEALED_ATTRIBUTES: u32 =
+    ATTR_FIXED_TPM | ATTR_FIXED_PARENT | ATTR_ADMIN_WITH_POLICY | ATTR_NO_DA;
 
 pub const ATTR_FIXED_TPM: u32 = 0x0000_0002;
 pub const ATTR_FIXED_PARENT: u32 = 0x0000_0010;
@@ -32,7 +33,8 @@ const TPM_ALG_XOR: u16 = 0x000A;
 
 /// Wraps `body` as a TPM2B file.
 pub fn encode(body: &[u8]) -> Result<Vec<u8>, String> {
-    let size = u16::try_from(body.len()).map_err(|_| format!("{} bytes do not fit a TPM2B", body.len()))?;
+    let size = u16::try_from(body.len())
+        .map_err(|_| format!("{} bytes do not fit a TPM2B", body.len()))?;
     let mut out = Vec::with_capacity(body.len() + 2);
     out.extend_from_slice(&size.to_be_bytes());
     out.extend_from_slice(body);
@@ -43,14 +45,25 @@ pub fn encode(body: &[u8]) -> Result<Vec<u8>, String> {
 /// (no trailing bytes) and the body must not be empty.
 pub fn decode<'a>(what: &str, file: &'a [u8]) -> Result<&'a [u8], String> {
     if file.len() > MAX_FILE {
-        return Err(format!("{what}: {} bytes, larger than the {MAX_FILE}-byte limit", file.len()));
+        return Err(format!(
+            "{what}: {} bytes, larger than the {MAX_FILE}-byte limit",
+            file.len()
+        ));
     }
     let (size, body) = match file {
         [a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
-        _ => return Err(format!("{what}: {} bytes, too short for a TPM2B", file.len())),
+        _ => {
+            return Err(format!(
+                "{what}: {} bytes, too short for a TPM2B",
+                file.len()
+            ))
+        }
     };
     if size != body.len() {
-        return Err(format!("{what}: TPM2B size field says {size} bytes but {} follow", body.len()));
+        return Err(format!(
+            "{what}: TPM2B size field says {size} bytes but {} follow",
+            body.len()
+        ));
     }
     if size == 0 {
         return Err(format!("{what}: empty TPM2B"));
@@ -81,7 +94,10 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(format!("public area truncated in {what} at byte {}", self.pos)),
+            None => Err(format!(
+                "public area truncated in {what} at byte {}",
+                self.pos
+            )),
         }
     }
     fn u16(&mut self, what: &str) -> Result<u16, String> {
@@ -107,7 +123,9 @@ pub fn parse_sealed_public(tpmt: &[u8]) -> Result<SealedPublic<'_>, String> {
     let mut r = Reader { data: tpmt, pos: 0 };
     let ty = r.u16("type")?;
     if ty != TPM_ALG_KEYEDHASH {
-        return Err(format!("object type {ty:#06x} is not a keyed-hash (sealed data) object"));
+        return Err(format!(
+            "object type {ty:#06x} is not a keyed-hash (sealed data) object"
+        ));
     }
     let name_alg = r.u16("nameAlg")?;
     let attributes = r.u32("objectAttributes")?;
@@ -125,9 +143,17 @@ pub fn parse_sealed_public(tpmt: &[u8]) -> Result<SealedPublic<'_>, String> {
     }
     let unique = r.tpm2b("unique", 64)?;
     if r.pos != tpmt.len() {
-        return Err(format!("{} trailing bytes after the public area", tpmt.len() - r.pos));
+        return Err(format!(
+            "{} trailing bytes after the public area",
+            tpmt.len() - r.pos
+        ));
     }
-    Ok(SealedPublic { name_alg, attributes, auth_policy, unique })
+    Ok(SealedPublic {
+        name_alg,
+        attributes,
+        auth_policy,
+        unique,
+    })
 }
 
 impl SealedPublic<'_> {
@@ -136,7 +162,10 @@ impl SealedPublic<'_> {
     /// TPM and parent, and with `expected_policy` as its policy.
     pub fn check(&self, expected_policy: &[u8]) -> Result<(), String> {
         if self.name_alg != TPM_ALG_SHA256 {
-            return Err(format!("name algorithm {:#06x}, expected SHA-256", self.name_alg));
+            return Err(format!(
+                "name algorithm {:#06x}, expected SHA-256",
+                self.name_alg
+            ));
         }
         let must = ATTR_FIXED_TPM | ATTR_FIXED_PARENT;
         let must_not = ATTR_USER_WITH_AUTH
@@ -227,7 +256,10 @@ mod tests {
         assert!(parse_sealed_public(&huge).is_err());
         let mut user = tpmt;
         user[7] |= ATTR_USER_WITH_AUTH as u8;
-        assert!(parse_sealed_public(&user).unwrap().check(&[7u8; 32]).is_err());
+        assert!(parse_sealed_public(&user)
+            .unwrap()
+            .check(&[7u8; 32])
+            .is_err());
     }
 
     #[test]

@@ -47,7 +47,9 @@ fn free_port_pair() -> Option<(u16, u16)> {
 const GET_RANDOM: [u8; 12] = [0x80, 0x01, 0, 0, 0, 0x0c, 0, 0, 0x01, 0x7b, 0, 0x08];
 
 fn answers(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     if s.write_all(&GET_RANDOM).is_err() {
         return false;
@@ -112,7 +114,14 @@ impl Swtpm {
                     break;
                 }
                 if answers(port) {
-                    return Swtpm { child: Some(child), _tmp: tmp, state, port, ctrl_port, log };
+                    return Swtpm {
+                        child: Some(child),
+                        _tmp: tmp,
+                        state,
+                        port,
+                        ctrl_port,
+                        log,
+                    };
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
@@ -139,7 +148,9 @@ impl Swtpm {
     /// Stops swtpm (CMD_SHUTDOWN on the control channel, so it saves its
     /// state; killed if it does not exit).
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.ctrl_port)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let _ = s.write_all(&3u32.to_be_bytes()); // CMD_SHUTDOWN
