@@ -135,3 +135,11 @@ pub fn strip_sign_byte(v: &[u8]) -> &[u8] {
         _ => v,
     }
 }
+
+/// The common name in a DER Name, for naming a signer whose certificate is
+/// not at hand (the issuer an IssuerAndSerialNumber names).
+pub fn common_name(name_der: &[u8]) -> Option<String> {
+    let (_, name) = x509_parser::x509::X509Name::from_der(name_der).ok()?;
+    let cn = name.iter_common_name().next()?.as_str().ok()?.to_owned();
+    Some(cn)
+}

@@ -101,15 +101,7 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
         SignerId::IssuerSerial { issuer, serial } => {
             out.sig_key = Some(crate::hex::colon(strip_sign_byte(serial)));
             out.key_id_type = Some("issuer and serial number".into());
-            use x509_parser::prelude::FromDer;
-            out.signer = x509_parser::x509::X509Name::from_der(issuer)
-                .ok()
-                .and_then(|(_, n)| {
-                    n.iter_common_name()
-                        .next()
-                        .and_then(|cn| cn.as_str().ok())
-                        .map(str::to_owned)
-                });
+            out.signer = crate::cert::common_name(issuer);
         }
         SignerId::KeyId(k) => {
             out.sig_key = Some(crate::hex::colon(k));

@@ -13,7 +13,6 @@
 )]
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
 use base64::Engine as _;
 
@@ -174,21 +173,14 @@ fn read_array<const N: usize>(
 
 /// What is where a kernel's magic should be, for the error message.
 fn describe_magic(image: &[u8]) -> String {
-    let start = hex(image.get(..4).unwrap_or(image));
+    let start = crate::hex::lower(image.get(..4).unwrap_or(image));
     match image.get(HEADER_MAGIC..VERSION) {
         Some(at_202) => format!(
             "first bytes {start}, bytes {} at 0x202 instead of \"HdrS\"",
-            hex(at_202)
+            crate::hex::lower(at_202)
         ),
         None => format!("first bytes {start}, {} bytes in all", image.len()),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Decompresses a bzImage payload. Kbuild appends the uncompressed size
@@ -220,7 +212,7 @@ fn payload_format(payload: &[u8]) -> Result<Format, KernelImageError> {
     };
     Err(KernelImageError::UnsupportedCompression {
         name,
-        magic: hex(payload.get(..6).unwrap_or(payload)),
+        magic: crate::hex::lower(payload.get(..6).unwrap_or(payload)),
     })
 }
 

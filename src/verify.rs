@@ -244,7 +244,7 @@ fn verify_module(
         SignerId::KeyId(k) => crate::hex::colon(k),
     });
     if let SignerId::IssuerSerial { issuer, .. } = signer_info.id {
-        report.signer = name_common_name(issuer);
+        report.signer = crate::cert::common_name(issuer);
     }
 
     let hash_lookup = hash_from_oid(signer_info.digest_oid);
@@ -470,12 +470,4 @@ fn to32(v: Vec<u8>) -> [u8; 32] {
         out.copy_from_slice(&v);
     }
     out
-}
-
-/// The CN of a DER Name, for naming a signer whose certificate is unknown.
-fn name_common_name(name_der: &[u8]) -> Option<String> {
-    use x509_parser::prelude::FromDer;
-    let (_, name) = x509_parser::x509::X509Name::from_der(name_der).ok()?;
-    let cn = name.iter_common_name().next()?.as_str().ok()?.to_owned();
-    Some(cn)
 }
