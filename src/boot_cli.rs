@@ -10,8 +10,9 @@ use crate::measure::{Content, Mode, Stage};
 use crate::tpm::PcrBank;
 
 #[derive(Debug, Args)]
+#[command(after_help = BOOT_HELP)]
 pub struct BootArgs {
-    /// Config file (`key = value`: trust, sealed, pcr, mode, log, modules, tcti, allow-weaken).
+    /// Config file (`key = value`: trust, sealed, certs, pcr, mode, log, modules, tcti, allow-weaken).
     /// Missing default file = built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -21,7 +22,7 @@ pub struct BootArgs {
     /// Directory written by `modseal enroll` (default /etc/modseal/sealed).
     #[arg(long, value_name = "DIR")]
     pub sealed: Option<PathBuf>,
-    /// PCR to extend (default 12).
+    /// PCR to extend (default 12; overrides the config and rd.modseal.pcr=).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=23))]
     pub pcr: Option<u8>,
     /// Modules directory (default /lib/modules/$(uname -r)).
@@ -30,8 +31,12 @@ pub struct BootArgs {
     #[arg(long, value_enum, default_value = "early")]
     pub stage: Stage,
     /// enforce: exit 1 on any failure (the caller stops the boot); warn: exit 0, failure measured and logged.
+    /// Overrides the config and rd.modseal= (no allow-weaken check: the operator's choice).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+    /// Kernel command line to apply (the dracut hooks pass /proc/cmdline): rd.modseal=, rd.modseal.pcr=.
+    #[arg(long, value_name = "FILE")]
+    pub cmdline: Option<PathBuf>,
     /// TPM connection (default $MODSEAL_TCTI, else device:/dev/tpmrm0).
     #[arg(long, value_name = "TCTI")]
     pub tcti: Option<String>,
@@ -45,6 +50,17 @@ pub struct BootArgs {
     #[arg(long, value_name = "FILE", hide = true)]
     pub proc_modules: Option<PathBuf>,
 }
+
+/// The part of `modseal boot --help` after the options.
+const BOOT_HELP: &str = "\
+Precedence, lowest first: built-in defaults, config file, kernel command line (--cmdline), --mode/--pcr.
+
+Kernel command line (the last occurrence of each wins; an unknown value is ignored with a message):
+  rd.modseal=enforce|warn|off  mode; off: nothing verified, measured or logged, exit 0
+  rd.modseal.pcr=N             PCR to extend, 0-23 (always honoured)
+A mode weaker than the configured one (enforce -> warn|off, warn -> off) is honoured only with
+`allow-weaken = yes` in the config; otherwise it is ignored with a message and the configured mode
+applies. A stronger mode is always honoured.";
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -67,6 +83,9 @@ pub struct PredictArgs {
     /// Stages the boot runs, in order (repeatable; default: early).
     #[arg(long = "stage", value_enum)]
     pub stages: Vec<Stage>,
+    /// Untrusted certificates the boot has (config `certs`): file or directory. Repeatable.
+    #[arg(long = "cert", value_name = "PATH")]
+    pub certs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,12 +157,32 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
     if let Some(s) = a.sealed {
         cfg.sealed = s;
     }
-    if let Some(p) = a.pcr {
-        cfg.pcr = p;
+    let cmdline = match &a.cmdline {
+        None => None,
+        Some(p) => match std::fs::read(p) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            // Like an unreadable config: the stage must not run with settings
+            // other than those asked for (a dropped rd.modseal=enforce).
+            Err(e) => {
+                sink.line(
+                    crate::kmsg::Level::Err,
+                    &format!("{}: cannot read the kernel command line: {e}", p.display()),
+                );
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let resolved = crate::boot::resolve(&cfg, cmdline.as_deref(), a.mode, a.pcr);
+    for (level, note) in &resolved.notes {
+        sink.line(*level, note);
     }
-    if let Some(m) = a.mode {
-        cfg.mode = m;
-    }
+    // Off (only through rd.modseal=off with allow-weaken = yes) is decided
+    // here and never reaches the measured flow: no TPM, no log record.
+    let Some(mode) = resolved.mode.measured() else {
+        return EXIT_OK;
+    };
+    cfg.mode = mode;
+    cfg.pcr = resolved.pcr;
     if let Some(l) = a.log {
         cfg.log = l;
     }
@@ -205,14 +244,18 @@ pub fn predicted_content(
     modules: &std::path::Path,
     mode: Mode,
     stage: Stage,
+    certs: &[PathBuf],
 ) -> Result<Content, String> {
     let (anchors, deny) =
         crate::trust::parse_bundle(trust_path, bundle).map_err(|e| e.to_string())?;
-    let trust = crate::trust::TrustStore {
+    let mut trust = crate::trust::TrustStore {
         anchors,
         intermediates: Vec::new(),
         deny,
     };
+    for c in certs {
+        trust.add_cert_path(c).map_err(|e| e.to_string())?;
+    }
     let items = crate::walk::collect(&[modules.to_path_buf()]);
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -261,13 +304,14 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
         a.stages.clone()
     };
     for stage in stages {
-        let content = match predicted_content(&bundle, &a.trust, &a.modules, a.mode, stage) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("modseal: error: {e}");
-                return EXIT_USAGE;
-            }
-        };
+        let content =
+            match predicted_content(&bundle, &a.trust, &a.modules, a.mode, stage, &a.certs) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("modseal: error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
         if !content.passed() {
             let bad = content
                 .modules

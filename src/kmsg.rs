@@ -10,7 +10,7 @@ pub enum Sink {
 }
 
 /// Kernel log levels used here (`<N>` prefixes of /dev/kmsg).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Err = 3,
     Warning = 4,

@@ -110,6 +110,42 @@ impl TrustStore {
     }
 }
 
+/// Most certificate files taken from one `certs` directory: a bound on the
+/// work an attacker who can add files to the initramfs can cause.
+pub const MAX_CERT_FILES: usize = 256;
+
+impl TrustStore {
+    /// Adds untrusted certificates from a file, or from every regular file
+    /// of a directory (in name order, at most [`MAX_CERT_FILES`]).
+    pub fn add_cert_path(&mut self, path: &Path) -> Result<(), TrustError> {
+        let io = |source| TrustError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if !std::fs::metadata(path).map_err(io)?.is_dir() {
+            return self.add_cert_file(path);
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_file() {
+                files.push(entry.path());
+            }
+            if files.len() > MAX_CERT_FILES {
+                return Err(TrustError::Invalid {
+                    path: path.to_owned(),
+                    reason: format!("more than {MAX_CERT_FILES} certificate files"),
+                });
+            }
+        }
+        files.sort();
+        for f in files {
+            self.add_cert_file(&f)?;
+        }
+        Ok(())
+    }
+}
+
 fn read_limited(path: &Path) -> Result<Vec<u8>, TrustError> {
     let io = |source| TrustError::Io {
         path: path.to_owned(),

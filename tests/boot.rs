@@ -63,8 +63,13 @@ impl Setup {
 
     /// PCR 12 (sha256) as tpm2-tools reads it.
     fn pcr12(&self) -> String {
+        self.pcr(12)
+    }
+
+    /// PCR `n` (sha256) as tpm2-tools reads it.
+    fn pcr(&self, n: u8) -> String {
         let out = Command::new("tpm2_pcrread")
-            .args(["-T", &self.tpm.tools_tcti(), "sha256:12"])
+            .args(["-T", &self.tpm.tools_tcti(), &format!("sha256:{n}")])
             .output()
             .expect("tpm2_pcrread (tpm2-tools) must be installed: scripts/setup.sh");
         assert!(
@@ -76,12 +81,40 @@ impl Setup {
         let hex = text
             .lines()
             .find_map(|l| {
-                l.trim()
-                    .strip_prefix("12")
-                    .and_then(|r| r.split("0x").nth(1))
+                let (idx, rest) = l.trim().split_once(':')?;
+                (idx.trim() == n.to_string())
+                    .then(|| rest.split("0x").nth(1))
+                    .flatten()
             })
-            .unwrap_or_else(|| panic!("no PCR 12 in tpm2_pcrread output: {text}"));
+            .unwrap_or_else(|| panic!("no PCR {n} in tpm2_pcrread output: {text}"));
         hex.trim().to_lowercase()
+    }
+
+    /// Appends `lines` to this setup's config file.
+    fn add_config(&self, lines: &str) {
+        let path = self.path("modseal.conf");
+        let mut text = std::fs::read_to_string(&path).expect("config");
+        text.push_str(lines);
+        std::fs::write(&path, text).expect("config");
+    }
+
+    /// Writes a kernel command line (as /proc/cmdline has it) and returns
+    /// its path for `--cmdline`.
+    fn cmdline(&self, params: &str) -> String {
+        let path = self.path("cmdline");
+        std::fs::write(
+            &path,
+            format!("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro quiet {params}\n"),
+        )
+        .expect("cmdline");
+        path.display().to_string()
+    }
+
+    /// `modseal log replay` of this setup's log (no TPM): its stdout.
+    fn replay(&self) -> String {
+        let out = modseal(["log".as_ref(), "replay".as_ref(), self.log().as_os_str()]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn log_show(&self) -> String {
@@ -366,4 +399,254 @@ fn tpm_commands_do_not_grow_with_modules() {
         small, large,
         "2 modules: {small} commands, 50 modules: {large}"
     );
+    // The unseal's commands, the bank query, the extend and the read-back.
+    assert_eq!(small, TPM_COMMANDS_PER_BOOT, "commands per boot");
+}
+
+/// TPM commands of one `modseal boot` stage that passes.
+const TPM_COMMANDS_PER_BOOT: u64 = 12;
+
+/// The summary line of a boot (the last line of its stderr).
+fn summary(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .rev()
+        .find(|l| l.contains(" stage: "))
+        .unwrap_or_else(|| panic!("no summary line in: {err}"))
+        .to_owned()
+}
+
+/// The value after `sha256 now ` in a summary line.
+fn read_back(summary: &str) -> String {
+    let hex = summary
+        .split("sha256 now ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no read-back in: {summary}"));
+    assert_eq!(hex.len(), 64, "{summary}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{summary}");
+    hex.to_owned()
+}
+
+/// The summary states the stage's own wall time and the PCR value read back
+/// after the extend, which is the value `log replay` computes, and what
+/// tpm2-tools reads, boot after boot.
+#[test]
+fn summary_has_time_and_the_pcr_read_back() {
+    let s = setup(6);
+    for stage in ["early", "pre-pivot"] {
+        let mut args = vec!["--stage", stage];
+        let proc_modules = s.path("proc-empty").display().to_string();
+        std::fs::write(&proc_modules, "").expect("write");
+        if stage == "pre-pivot" {
+            args.extend(["--proc-modules", &proc_modules]);
+        }
+        let out = s.boot(&args);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        let line = summary(&out);
+        let ms = line
+            .split("; ")
+            .find_map(|p| p.strip_suffix(" ms"))
+            .unwrap_or_else(|| panic!("no time in: {line}"));
+        assert!(ms.parse::<u64>().is_ok(), "{line}");
+        assert!(line.ends_with(" ms; pass"), "{line}");
+        // swtpm has sha1, sha256, sha384 and sha512 active: sha256 is read.
+        assert!(
+            line.contains("measured into PCR 12, banks sha1,sha256,sha384,sha512 (sha256 now "),
+            "{line}"
+        );
+        let now = read_back(&line);
+        // After the second stage the log has two records: replay covers both.
+        let replay = s.replay();
+        assert!(
+            replay.contains(&format!("pcr 12 sha256 {now}\n")),
+            "read back {now}, replay says:\n{replay}"
+        );
+        assert_eq!(s.pcr12(), now, "tpm2-tools vs read-back after {stage}");
+    }
+    assert_eq!(
+        read_back(&summary(&s.boot(&["--stage", "early"]))),
+        s.pcr12()
+    );
+}
+
+/// A failing module set: `rd.modseal=warn` and `=off` must not weaken an
+/// enforce config without `allow-weaken = yes`.
+#[test]
+fn cmdline_cannot_weaken_enforce_without_allow_weaken() {
+    let s = setup(4);
+    flip_byte(&first_module(&s.modules()), 64);
+    for v in ["warn", "off"] {
+        let out = s.boot(&["--cmdline", &s.cmdline(&format!("rd.modseal={v}"))]);
+        assert_eq!(code(&out), 1, "rd.modseal={v}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "modseal: rd.modseal={v} ignored: the configuration forbids weakening enforce mode (allow-weaken = no)"
+            )),
+            "{err}"
+        );
+        assert!(summary(&out).ends_with("FAIL (enforce mode)"), "{err}");
+    }
+    // Both boots ran in enforce mode and were measured as such.
+    let show = s.log_show();
+    assert_eq!(
+        show.matches("mode enforce, result fail").count(),
+        2,
+        "{show}"
+    );
+    // An explicit `no` is the same.
+    s.add_config("allow-weaken = no\n");
+    let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal=warn")]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+}
+
+#[test]
+fn cmdline_warn_is_honoured_with_allow_weaken() {
+    let s = setup(4);
+    s.add_config("allow-weaken = yes\n");
+    flip_byte(&first_module(&s.modules()), 64);
+    let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal=warn")]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        summary(&out).ends_with("FAIL (warn mode)"),
+        "{}",
+        describe(&out)
+    );
+    assert!(s.log_show().contains("mode warn, result fail"));
+    // An explicit --mode is the operator's: it overrides the command line.
+    let out = s.boot(&[
+        "--cmdline",
+        &s.cmdline("rd.modseal=warn"),
+        "--mode",
+        "enforce",
+    ]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("rd.modseal=warn overridden by --mode enforce"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// Strengthening is always honoured; the last occurrence wins, and an
+/// unknown last value leaves the configured mode (fail closed).
+#[test]
+fn cmdline_strengthens_and_unknown_values_keep_the_config() {
+    let s = setup(3);
+    std::fs::write(
+        s.path("modseal.conf"),
+        std::fs::read_to_string(s.path("modseal.conf"))
+            .expect("config")
+            .replace("mode = enforce", "mode = warn"),
+    )
+    .expect("config");
+    flip_byte(&first_module(&s.modules()), 64);
+    let out = s.boot(&[
+        "--cmdline",
+        &s.cmdline("rd.modseal=off rd.modseal=\"enforce\""),
+    ]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        summary(&out).ends_with("FAIL (enforce mode)"),
+        "{}",
+        describe(&out)
+    );
+
+    s.add_config("allow-weaken = yes\n");
+    std::fs::write(
+        s.path("modseal.conf"),
+        std::fs::read_to_string(s.path("modseal.conf"))
+            .expect("config")
+            .replace("mode = warn", "mode = enforce"),
+    )
+    .expect("config");
+    let out = s.boot(&[
+        "--cmdline",
+        &s.cmdline("rd.modseal=warn rd.modseal=bogus rd.modseal.pcr=99"),
+    ]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rd.modseal=bogus ignored"), "{err}");
+    assert!(err.contains("rd.modseal.pcr=99 ignored"), "{err}");
+    assert!(summary(&out).contains("measured into PCR 12,"), "{err}");
+    assert!(summary(&out).ends_with("FAIL (enforce mode)"), "{err}");
+}
+
+/// `rd.modseal=off` with `allow-weaken = yes`: nothing verified, no TPM
+/// command, no log, PCR unchanged, one notice, exit 0 (even with a failing
+/// module under an enforce config).
+#[test]
+fn cmdline_off_with_allow_weaken_does_nothing() {
+    let s = setup(3);
+    s.add_config("allow-weaken = yes\n");
+    flip_byte(&first_module(&s.modules()), 64);
+    let before = s.pcr12();
+    let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal=off")]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "modseal: disabled by rd.modseal=off on the kernel command line (allow-weaken = yes): nothing verified or measured\n"
+    );
+    assert!(out.stdout.is_empty(), "{}", describe(&out));
+    assert!(!s.log().exists(), "off wrote {}", s.log().display());
+    assert_eq!(s.pcr12(), before, "off changed PCR 12");
+    // No TPM is opened at all: an unreachable one makes no difference.
+    let out = modseal([
+        "boot",
+        "--config",
+        &s.path("modseal.conf").display().to_string(),
+        "--tcti",
+        "swtpm:host=127.0.0.1,port=1",
+        "--cmdline",
+        &s.cmdline("rd.modseal=off"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(!s.log().exists());
+    // The same command line without the flag... but with --mode: it runs.
+    let out = s.boot(&[
+        "--cmdline",
+        &s.cmdline("rd.modseal=off"),
+        "--mode",
+        "enforce",
+    ]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(s.log().exists());
+    assert_ne!(s.pcr12(), before);
+}
+
+/// `rd.modseal.pcr=N` measures into N (the config says 12); `--pcr` wins
+/// over it.
+#[test]
+fn cmdline_pcr_is_measured_into_that_pcr() {
+    let s = setup(4);
+    let zero = "0".repeat(64);
+    let predicted = s.predict(&[]);
+    let out = s.boot(&[
+        "--cmdline",
+        &s.cmdline("rd.modseal.pcr=7 rd.modseal.pcr=13"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let line = summary(&out);
+    assert!(line.contains("measured into PCR 13, banks"), "{line}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rd.modseal.pcr=13: measuring into PCR 13"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(read_back(&line), predicted);
+    assert_eq!(s.pcr(13), predicted);
+    assert_eq!(s.pcr12(), zero, "PCR 12 untouched");
+    assert!(s.replay().contains(&format!("pcr 13 sha256 {predicted}")));
+
+    let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal.pcr=13"), "--pcr", "14"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        summary(&out).contains("measured into PCR 14, banks"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(s.pcr(14), predicted);
+    assert_eq!(s.pcr(13), predicted, "PCR 13 not extended again");
 }

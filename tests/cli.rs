@@ -1881,6 +1881,106 @@ fn verify_help_states_exit_statuses() {
     assert!(mentions_exit_statuses(&text), "{text}");
 }
 
+// `boot --help` documents --cmdline, the rd.modseal parameters, the
+// precedence and the allow-weaken rule.
+#[test]
+fn boot_help_documents_cmdline_and_allow_weaken() {
+    for flag in ["--help", "-h"] {
+        let out = modseal(["boot", flag]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        for want in [
+            "--cmdline <FILE>",
+            "/proc/cmdline",
+            "rd.modseal=enforce|warn|off",
+            "rd.modseal.pcr=N",
+            "allow-weaken = yes",
+            "last occurrence",
+            "Precedence, lowest first: built-in defaults, config file, kernel command line (--cmdline), --mode/--pcr",
+        ] {
+            assert!(text.contains(want), "boot {flag}: no {want:?}\n{text}");
+        }
+    }
+}
+
+// An unreadable --cmdline file is a usage error before anything runs (no
+// TPM is needed to see it), like an unreadable config file.
+#[test]
+fn boot_unreadable_cmdline_is_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("modseal.conf");
+    let log = tmp.path().join("run/tpm2-measure.log");
+    std::fs::write(&conf, format!("log = {}\n", log.display())).unwrap();
+    let missing = tmp.path().join("no-such-cmdline");
+    let out = modseal([
+        "boot".as_ref(),
+        "--config".as_ref(),
+        conf.as_os_str(),
+        "--tcti".as_ref(),
+        "swtpm:host=127.0.0.1,port=1".as_ref(),
+        "--cmdline".as_ref(),
+        missing.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: cannot read the kernel command line",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(!log.exists(), "nothing may run");
+}
+
+// `rd.modseal=off` needs `allow-weaken = yes`; with it, `boot` does nothing
+// (it does not even open the TPM: the TCTI here leads nowhere).
+#[test]
+fn boot_off_needs_allow_weaken_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("modseal.conf");
+    let log = tmp.path().join("run/tpm2-measure.log");
+    let cmdline = tmp.path().join("cmdline");
+    std::fs::write(&cmdline, "ro quiet \"rd.modseal=off\"\n").unwrap();
+    let run = || {
+        modseal([
+            "boot".as_ref(),
+            "--config".as_ref(),
+            conf.as_os_str(),
+            "--modules".as_ref(),
+            tmp.path().as_os_str(),
+            "--tcti".as_ref(),
+            "swtpm:host=127.0.0.1,port=1".as_ref(),
+            "--cmdline".as_ref(),
+            cmdline.as_os_str(),
+        ])
+    };
+    std::fs::write(
+        &conf,
+        format!("log = {}\nallow-weaken = yes\n", log.display()),
+    )
+    .unwrap();
+    let out = run();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "modseal: disabled by rd.modseal=off on the kernel command line (allow-weaken = yes): nothing verified or measured\n"
+    );
+    assert!(!log.exists());
+    // Without allow-weaken the enforce default applies: no TPM, so it fails
+    // closed and the (unmeasured) failure is logged.
+    std::fs::write(&conf, format!("log = {}\n", log.display())).unwrap();
+    let out = run();
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rd.modseal=off ignored: the configuration forbids weakening enforce mode (allow-weaken = no)"),
+        "{err}"
+    );
+    assert!(err.contains("no TPM"), "{err}");
+    assert!(log.exists());
+}
+
 // ---------------------------------------------------------------------------
 // 7. Control characters: one failure, one line
 // ---------------------------------------------------------------------------
