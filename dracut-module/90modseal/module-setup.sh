@@ -1,0 +1,143 @@
+#!/bin/bash
+# shellcheck disable=SC2154  # initdir, moddir, kernel, … come from dracut
+# dracut module for modseal: puts the static modseal binary, its
+# configuration, trust bundle and TPM-sealed digest into the initramfs, and
+# runs `modseal boot` twice: early (before any module can be loaded) and
+# pre-pivot (before the switch to the real root). While the image is built it
+# verifies every kernel module going into it, so a module that would fail at
+# boot fails the build instead.
+#
+# Settings (in a dracut.conf.d file; defaults shown):
+#   modseal_binary="/usr/bin/modseal"   the static binary to install
+#   modseal_confdir="/etc/modseal"      holds modseal.conf (trust= and sealed=
+#                                       name the bundle and enrollment)
+#   modseal_build_check="yes"           "no" skips the build-time check
+
+modseal_defaults() {
+    : "${modseal_binary:=/usr/bin/modseal}"
+    : "${modseal_confdir:=/etc/modseal}"
+    : "${modseal_build_check:=yes}"
+}
+
+# Only when asked for (add_dracutmodules+=" modseal "): without an
+# enrollment it would stop every boot.
+check() {
+    modseal_defaults
+    [[ -x $modseal_binary ]] || {
+        dinfo "modseal: $modseal_binary not found or not executable"
+        return 1
+    }
+    return 255
+}
+
+depends() {
+    return 0
+}
+
+# The value of `key = value` in modseal.conf, the way `modseal boot` reads it
+# (comments after #, optional double quotes), else $2.
+modseal_conf_value() {
+    local v
+    v=$(sed -n -e 's/#.*//' \
+        -e "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\{0,1\}\([^\"]*\)\"\{0,1\}[[:space:]]*\$/\1/p" \
+        "$modseal_conf" | tail -n 1)
+    printf '%s\n' "${v:-$2}"
+}
+
+modseal_fail() {
+    local m
+    for m in "$@"; do dfatal "modseal: $m"; done
+    dfatal "modseal: not building the initramfs"
+    exit 1
+}
+
+install() {
+    modseal_defaults
+    modseal_conf="$modseal_confdir/modseal.conf"
+    [[ -r $modseal_conf ]] || modseal_fail "$modseal_conf: missing or unreadable"
+    modseal_trust=$(modseal_conf_value trust /etc/modseal/trust.bundle)
+    modseal_sealed=$(modseal_conf_value sealed /etc/modseal/sealed)
+    # Signer certificates issued by an anchor: untrusted on their own, so
+    # they may change (key rotation) without a new enrollment.
+    modseal_certs=$(modseal_conf_value certs "")
+    [[ -r $modseal_trust ]] || modseal_fail "$modseal_trust (trust = in $modseal_conf): missing or unreadable"
+    [[ -r $modseal_sealed/sealed.json ]] \
+        || modseal_fail "$modseal_sealed/sealed.json (sealed = in $modseal_conf): missing: run 'modseal enroll' first"
+
+    inst_simple "$modseal_binary" /usr/bin/modseal
+    inst_simple "$modseal_conf" /etc/modseal/modseal.conf
+    inst_simple "$modseal_trust" "$modseal_trust"
+    local f
+    for f in "$modseal_sealed"/*; do
+        [[ -f $f ]] && inst_simple "$f" "$modseal_sealed/${f##*/}"
+    done
+    modseal_cert_args=()
+    if [[ -n $modseal_certs ]]; then
+        [[ -d $modseal_certs ]] || modseal_fail "$modseal_certs (certs = in $modseal_conf): not a directory"
+        for f in "$modseal_certs"/*; do
+            [[ -f $f ]] || continue
+            inst_simple "$f" "$modseal_certs/${f##*/}"
+            modseal_cert_args+=(--cert "$f")
+        done
+    fi
+
+    if dracut_module_included "systemd"; then
+        local u
+        for u in modseal-early.service modseal-pre-pivot.service modseal-stop-boot.service; do
+            inst_simple "$moddir/$u" "$systemdsystemunitdir/$u"
+        done
+        # Whatever can load a module waits for the early stage and does not
+        # start if it failed; the switch to root likewise for pre-pivot.
+        for u in systemd-udevd.service systemd-udev-trigger.service \
+            systemd-modules-load.service dracut-cmdline.service; do
+            inst_simple "$moddir/modseal-requires-early.conf" "$systemdsystemunitdir/$u.d/modseal.conf"
+        done
+        inst_simple "$moddir/modseal-requires-pre-pivot.conf" \
+            "$systemdsystemunitdir/initrd-switch-root.service.d/modseal.conf"
+        inst_multiple sh systemctl
+        $SYSTEMCTL -q --root "$initdir" enable modseal-early.service modseal-pre-pivot.service
+    else
+        inst_hook pre-udev 00 "$moddir/modseal-early.sh"
+        inst_hook pre-pivot 99 "$moddir/modseal-pre-pivot.sh"
+    fi
+
+    [[ $modseal_build_check == yes ]] && modseal_arm_build_check
+    return 0
+}
+
+# The full set of kernel modules is known only after dracut_kernel_post has
+# added every dependency, which is after all modules' install(). install()
+# runs in dracut's own shell, so wrap that function to check right after it
+# and before the image is written.
+modseal_arm_build_check() {
+    if ! declare -F dracut_kernel_post > /dev/null; then
+        dwarn "modseal: this dracut has no dracut_kernel_post; checking the modules installed so far only"
+        modseal_check_modules
+        return
+    fi
+    declare -F _modseal_orig_dracut_kernel_post > /dev/null && return
+    eval "_modseal_orig_$(declare -f dracut_kernel_post)"
+    # shellcheck disable=SC2317  # called by dracut
+    dracut_kernel_post() {
+        _modseal_orig_dracut_kernel_post "$@"
+        modseal_check_modules
+    }
+}
+
+modseal_check_modules() {
+    local dir="$initdir/lib/modules/$kernel" out line
+    [[ -d $dir ]] || dir="$initdir/usr/lib/modules/$kernel"
+    if [[ ! -d $dir ]] || [[ -z $(find "$dir" -name '*.ko*' -type f -print -quit) ]]; then
+        dinfo "modseal: no kernel modules in the initramfs to check"
+        return 0
+    fi
+    if out=$("$modseal_binary" verify --trust "$modseal_trust" "${modseal_cert_args[@]}" "$dir" 2>&1); then
+        dinfo "modseal: build check: ${out##*$'\n'} against $modseal_trust"
+        return 0
+    fi
+    while IFS= read -r line; do
+        dfatal "modseal: ${line#"$initdir"}"
+    done <<< "$out"
+    modseal_fail "a kernel module going into the initramfs would not verify at boot against $modseal_trust" \
+        "(modseal_build_check=\"no\" in dracut.conf.d skips this check; the boot still verifies)"
+}
