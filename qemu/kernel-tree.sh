@@ -9,8 +9,8 @@
 #
 # SUITE names .cache/kernels/SUITE/env (scripts/fetch-kernels.sh). MODULE is
 # a path relative to the module directory, e.g. kernel/drivers/block/virtio_blk.ko
-# (a .ko.xz is decompressed, changed and recompressed). --flip inverts one
-# byte in the middle of the module's code; --resign signs it again with the
+# (a .ko.xz is decompressed, changed and recompressed). --flip changes one
+# byte of the module's description text; --resign signs it again with the
 # kernel's own sign-file. Prints the module directory (OUTDIR/lib/modules/KVER).
 set -euo pipefail
 
@@ -57,13 +57,17 @@ edit_module() {
     rm -f "$plain"
 }
 
+# Flips the case of one letter of the module's description (its .modinfo
+# text): inside the signed bytes, so the signature breaks, while the module
+# still loads on a kernel that does not enforce signatures (warn-mode boots).
 flip_byte() {
-    local size off byte
-    size=$(stat -c %s "$1")
-    off=$((size / 3))
+    local off byte
+    off=$(grep -abo 'description=[A-Za-z]' "$1" | head -n 1 | cut -d: -f1)
+    [ -n "$off" ] || { echo "kernel-tree: no description= in the module" >&2; exit 1; }
+    off=$((off + 12))
     byte=$(od -An -tu1 -j "$off" -N1 "$1" | tr -d ' ')
     # shellcheck disable=SC2059
-    printf "$(printf '\\%03o' $((byte ^ 0xff)))" | dd of="$1" bs=1 seek="$off" conv=notrunc status=none
+    printf "$(printf '\\%03o' $((byte ^ 0x20)))" | dd of="$1" bs=1 seek="$off" conv=notrunc status=none
 }
 
 resign() {

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The main job on its default input, from a fresh Debian 12 machine:
-# set up, build the static binary, download the current Debian bookworm
-# kernel, pull its module-signing certificate out of the kernel image with
-# `modseal keys from-kernel`, and verify its whole module tree against it.
+# The main job on its default input, from a fresh Debian 12 machine: set up,
+# build the static binary, download the current Debian kernel, and boot it in
+# QEMU (TCG) with an swtpm TPM through an initramfs that the real dracut built
+# with the modseal dracut module. Then show what modseal did in the guest: its
+# kernel-log lines, the verification report from the event log, PCR 12 as
+# read in the guest, the value `modseal predict` expects, and whether the
+# event log replays to it.
 #
-#   scripts/demo.sh [SUITE]     (default: bookworm; trixie works too)
+#   scripts/demo.sh [SUITE] [KIND]   SUITE bookworm (default) | trixie
+#                                    KIND  systemd (default) | classic
+#
+# Everything it makes is under .cache/demo/SUITE-KIND/ (rebuilt each run).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 suite=${1:-bookworm}
+kind=${2:-systemd}
 
 SETUP_NO_KERNELS=1 scripts/setup.sh
 scripts/fetch-kernels.sh "$suite"
@@ -22,33 +29,79 @@ bin=$repo/target/x86_64-unknown-linux-musl/release/modseal
 
 # shellcheck disable=SC1090
 . ".cache/kernels/$suite/env"
-cert=".cache/kernels/$suite/signing-cert.pem"
+work=$repo/.cache/demo/$suite-$kind
+rm -rf "$work"
+mkdir -p "$work/etc"
+step() { printf '\n== %s\n' "$*"; }
+indent() { sed 's/^/   /'; }
 
-echo
-echo "== modseal $($bin --version | cut -d' ' -f2): $(file -b "$bin" | grep -o 'stati[a-z-]* linked'), $(stat -c %s "$bin") bytes"
-echo "== kernel: Debian $suite $KVER"
-echo "== certificates built into $(basename "$VMLINUZ"):"
-"$bin" keys from-kernel "$VMLINUZ" > "$cert"
-openssl x509 -in "$cert" -noout -subject -serial -fingerprint -sha256 | sed 's/^/   /'
+step "modseal $($bin --version | cut -d' ' -f2): $(file -b "$bin" | grep -o 'stati[a-z-]* linked'), $(stat -c %s "$bin") bytes"
+step "kernel: Debian $suite $KVER; its module-signing certificate, from the kernel image:"
+"$bin" keys from-kernel "$VMLINUZ" > "$work/etc/kernel-signing.pem"
+openssl x509 -in "$work/etc/kernel-signing.pem" -noout -subject -fingerprint -sha256 | indent
+"$bin" bundle --anchor "$work/etc/kernel-signing.pem" --out "$work/etc/trust.bundle"
 
-first=$(find "$MODULES" -name '*.ko*' -type f | sort | sed -n 1p)
-echo "== one module, inspected:"
-"$bin" inspect "$first" | sed 's/^/   /'
+step "enrolling: sealing the bundle's digest in the TPM the VM will use (PCRs 8,9)"
+# A host-side swtpm on the VM's state directory: same seeds, same SRK.
+mkdir -p "$work/tpm"
+port=$(( 20000 + RANDOM % 20000 ))
+swtpm socket --tpm2 --tpmstate "dir=$work/tpm" --flags not-need-init,startup-clear \
+    --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+    --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+    --daemon --pid "file=$work/host-swtpm.pid"
+trap 'swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s 2>/dev/null || true' EXIT
+"$bin" enroll --tcti "swtpm:host=127.0.0.1,port=$port" --trust "$work/etc/trust.bundle" \
+    --pcrs 8,9 --out "$work/etc/sealed" | indent
+swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s
+trap - EXIT
+cat > "$work/etc/modseal.conf" <<EOF
+trust = $work/etc/trust.bundle
+sealed = $work/etc/sealed
+mode = enforce
+EOF
 
-echo "== verifying every module under $MODULES"
-report=$(mktemp)
-trap 'rm -f "$report"' EXIT
-start=$(date +%s.%N)
-set +e
-"$bin" verify --trust "$cert" --json "$MODULES" > "$report"
-status=$?
-set -e
-end=$(date +%s.%N)
-jq -r '.modules | group_by(.verdict) | map("   \(.[0].verdict): \(length)") | .[]' "$report"
-jq -r '.modules | map(select(.verdict == "ok")) | group_by([.signer, .hash_algo])
-       | map("   signer \(.[0].signer), \(.[0].hash_algo): \(length) modules") | .[]' "$report"
-jq -r '[.modules[] | select(.verdict != "ok")][:20][] | "   \(.path): \(.verdict): \(.reason)"' "$report"
-jq -r '"== \(.verified) verified, \(.failed) failed"' "$report"
-awk -v s="$start" -v e="$end" -v mb="$(du -sm "$MODULES" | cut -f1)" \
-    'BEGIN { printf "   (%.2f s for %s MB of modules)\n", e - s, mb }'
-exit "$status"
+step "building the initramfs with dracut ($kind) and the modseal dracut module"
+moddir=$(qemu/kernel-tree.sh "$suite" "$work/kernel")
+qemu/build-initramfs.sh --kind "$kind" --kver "$KVER" --kmoddir "$moddir" \
+    --confdir "$work/etc" --out "$work/initrd.img" --binary "$bin" 2>&1 |
+    grep 'modseal' | grep -v Executing | indent
+echo "   $(stat -c %s "$work/initrd.img") bytes"
+qemu/build-root.sh "$work/root.img" >/dev/null
+
+step "booting Debian $suite $KVER under QEMU (TCG) with swtpm"
+qemu/boot.sh --kernel "$VMLINUZ" --initrd "$work/initrd.img" --root "$work/root.img" \
+    --serial "$work/serial.log" --tpmstate "$work/tpm" --timeout 600 | indent
+echo "   kernel log lines from modseal (serial console):"
+grep -a 'modseal: ' "$work/serial.log" | sed 's/^.*\] //' | indent | indent
+
+# What the guest reported from the real root.
+tr -d '\r' < "$work/serial.log" > "$work/serial.txt"
+grep -q '^MODSEAL-ROOT: done' "$work/serial.txt" || {
+    echo "the guest did not reach its root: see $work/serial.log" >&2
+    exit 1
+}
+pcr=$(sed -n 's/^MODSEAL-PCR: 12 //p' "$work/serial.txt")
+sed -n '/^MODSEAL-LOG-BEGIN$/,/^MODSEAL-LOG-END$/p' "$work/serial.txt" |
+    grep -E '^[A-Za-z0-9+/=]+$' | base64 -d > "$work/tpm2-measure.log"
+
+step "verification report (event log copied out of the guest: modseal log show --modules)"
+"$bin" log show --modules "$work/tpm2-measure.log" | grep -v '^  sha' | indent
+
+mkdir -p "$work/unpacked"
+(cd "$work/unpacked" && cpio -idm --quiet --no-absolute-filenames < "$work/initrd.img")
+image_modules=$work/unpacked/usr/lib/modules/$KVER
+[ -d "$image_modules" ] || image_modules=$work/unpacked/lib/modules/$KVER
+predicted=$("$bin" predict --trust "$work/etc/trust.bundle" --modules "$image_modules" \
+    --mode enforce --stage early --stage pre-pivot 2>/dev/null)
+replayed=$("$bin" log replay "$work/tpm2-measure.log" | sed -n 's/^pcr 12 sha256 //p')
+
+step "PCR 12 (sha256)"
+echo "   read in the guest:     $pcr"
+echo "   modseal predict:       $predicted"
+echo "   event log replays to:  $replayed"
+if [ -n "$pcr" ] && [ "$pcr" = "$predicted" ] && [ "$pcr" = "$replayed" ]; then
+    step "verdict: GOOD: every initramfs module verified; PCR 12 equals the prediction and the event log replays to it"
+else
+    step "verdict: BAD: PCR 12, the prediction and the replayed log differ"
+    exit 1
+fi

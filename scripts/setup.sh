@@ -18,10 +18,14 @@ cd "$repo"
 #   gcc binutils       ELF payloads for the fixtures
 #   musl-tools         the static musl build
 #   ca-certificates dpkg-dev file   apt downloads, dpkg-deb, static check
+#   dracut-core        initramfs images with the modseal dracut module (not
+#                      `dracut`: that one replaces initramfs-tools)
+#   qemu-system-x86 busybox-static e2fsprogs   the boot tests (TCG, a tiny root)
 packages=(
     openssl linux-kbuild-6.1 xz-utils zstd lz4 gzip cpio jq hyperfine
     gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
     swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
+    dracut-core qemu-system-x86 busybox-static e2fsprogs
 )
 
 missing=()

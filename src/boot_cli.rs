@@ -94,6 +94,9 @@ pub enum LogCommand {
     Show {
         #[arg(value_name = "LOG")]
         log: PathBuf,
+        /// List every module with its verdict (default: only the failed ones).
+        #[arg(long)]
+        modules: bool,
     },
     /// The PCR values the log implies; with --tcti, compare them with the TPM's (exit 1 on mismatch).
     Replay {
@@ -334,7 +337,7 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
 
 pub fn cmd_log(c: LogCommand) -> u8 {
     let path = match &c {
-        LogCommand::Show { log } | LogCommand::Replay { log, .. } => log.clone(),
+        LogCommand::Show { log, .. } | LogCommand::Replay { log, .. } => log.clone(),
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -351,12 +354,12 @@ pub fn cmd_log(c: LogCommand) -> u8 {
         }
     };
     match c {
-        LogCommand::Show { .. } => show(&records),
+        LogCommand::Show { modules, .. } => show(&records, modules),
         LogCommand::Replay { tcti, from, .. } => replay(&records, tcti.as_deref(), from.as_deref()),
     }
 }
 
-fn show(records: &[crate::measure::Record]) -> u8 {
+fn show(records: &[crate::measure::Record], all_modules: bool) -> u8 {
     let mut status = EXIT_OK;
     for r in records {
         let digests: Vec<String> = r
@@ -397,14 +400,12 @@ fn show(records: &[crate::measure::Record]) -> u8 {
                 for m in c
                     .modules
                     .iter()
-                    .filter(|m| m.verdict != crate::verify::Verdict::Ok)
+                    .filter(|m| all_modules || m.verdict != crate::verify::Verdict::Ok)
                 {
-                    println!(
-                        "    {}: {}: {}",
-                        m.path,
-                        m.verdict,
-                        m.reason.as_deref().unwrap_or("")
-                    );
+                    match m.reason.as_deref().filter(|r| !r.is_empty()) {
+                        Some(r) => println!("    {}: {}: {r}", m.path, m.verdict),
+                        None => println!("    {}: {}", m.path, m.verdict),
+                    }
                 }
                 if let Some(u) = &c.unverified_loaded {
                     println!(

@@ -64,6 +64,11 @@ install() {
     [[ -r $modseal_sealed/sealed.json ]] \
         || modseal_fail "$modseal_sealed/sealed.json (sealed = in $modseal_conf): missing: run 'modseal enroll' first"
 
+    # A dynamic build would need its TPM libraries, some of them dlopen()ed
+    # where dracut cannot see them: only the static binary is safe here.
+    if ldd "$modseal_binary" 2>&1 | grep -q '=>'; then
+        modseal_fail "$modseal_binary is dynamically linked; install the static musl build"
+    fi
     inst_simple "$modseal_binary" /usr/bin/modseal
     inst_simple "$modseal_conf" /etc/modseal/modseal.conf
     inst_simple "$modseal_trust" "$modseal_trust"

@@ -1,0 +1,1149 @@
+//! Boot tests: real Debian kernels (bookworm 6.1, trixie 6.12) booted under
+//! QEMU (TCG) with an swtpm TPM, through initramfs images built by the real
+//! dracut with `dracut-module/90modseal`, in both kinds of initramfs
+//! (systemd and classic). Each test asserts on the serial console, the PCR
+//! values read in the guest and the event log copied out of it.
+//!
+//! Needs `scripts/setup.sh` (dracut-core, qemu-system-x86, swtpm,
+//! busybox-static, the kernels, the static musl binary). A missing tool fails
+//! the test; nothing is skipped. Artefacts stay in target/qemu-boot/<test>/.
+
+mod common;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use common::{code, describe, modseal, repo};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Systemd,
+    Classic,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Systemd => "systemd",
+            Kind::Classic => "classic",
+        }
+    }
+}
+
+/// One unpacked Debian kernel (scripts/fetch-kernels.sh).
+#[derive(Clone, Debug)]
+struct Kernel {
+    suite: String,
+    kver: String,
+    vmlinuz: PathBuf,
+    cert: PathBuf,
+    /// virtio_blk, relative to the module directory: a module every boot
+    /// loads (the root disk), so tampering with it is seen.
+    disk_module: &'static str,
+}
+
+fn kernel(suite: &str) -> Kernel {
+    let dir = std::env::var_os("MODSEAL_KERNELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".cache/kernels"))
+        .join(suite);
+    let env = std::fs::read_to_string(dir.join("env")).unwrap_or_else(|e| {
+        panic!(
+            "{}/env: {e}: run scripts/fetch-kernels.sh {suite}",
+            dir.display()
+        )
+    });
+    let get = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{}/env has no {k}", dir.display()))
+            .to_owned()
+    };
+    Kernel {
+        suite: suite.to_owned(),
+        kver: get("KVER"),
+        vmlinuz: get("VMLINUZ").into(),
+        cert: signing_cert(suite, &PathBuf::from(get("VMLINUZ"))),
+        disk_module: if suite == "bookworm" {
+            "kernel/drivers/block/virtio_blk.ko"
+        } else {
+            "kernel/drivers/block/virtio_blk.ko.xz"
+        },
+    }
+}
+
+/// The binary that goes into the initramfs: it must be the static build.
+fn static_bin() -> PathBuf {
+    let bin = common::modseal_bin();
+    let out = run(Command::new("file").arg("-b").arg(&bin));
+    let what = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        what.contains("statically linked") || what.contains("static-pie"),
+        "{} is not static ({what}); the boot tests need the static musl binary: \
+         set MODSEAL_BIN=target/x86_64-unknown-linux-musl/release/modseal (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The kernel's module-signing certificate, taken out of its image the way
+/// a user does (`modseal keys from-kernel`).
+fn signing_cert(suite: &str, vmlinuz: &Path) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let pem = work_root().join(format!("{suite}-signing.pem"));
+    if !pem.is_file() {
+        std::fs::create_dir_all(work_root()).unwrap();
+        let out = modseal(["keys".as_ref(), "from-kernel".as_ref(), vmlinuz.as_os_str()]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        let tmp = pem.with_extension("tmp");
+        std::fs::write(&tmp, &out.stdout).unwrap();
+        std::fs::rename(&tmp, &pem).unwrap();
+    }
+    pem
+}
+
+fn work_root() -> PathBuf {
+    repo().join("target/qemu-boot")
+}
+
+/// Runs a command, panicking with its output if it fails.
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed\n{}", describe(&out));
+    out
+}
+
+fn script(name: &str) -> Command {
+    Command::new(repo().join("qemu").join(name))
+}
+
+/// The root filesystem image every boot uses (QEMU opens it snapshot=on).
+fn root_image() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let img = work_root().join("root.img");
+        std::fs::create_dir_all(work_root()).unwrap();
+        run(script("build-root.sh").arg(&img));
+        img
+    })
+}
+
+/// A module tree with modules.dep, shared between the tests that use it.
+fn tree(k: &Kernel, name: &str, edits: &[&str]) -> PathBuf {
+    static TREES: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let key = format!("{}-{name}", k.suite);
+    let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = trees.get(&key) {
+        return p.clone();
+    }
+    let out = run(script("kernel-tree.sh")
+        .arg(&k.suite)
+        .arg(work_root().join("trees").join(&key))
+        .args(edits));
+    let moddir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        moddir.is_dir(),
+        "kernel-tree.sh printed {}",
+        moddir.display()
+    );
+    trees.insert(key, moddir.clone());
+    moddir
+}
+
+/// A self-signed module-signing key (as the kernel build makes one), or a
+/// CA and a leaf it issued: `openssl` like scripts/make-fixtures.sh.
+fn signing_key(dir: &Path, name: &str, issuer: Option<&str>) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let crt = dir.join(format!("{name}.crt"));
+    let leaf_exts = [
+        "basicConstraints=critical,CA:FALSE",
+        "keyUsage=digitalSignature",
+        "extendedKeyUsage=codeSigning",
+        "subjectKeyIdentifier=hash",
+    ];
+    let ca_exts = [
+        "basicConstraints=critical,CA:TRUE",
+        "keyUsage=critical,keyCertSign,digitalSignature",
+        "subjectKeyIdentifier=hash",
+    ];
+    let exts: &[&str] = if name.ends_with("-ca") {
+        &ca_exts
+    } else {
+        &leaf_exts
+    };
+    let mut cmd = Command::new("openssl");
+    match issuer {
+        None => {
+            cmd.args([
+                "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+            ])
+            .arg("-subj")
+            .arg(format!("/CN=modseal test {name}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt);
+            for e in exts {
+                cmd.arg("-addext").arg(e);
+            }
+            run(&mut cmd);
+        }
+        Some(ca) => {
+            let csr = dir.join(format!("{name}.csr"));
+            run(Command::new("openssl")
+                .args(["req", "-new", "-newkey", "rsa:2048", "-nodes"])
+                .arg("-subj")
+                .arg(format!("/CN=modseal test {name}"))
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&csr));
+            let ext = dir.join(format!("{name}.ext"));
+            std::fs::write(
+                &ext,
+                format!("{}\nauthorityKeyIdentifier=keyid\n", exts.join("\n")),
+            )
+            .unwrap();
+            run(Command::new("openssl")
+                .args(["x509", "-req", "-days", "3650", "-set_serial", "0x4d53"])
+                .arg("-in")
+                .arg(&csr)
+                .arg("-CA")
+                .arg(dir.join(format!("{ca}.crt")))
+                .arg("-CAkey")
+                .arg(dir.join(format!("{ca}.key")))
+                .arg("-extfile")
+                .arg(&ext)
+                .arg("-out")
+                .arg(&crt));
+        }
+    }
+    (key, crt)
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Tpm {
+    Present,
+    /// No TPM device in the VM.
+    Absent,
+    /// PCR 9 is extended in the initramfs before modseal runs.
+    PcrMoved,
+}
+
+struct Scenario {
+    name: &'static str,
+    suite: &'static str,
+    kind: Kind,
+    /// modseal.conf's mode.
+    mode: &'static str,
+    allow_weaken: bool,
+    /// Extra kernel command line.
+    append: &'static str,
+    /// The module tree's name and its kernel-tree.sh edits.
+    tree: (&'static str, Vec<String>),
+    /// Extra anchors in the sealed bundle (besides the kernel's own key).
+    anchors: Vec<PathBuf>,
+    /// Untrusted certificates for the boot (config `certs`).
+    certs: Vec<PathBuf>,
+    /// After enrolling, the bundle in the image is replaced by one that
+    /// also holds these anchors (the sealed digest stays the old one).
+    swap_bundle: Vec<PathBuf>,
+    tpm: Tpm,
+    build_check: bool,
+}
+
+impl Scenario {
+    fn new(name: &'static str, suite: &'static str, kind: Kind, mode: &'static str) -> Self {
+        Scenario {
+            name,
+            suite,
+            kind,
+            mode,
+            allow_weaken: false,
+            append: "",
+            tree: ("good", Vec::new()),
+            anchors: Vec::new(),
+            certs: Vec::new(),
+            swap_bundle: Vec::new(),
+            tpm: Tpm::Present,
+            build_check: true,
+        }
+    }
+}
+
+/// What came out of one boot.
+struct Boot {
+    suite: String,
+    dir: PathBuf,
+    result: String,
+    serial: String,
+    pcrs: BTreeMap<u8, String>,
+    log: Option<PathBuf>,
+    loaded: Vec<String>,
+    bundle: PathBuf,
+    /// The module directory as unpacked from the initramfs image.
+    image_modules: PathBuf,
+    certs: Vec<PathBuf>,
+}
+
+impl Boot {
+    fn context(&self) -> String {
+        let modseal: Vec<&str> = self
+            .serial
+            .lines()
+            .filter(|l| {
+                l.contains("modseal") || l.contains("MODSEAL-ROOT") || l.contains("reboot:")
+            })
+            .collect();
+        format!(
+            "boot in {} ended '{}'; modseal lines:\n{}",
+            self.dir.display(),
+            self.result,
+            modseal.join("\n")
+        )
+    }
+
+    fn assert_result(&self, want: &str) {
+        assert_eq!(self.result, want, "{}", self.context());
+    }
+
+    fn assert_serial(&self, needle: &str) {
+        assert!(
+            self.serial.contains(needle),
+            "serial console lacks {needle:?}\n{}",
+            self.context()
+        );
+    }
+
+    fn assert_no_serial(&self, needle: &str) {
+        assert!(
+            !self.serial.contains(needle),
+            "serial console has {needle:?}\n{}",
+            self.context()
+        );
+    }
+
+    /// modseal's stage summary line for `stage`.
+    fn summary(&self, stage: &str) -> &str {
+        let tag = format!("modseal: {stage} stage: ");
+        self.serial
+            .lines()
+            .find(|l| l.contains(&tag))
+            .unwrap_or_else(|| panic!("no {stage} stage summary\n{}", self.context()))
+    }
+
+    fn pcr(&self, idx: u8) -> &str {
+        self.pcrs
+            .get(&idx)
+            .unwrap_or_else(|| panic!("PCR {idx} not reported\n{}", self.context()))
+    }
+
+    /// `modseal predict` for this image's module set, bundle and mode.
+    fn predict(&self, mode: &str) -> String {
+        let mut args: Vec<String> = vec![
+            "predict".into(),
+            "--trust".into(),
+            self.bundle.display().to_string(),
+            "--modules".into(),
+            self.image_modules.display().to_string(),
+            "--mode".into(),
+            mode.into(),
+            "--stage".into(),
+            "early".into(),
+            "--stage".into(),
+            "pre-pivot".into(),
+        ];
+        for c in &self.certs {
+            args.push("--cert".into());
+            args.push(c.display().to_string());
+        }
+        let out = modseal(&args);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `predict` for this image with `module` put back as the kernel shipped it.
+    fn predict_untampered(&self, mode: &str, module: &str) -> String {
+        let k = kernel(&self.suite);
+        let good = self.dir.join("untampered");
+        let _ = std::fs::remove_dir_all(&good);
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(&self.image_modules)
+            .arg(&good));
+        let shipped = tree(&k, "good", &[]).join(module);
+        std::fs::copy(&shipped, good.join(module)).unwrap();
+        let b = Boot {
+            image_modules: good,
+            ..self.clone_paths()
+        };
+        b.predict(mode)
+    }
+
+    fn clone_paths(&self) -> Boot {
+        Boot {
+            suite: self.suite.clone(),
+            dir: self.dir.clone(),
+            result: self.result.clone(),
+            serial: String::new(),
+            pcrs: BTreeMap::new(),
+            log: self.log.clone(),
+            loaded: Vec::new(),
+            bundle: self.bundle.clone(),
+            image_modules: self.image_modules.clone(),
+            certs: self.certs.clone(),
+        }
+    }
+
+    fn log_path(&self) -> &Path {
+        self.log
+            .as_deref()
+            .unwrap_or_else(|| panic!("no event log came out of the guest\n{}", self.context()))
+    }
+
+    /// The PCR 12 value `modseal log replay` computes from the guest's log.
+    fn replayed(&self) -> String {
+        let out = modseal([
+            "log".as_ref(),
+            "replay".as_ref(),
+            self.log_path().as_os_str(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("pcr 12 sha256 "))
+            .unwrap_or_else(|| panic!("no PCR 12 in replay output: {text}"))
+            .to_owned()
+    }
+
+    fn log_show(&self) -> String {
+        let out = modseal([
+            "log".as_ref(),
+            "show".as_ref(),
+            "--modules".as_ref(),
+            self.log_path().as_os_str(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The module files in the image, relative to its module directory.
+    fn image_module_files(&self) -> Vec<String> {
+        common::module_files(&self.image_modules)
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&self.image_modules)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+/// A scenario's files before the boot: /etc/modseal, the swtpm state, the
+/// initramfs image.
+struct Prepared {
+    dir: PathBuf,
+    state: PathBuf,
+    bundle: PathBuf,
+    certs: Vec<PathBuf>,
+    image: PathBuf,
+}
+
+/// Writes the bundle and config, enrolls into the swtpm state the VM will
+/// use, and runs dracut; returns dracut's output (the build may fail).
+fn prepare(s: &Scenario) -> (Prepared, Output) {
+    let k = kernel(s.suite);
+    let dir = work_root().join(s.name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let edits: Vec<&str> = s.tree.1.iter().map(String::as_str).collect();
+    let moddir = tree(&k, s.tree.0, &edits);
+
+    // The bundle the TPM seals: the kernel's key plus any extra anchors.
+    let bundle = etc.join("trust.bundle");
+    let mut args = vec!["bundle".to_string()];
+    for a in std::iter::once(&k.cert).chain(&s.anchors) {
+        args.push("--anchor".into());
+        args.push(a.display().to_string());
+    }
+    args.push("--out".into());
+    args.push(bundle.display().to_string());
+    let out = modseal(&args);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+
+    // Enroll into the state directory the VM's swtpm will use: same seeds,
+    // so the same SRK; PCRs 8 and 9 are zero at boot under SeaBIOS.
+    let state = dir.join("tpm");
+    {
+        let tpm = swtpm::Swtpm::start_with_state(&state);
+        let out = modseal([
+            "enroll".as_ref(),
+            "--tcti".as_ref(),
+            tpm.tcti().as_ref(),
+            "--trust".as_ref(),
+            bundle.as_os_str(),
+            "--pcrs".as_ref(),
+            "8,9".as_ref(),
+            "--out".as_ref(),
+            etc.join("sealed").as_os_str(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+    }
+    if !s.swap_bundle.is_empty() {
+        let mut args = vec!["bundle".to_string()];
+        for a in std::iter::once(&k.cert).chain(&s.swap_bundle) {
+            args.push("--anchor".into());
+            args.push(a.display().to_string());
+        }
+        args.push("--out".into());
+        args.push(bundle.display().to_string());
+        let out = modseal(&args);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+    }
+    let mut conf = format!(
+        "trust = {}\nsealed = {}\nmode = {}\nallow-weaken = {}\n",
+        bundle.display(),
+        etc.join("sealed").display(),
+        s.mode,
+        if s.allow_weaken { "yes" } else { "no" }
+    );
+    let mut certs = Vec::new();
+    if !s.certs.is_empty() {
+        let cdir = etc.join("certs");
+        std::fs::create_dir_all(&cdir).unwrap();
+        for c in &s.certs {
+            let to = cdir.join(c.file_name().unwrap());
+            std::fs::copy(c, &to).unwrap();
+            certs.push(to);
+        }
+        conf.push_str(&format!("certs = {}\n", cdir.display()));
+    }
+    std::fs::write(etc.join("modseal.conf"), conf).unwrap();
+
+    let image = dir.join("initrd.img");
+    let mut cmd = script("build-initramfs.sh");
+    cmd.arg("--kind")
+        .arg(s.kind.name())
+        .arg("--kver")
+        .arg(&k.kver)
+        .arg("--kmoddir")
+        .arg(&moddir)
+        .arg("--confdir")
+        .arg(&etc)
+        .arg("--out")
+        .arg(&image)
+        .arg("--binary")
+        .arg(static_bin());
+    if !s.build_check {
+        cmd.arg("--no-build-check");
+    }
+    if s.tpm == Tpm::PcrMoved {
+        cmd.arg("--dracut-module")
+            .arg(repo().join("qemu/dracut/99modseal-test-move-pcr"));
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run qemu/build-initramfs.sh");
+    let p = Prepared {
+        dir,
+        state,
+        bundle,
+        certs,
+        image,
+    };
+    (p, out)
+}
+
+/// Builds the scenario's image, enrolls its TPM and boots it.
+fn boot(s: &Scenario) -> Boot {
+    let k = kernel(s.suite);
+    let (p, out) = prepare(s);
+    assert!(out.status.success(), "dracut failed\n{}", describe(&out));
+    let Prepared {
+        dir,
+        state,
+        bundle,
+        certs,
+        image,
+    } = p;
+
+    // The module set as the guest will see it, for predict.
+    let unpacked = dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("cpio")
+        .args(["-idm", "--quiet", "--no-absolute-filenames", "-F"])
+        .arg(&image)
+        .current_dir(&unpacked));
+    let image_modules = unpacked.join("usr/lib/modules").join(&k.kver);
+    let image_modules = if image_modules.is_dir() {
+        image_modules
+    } else {
+        unpacked.join("lib/modules").join(&k.kver)
+    };
+
+    let serial = dir.join("serial.log");
+    let mut cmd = script("boot.sh");
+    cmd.arg("--kernel")
+        .arg(&k.vmlinuz)
+        .arg("--initrd")
+        .arg(&image)
+        .arg("--root")
+        .arg(root_image())
+        .arg("--serial")
+        .arg(&serial)
+        .arg("--append")
+        .arg(format!("loglevel=7 {}", s.append))
+        .arg("--timeout")
+        .arg("600");
+    match s.tpm {
+        Tpm::Absent => cmd.arg("--no-tpm"),
+        _ => cmd.arg("--tpmstate").arg(&state),
+    };
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run qemu/boot.sh: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let result = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("boot: result="))
+        .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+        .unwrap_or_else(|| panic!("qemu/boot.sh gave no result\n{}", describe(&out)));
+    let serial = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
+    eprintln!("{}: {}", s.name, text.trim());
+
+    let mut pcrs = BTreeMap::new();
+    let mut loaded = Vec::new();
+    let mut b64 = String::new();
+    let mut in_log = false;
+    let mut have_log = false;
+    for line in serial.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.strip_prefix("MODSEAL-PCR: ") {
+            if let Some((i, v)) = rest.split_once(' ') {
+                if let Ok(i) = i.parse() {
+                    pcrs.insert(i, v.trim().to_owned());
+                }
+            }
+        } else if let Some(m) = line.strip_prefix("MODSEAL-LOADED: ") {
+            loaded.push(m.trim().to_owned());
+        } else if line == "MODSEAL-LOG-BEGIN" {
+            in_log = true;
+        } else if line == "MODSEAL-LOG-END" {
+            in_log = false;
+            have_log = true;
+        } else if in_log
+            && !line.is_empty()
+            && line
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
+        {
+            b64.push_str(line);
+        }
+    }
+    let log = have_log.then(|| {
+        let path = dir.join("tpm2-measure.log");
+        let mut child = Command::new("base64")
+            .arg("-d")
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&path).unwrap())
+            .spawn()
+            .expect("base64");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b64.as_bytes())
+            .unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "base64 -d of the guest's log failed"
+        );
+        path
+    });
+    Boot {
+        suite: s.suite.to_owned(),
+        dir,
+        result,
+        serial,
+        pcrs,
+        log,
+        loaded,
+        bundle,
+        image_modules,
+        certs,
+    }
+}
+
+/// A good boot reaches the root; PCR 12 equals `modseal predict` and the
+/// event log replays to it; every module in the image is listed as ok.
+fn good_boot(suite: &'static str, kind: Kind, name: &'static str) {
+    let b = boot(&Scenario::new(name, suite, kind, "enforce"));
+    b.assert_result("root");
+    let early = b.summary("early");
+    assert!(early.ends_with("pass"), "{early}\n{}", b.context());
+    let pre = b.summary("pre-pivot");
+    assert!(pre.ends_with("pass"), "{pre}\n{}", b.context());
+    let files = b.image_module_files();
+    assert!(
+        !files.is_empty(),
+        "no modules in the image\n{}",
+        b.context()
+    );
+    assert!(
+        early.contains(&format!(": {} verified, 0 failed", files.len())),
+        "early stage did not verify the image's {} modules: {early}",
+        files.len()
+    );
+    let predicted = b.predict("enforce");
+    assert_eq!(b.pcr(12), predicted, "PCR 12 vs predict\n{}", b.context());
+    assert_eq!(b.replayed(), predicted, "log replay vs PCR 12");
+    let shown = b.log_show();
+    for f in &files {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.contains(f.as_str()) && l.contains("ok")),
+            "log show does not list {f} as ok:\n{shown}"
+        );
+    }
+    // The root disk's driver was loaded, and only after it was verified.
+    assert!(
+        b.loaded.iter().any(|m| m == "virtio_blk") || suite == "trixie",
+        "virtio_blk not loaded: {:?}",
+        b.loaded
+    );
+}
+
+#[test]
+fn good_boot_bookworm_systemd() {
+    good_boot("bookworm", Kind::Systemd, "good-bookworm-systemd");
+}
+
+#[test]
+fn good_boot_bookworm_classic() {
+    good_boot("bookworm", Kind::Classic, "good-bookworm-classic");
+}
+
+#[test]
+fn good_boot_trixie_systemd() {
+    good_boot("trixie", Kind::Systemd, "good-trixie-systemd");
+}
+
+#[test]
+fn good_boot_trixie_classic() {
+    good_boot("trixie", Kind::Classic, "good-trixie-classic");
+}
+
+fn flipped(k: &Kernel) -> (&'static str, Vec<String>) {
+    ("flip", vec!["--flip".into(), k.disk_module.into()])
+}
+
+/// A module in the image that the boot does not need. A module whose
+/// signature does not match is refused by the kernel itself even without
+/// signature enforcement (kernel/module/signing.c: only missing signatures
+/// and unknown keys are non-fatal), so a warn-mode boot that should reach its
+/// root cannot have its disk driver tampered with.
+const SPARE_MODULE: &str = "kernel/crypto/crc32_generic.ko";
+
+/// The image's copy of the disk module as the guest names it.
+fn disk_module_path(k: &Kernel) -> String {
+    format!("/lib/modules/{}/{}", k.kver, k.disk_module)
+}
+
+/// Enforce: the boot stops before the root, the kernel log names the
+/// module and the verdict, and the module was never loaded.
+fn assert_stopped_for_module(b: &Boot, k: &Kernel, verdict: &str, kind: Kind) {
+    b.assert_result(if kind == Kind::Systemd {
+        "halted"
+    } else {
+        "panic"
+    });
+    b.assert_no_serial("MODSEAL-ROOT: reached");
+    let named = b.serial.lines().any(|l| {
+        l.contains("modseal: ") && l.contains(&disk_module_path(k)) && l.contains(verdict)
+    });
+    assert!(
+        named,
+        "no modseal line names the module and {verdict}\n{}",
+        b.context()
+    );
+    assert!(
+        b.summary("early").contains("FAIL (enforce mode)"),
+        "{}",
+        b.context()
+    );
+    // A module with a bad signature would taint the kernel when loaded, and
+    // a loaded virtio_blk would have found the disk.
+    b.assert_no_serial("module verification failed");
+    b.assert_no_serial("[vda]");
+}
+
+/// Warn: the root is reached, PCR 12 is not the good prediction, the log
+/// names the module.
+fn assert_warned_for_module(b: &Boot, module: &str, verdict: &str) {
+    b.assert_result("root");
+    assert!(
+        b.summary("early").contains("FAIL (warn mode)"),
+        "{}",
+        b.context()
+    );
+    let good = b.predict_untampered("warn", module);
+    assert_ne!(b.pcr(12), good, "PCR 12 equals a good warn-mode boot's");
+    assert_eq!(b.replayed(), b.pcr(12), "log replay vs PCR 12");
+    let shown = b.log_show();
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains(module) && l.contains(verdict)),
+        "log show does not name {module} as {verdict}:\n{shown}"
+    );
+}
+
+#[test]
+fn flipped_byte_enforce_stops_boot_systemd() {
+    let k = kernel("bookworm");
+    let mut s = Scenario::new("flip-enforce-systemd", "bookworm", Kind::Systemd, "enforce");
+    s.tree = flipped(&k);
+    s.build_check = false;
+    let b = boot(&s);
+    assert_stopped_for_module(&b, &k, "bad-signature", Kind::Systemd);
+}
+
+#[test]
+fn flipped_byte_enforce_stops_boot_classic() {
+    let k = kernel("trixie");
+    let mut s = Scenario::new("flip-enforce-classic", "trixie", Kind::Classic, "enforce");
+    s.tree = flipped(&k);
+    s.build_check = false;
+    let b = boot(&s);
+    assert_stopped_for_module(&b, &k, "bad-signature", Kind::Classic);
+}
+
+#[test]
+fn flipped_byte_warn_boots_and_measures() {
+    let k = kernel("bookworm");
+    let mut s = Scenario::new("flip-warn", "bookworm", Kind::Classic, "warn");
+    s.tree = ("flip-spare", vec!["--flip".into(), SPARE_MODULE.into()]);
+    s.build_check = false;
+    let b = boot(&s);
+    assert_warned_for_module(&b, SPARE_MODULE, "bad-signature");
+    // Nothing unverified was loaded (the kernel refuses a bad signature
+    // itself), so this is exactly the failing boot `predict` foresees.
+    assert_eq!(
+        b.pcr(12),
+        b.predict("warn"),
+        "PCR 12 vs predict of this image"
+    );
+    b.assert_serial(&format!(
+        "modseal: /lib/modules/{}/{SPARE_MODULE}: bad-signature",
+        k.kver
+    ));
+}
+
+fn resigned(k: &Kernel, name: &'static str) -> ((&'static str, Vec<String>), PathBuf) {
+    let keys = work_root().join("keys").join(name);
+    std::fs::create_dir_all(&keys).unwrap();
+    let (key, crt) = signing_key(&keys, "attacker", None);
+    let tree = (
+        name,
+        vec![
+            "--resign".into(),
+            k.disk_module.into(),
+            key.display().to_string(),
+            crt.display().to_string(),
+        ],
+    );
+    (tree, crt)
+}
+
+#[test]
+fn unknown_key_enforce_stops_boot() {
+    let k = kernel("trixie");
+    let mut s = Scenario::new("unknown-key-enforce", "trixie", Kind::Systemd, "enforce");
+    s.tree = resigned(&k, "resign-enforce").0;
+    s.build_check = false;
+    let b = boot(&s);
+    assert_stopped_for_module(&b, &k, "unknown-key", Kind::Systemd);
+}
+
+#[test]
+fn unknown_key_warn_boots_and_measures() {
+    let k = kernel("bookworm");
+    let mut s = Scenario::new("unknown-key-warn", "bookworm", Kind::Systemd, "warn");
+    s.tree = resigned(&k, "resign-warn").0;
+    s.build_check = false;
+    let b = boot(&s);
+    assert_warned_for_module(&b, k.disk_module, "unknown-key");
+    // The kernel does not enforce signatures: it loaded the module modseal
+    // could not verify (tainted). In enforce mode modseal stops this.
+    assert!(b.loaded.iter().any(|m| m == "virtio_blk"), "{:?}", b.loaded);
+    // Reconciled at pre-pivot: loaded, and no verified file for it.
+    assert!(
+        b.summary("pre-pivot").contains("FAIL (warn mode)"),
+        "{}",
+        b.context()
+    );
+    b.assert_serial("loaded module 'virtio_blk' has no verified file");
+}
+
+#[test]
+fn pcr_moved_refuses_unseal_and_stops_boot() {
+    let mut s = Scenario::new("pcr-moved", "bookworm", Kind::Systemd, "enforce");
+    s.tpm = Tpm::PcrMoved;
+    let b = boot(&s);
+    b.assert_result("halted");
+    b.assert_no_serial("MODSEAL-ROOT: reached");
+    b.assert_serial("modseal-test: extending PCR 9");
+    let early = b.summary("early");
+    assert!(early.contains("unseal pcr-changed"), "{early}");
+    assert!(
+        early.contains("measured into PCR 12"),
+        "failure not measured: {early}"
+    );
+    assert!(early.contains("FAIL (enforce mode)"), "{early}");
+    assert!(
+        b.serial
+            .lines()
+            .any(|l| l.contains("modseal: ") && l.contains("PCR 9")),
+        "no message names the moved PCR\n{}",
+        b.context()
+    );
+}
+
+#[test]
+fn swapped_bundle_digest_mismatch_stops_boot() {
+    let keys = work_root().join("keys/swap");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (_, attacker) = signing_key(&keys, "attacker", None);
+    let mut s = Scenario::new("bundle-swapped", "bookworm", Kind::Classic, "enforce");
+    s.swap_bundle = vec![attacker];
+    let b = boot(&s);
+    b.assert_result("panic");
+    b.assert_no_serial("MODSEAL-ROOT: reached");
+    let early = b.summary("early");
+    assert!(early.contains("unseal digest-mismatch"), "{early}");
+    assert!(early.contains("FAIL (enforce mode)"), "{early}");
+}
+
+#[test]
+fn no_tpm_enforce_stops_boot() {
+    let mut s = Scenario::new("no-tpm-enforce", "bookworm", Kind::Systemd, "enforce");
+    s.tpm = Tpm::Absent;
+    let b = boot(&s);
+    b.assert_result("halted");
+    b.assert_no_serial("MODSEAL-ROOT: reached");
+    let early = b.summary("early");
+    assert!(early.contains("unseal no-tpm"), "{early}");
+    assert!(early.contains("NOT measured"), "{early}");
+    assert!(b.serial.contains("modseal: no TPM"), "{}", b.context());
+}
+
+#[test]
+fn no_tpm_warn_boots_and_says_so() {
+    let mut s = Scenario::new("no-tpm-warn", "bookworm", Kind::Classic, "warn");
+    s.tpm = Tpm::Absent;
+    let b = boot(&s);
+    b.assert_result("root");
+    let early = b.summary("early");
+    assert!(early.contains("unseal no-tpm"), "{early}");
+    assert!(early.contains("FAIL (warn mode)"), "{early}");
+    assert!(b.serial.contains("modseal: no TPM"), "{}", b.context());
+    b.assert_serial("MODSEAL-PCR: none");
+}
+
+#[test]
+fn cmdline_off_ignored_when_config_forbids_weakening() {
+    let k = kernel("bookworm");
+    let mut s = Scenario::new("off-forbidden", "bookworm", Kind::Systemd, "enforce");
+    s.tree = flipped(&k);
+    s.build_check = false;
+    s.append = "rd.modseal=off";
+    let b = boot(&s);
+    assert!(
+        b.serial
+            .lines()
+            .any(|l| l.contains("modseal: rd.modseal=off ignored")),
+        "no message about the ignored rd.modseal=off\n{}",
+        b.context()
+    );
+    // Still enforcing: the tampered module stops the boot.
+    assert_stopped_for_module(&b, &k, "bad-signature", Kind::Systemd);
+}
+
+#[test]
+fn ca_issued_key_passes_without_resealing() {
+    let k = kernel("bookworm");
+    let keys = work_root().join("keys/ca");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (_, ca) = signing_key(&keys, "module-ca", None);
+    let (leaf_key, leaf) = signing_key(&keys, "rotated", Some("module-ca"));
+    let mut s = Scenario::new("ca-issued", "bookworm", Kind::Systemd, "enforce");
+    s.tree = (
+        "ca-leaf",
+        vec![
+            "--resign".into(),
+            k.disk_module.into(),
+            leaf_key.display().to_string(),
+            leaf.display().to_string(),
+        ],
+    );
+    s.anchors = vec![ca];
+    s.certs = vec![leaf];
+    let b = boot(&s);
+    b.assert_result("root");
+    assert!(b.summary("early").ends_with("pass"), "{}", b.context());
+    assert!(b.summary("pre-pivot").ends_with("pass"), "{}", b.context());
+    assert_eq!(b.pcr(12), b.predict("enforce"), "PCR 12 vs predict");
+    assert!(b.loaded.iter().any(|m| m == "virtio_blk"), "{:?}", b.loaded);
+}
+
+/// The dracut module's build-time check: a module that would not verify
+/// fails the build, naming the module and the verdict, and leaves no image.
+#[test]
+fn dracut_build_fails_on_a_module_that_would_not_verify() {
+    let k = kernel("bookworm");
+    let mut s = Scenario::new("build-check", "bookworm", Kind::Classic, "enforce");
+    s.tree = flipped(&k);
+    let (p, out) = prepare(&s);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "dracut built the image:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&disk_module_path(&k)) && l.contains("bad-signature")),
+        "dracut's output does not name the module:\n{text}"
+    );
+    assert!(text.contains("not building the initramfs"), "{text}");
+    assert!(
+        !p.image.exists(),
+        "an image was written despite the failure"
+    );
+
+    // The same tree with the check turned off builds (the boot tests of
+    // tampered images rely on this).
+    s.name = "build-check-off";
+    s.build_check = false;
+    let (p, out) = prepare(&s);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(p.image.is_file());
+}
+
+/// The dracut module refuses to build without an enrollment: an initramfs
+/// that cannot unseal would stop every boot in enforce mode.
+#[test]
+fn dracut_build_fails_without_enrollment() {
+    let k = kernel("bookworm");
+    let dir = work_root().join("no-enrollment");
+    let _ = std::fs::remove_dir_all(&dir);
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let bundle = etc.join("trust.bundle");
+    let out = modseal([
+        "bundle".as_ref(),
+        "--anchor".as_ref(),
+        k.cert.as_os_str(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    std::fs::write(
+        etc.join("modseal.conf"),
+        format!(
+            "trust = {}\nsealed = {}/sealed\n",
+            bundle.display(),
+            etc.display()
+        ),
+    )
+    .unwrap();
+    let out = script("build-initramfs.sh")
+        .arg("--kind")
+        .arg("classic")
+        .arg("--kver")
+        .arg(&k.kver)
+        .arg("--kmoddir")
+        .arg(tree(&k, "good", &[]))
+        .arg("--confdir")
+        .arg(&etc)
+        .arg("--out")
+        .arg(dir.join("initrd.img"))
+        .arg("--binary")
+        .arg(static_bin())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "built without an enrollment");
+    assert!(
+        text.contains("sealed.json") && text.contains("modseal enroll"),
+        "{text}"
+    );
+    assert!(!dir.join("initrd.img").exists());
+}
+
+/// scripts/install.sh puts the binary and the dracut module in their
+/// standard places (staged with DESTDIR).
+#[test]
+fn install_script_stages_binary_and_dracut_module() {
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new(repo().join("scripts/install.sh"))
+        .arg("--binary")
+        .arg(common::modseal_bin())
+        .env("DESTDIR", dest.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // The host (glibc) test binary is refused: the initramfs needs the static one.
+    let is_static = !String::from_utf8_lossy(
+        &Command::new("file")
+            .arg("-b")
+            .arg(common::modseal_bin())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .contains("dynamically linked");
+    if !is_static {
+        assert!(!out.status.success(), "a dynamic binary was installed");
+        return;
+    }
+    assert!(out.status.success(), "{}", describe(&out));
+    let root = dest.path();
+    for f in [
+        "usr/bin/modseal",
+        "usr/lib/dracut/modules.d/90modseal/module-setup.sh",
+        "usr/lib/dracut/modules.d/90modseal/modseal-early.service",
+        "usr/lib/dracut/modules.d/90modseal/modseal-pre-pivot.service",
+        "usr/lib/dracut/modules.d/90modseal/modseal-early.sh",
+        "usr/lib/dracut/modules.d/90modseal/modseal-pre-pivot.sh",
+        "usr/share/doc/modseal/dracut.conf.d-modseal.conf",
+    ] {
+        assert!(root.join(f).is_file(), "{f} not installed");
+    }
+    let conf =
+        std::fs::read_to_string(root.join("usr/share/doc/modseal/dracut.conf.d-modseal.conf"))
+            .unwrap();
+    assert!(conf.contains("add_dracutmodules+=\" modseal \""), "{conf}");
+    let v = Command::new(root.join("usr/bin/modseal"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(v.status.success());
+}
