@@ -7,18 +7,20 @@
 #
 #   qemu/build-initramfs.sh --kind systemd|classic --kver KVER --kmoddir DIR \
 #       --confdir MODSEAL_ETC --out IMG [--binary MODSEAL] [--no-build-check] \
-#       [--dracut-module DIR]…
+#       [--dracut-module DIR]… [--with "DRACUT_MODULES"]
 #
 # MODSEAL_ETC holds modseal.conf whose trust= and sealed= name the bundle and
 # the enrollment (absolute paths, installed at the same paths in the image).
-# --dracut-module adds another dracut module directory (NNname) to the build.
+# --dracut-module adds another dracut module directory (NNname) to the build;
+# --with adds dracut modules by name (e.g. kernel-modules: every storage
+# driver, some 750 kernel modules, for timing a bigger image).
 # The image is uncompressed: it boots faster under TCG.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '8,12p' "$0" >&2; exit 64; }
+usage() { sed -n '8,10p' "$0" >&2; exit 64; }
 
-kind="" kver="" kmoddir="" confdir="" out="" check=yes
+kind="" kver="" kmoddir="" confdir="" out="" check=yes with=""
 binary=$repo/target/x86_64-unknown-linux-musl/release/modseal
 extra=()
 while [ $# -gt 0 ]; do
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
         --binary) binary=$2; shift 2 ;;
         --no-build-check) check=no; shift ;;
         --dracut-module) extra+=("$2"); shift 2 ;;
+        --with) with=$2; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -45,6 +48,7 @@ case $kind in
     classic) modules="base rootfs-block udev-rules modseal" omit="systemd systemd-initrd dracut-systemd" ;;
     *) usage ;;
 esac
+modules+=${with:+ $with}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/modseal-dracut.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -99,7 +99,7 @@ install() {
         done
         inst_simple "$moddir/modseal-requires-pre-pivot.conf" \
             "$systemdsystemunitdir/initrd-switch-root.service.d/modseal.conf"
-        inst_multiple sh systemctl
+        inst_multiple systemctl
         $SYSTEMCTL -q --root "$initdir" enable modseal-early.service modseal-pre-pivot.service
     else
         inst_hook pre-udev 00 "$moddir/modseal-early.sh"
