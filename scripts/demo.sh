@@ -4,8 +4,10 @@
 # QEMU (TCG) with an swtpm TPM through an initramfs that the real dracut built
 # with the modseal dracut module. Then show what modseal did in the guest: its
 # kernel-log lines, the verification report from the event log, PCR 12 as
-# read in the guest, the value `modseal predict` expects, and whether the
-# event log replays to it.
+# read in the guest, the value `modseal predict` expects, whether the event
+# log replays to it, and the remote-attestation verdict: the guest quotes PCR
+# 12 with a nonce the host chose (`modseal quote`, AK provisioned before the
+# boot) and the host decides with `modseal attest` from what came out.
 #
 #   scripts/demo.sh [SUITE] [KIND]   SUITE bookworm (default) | trixie
 #                                    KIND  systemd (default) | classic
@@ -52,6 +54,9 @@ swtpm socket --tpm2 --tpmstate "dir=$work/tpm" --flags not-need-init,startup-cle
 trap 'swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s 2>/dev/null || true' EXIT
 "$bin" enroll --tcti "swtpm:host=127.0.0.1,port=$port" --trust "$work/etc/trust.bundle" \
     --pcrs 8,9 --out "$work/etc/sealed" | indent
+step "provisioning the attestation key (persistent in the TPM; the verifier keeps ak.pem)"
+"$bin" quote --tcti "swtpm:host=127.0.0.1,port=$port" --nonce 00 --no-log \
+    --ak-dir "$work/verifier/ak" --out "$work/provision-quote" | indent
 swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s
 trap - EXIT
 cat > "$work/etc/modseal.conf" <<EOF
@@ -66,11 +71,18 @@ qemu/build-initramfs.sh --kind "$kind" --kver "$KVER" --kmoddir "$moddir" \
     --confdir "$work/etc" --out "$work/initrd.img" --binary "$bin" 2>&1 |
     grep 'modseal' | grep -v Executing | indent
 echo "   $(stat -c %s "$work/initrd.img") bytes"
-qemu/build-root.sh "$work/root.img" >/dev/null
+# The test root: the static binary and the guest half of an attestation
+# request (qemu/guest/quote.sh), which quotes when the command line carries a nonce.
+mkdir -p "$work/root-extra/usr/bin" "$work/root-extra/etc/modseal-test"
+cp "$bin" "$work/root-extra/usr/bin/modseal"
+cp qemu/guest/quote.sh "$work/root-extra/etc/modseal-test/extra.sh"
+qemu/build-root.sh "$work/root.img" "$work/root-extra" >/dev/null
+nonce=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 
 step "booting Debian $suite $KVER under QEMU (TCG) with swtpm"
 qemu/boot.sh --kernel "$VMLINUZ" --initrd "$work/initrd.img" --root "$work/root.img" \
-    --serial "$work/serial.log" --tpmstate "$work/tpm" --timeout 600 | indent
+    --serial "$work/serial.log" --tpmstate "$work/tpm" --timeout 600 \
+    --append "modseal.test.nonce=$nonce" | indent
 echo "   kernel log lines from modseal (serial console):"
 grep -a 'modseal: ' "$work/serial.log" | sed 's/^.*\] //' | indent | indent
 
@@ -99,9 +111,44 @@ step "PCR 12 (sha256)"
 echo "   read in the guest:     $pcr"
 echo "   modseal predict:       $predicted"
 echo "   event log replays to:  $replayed"
+local_ok=no
 if [ -n "$pcr" ] && [ "$pcr" = "$predicted" ] && [ "$pcr" = "$replayed" ]; then
-    step "verdict: GOOD: every initramfs module verified; PCR 12 equals the prediction and the event log replays to it"
+    local_ok=yes
+    echo "   all three agree"
 else
-    step "verdict: BAD: PCR 12, the prediction and the replayed log differ"
+    echo "   they differ"
+fi
+
+step "remote attestation: the guest's quote (nonce $nonce) checked by modseal attest"
+mkdir -p "$work/verifier/quote"
+awk -v dir="$work/verifier/quote" '
+    /^MODSEAL-FILE-BEGIN / { file = dir "/" $2 ".b64"; printf "" > file; next }
+    /^MODSEAL-FILE-END$/ { close(file); file = ""; next }
+    file != "" && /^[A-Za-z0-9+\/=]+$/ { print >> file }' "$work/serial.txt"
+for f in "$work/verifier/quote"/*.b64; do
+    base64 -d "$f" > "${f%.b64}"
+    rm -f "$f"
+done
+grep '^MODSEAL-QUOTE' "$work/serial.txt" | indent
+# The verifier's policy: the bundle it expects (it made it), enforce mode,
+# both stages, every module ok.
+cat > "$work/verifier/policy" <<EOF
+modseal-attest-policy v1
+pcr 12
+bank sha256
+anchor-sha256 $(sha256sum "$work/etc/trust.bundle" | cut -d' ' -f1)
+mode enforce
+stages early pre-pivot
+EOF
+set +e
+"$bin" attest --ak "$work/verifier/ak/ak.pem" --quote "$work/verifier/quote" \
+    --nonce "$nonce" --policy "$work/verifier/policy" | indent
+attest=${PIPESTATUS[0]}
+set -e
+
+if [ "$local_ok" = yes ] && [ "$attest" = 0 ]; then
+    step "verdict: GOOD: every initramfs module verified, PCR 12 = prediction = replayed log, and the remote verifier trusts the quote"
+else
+    step "verdict: BAD (local check: $local_ok, attest exit $attest)"
     exit 1
 fi

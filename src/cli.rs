@@ -68,6 +68,23 @@ pub enum Command {
     /// Read an event log: list it, or replay it (against the TPM with --tcti).
     #[command(subcommand)]
     Log(crate::boot_cli::LogCommand),
+    /// Quote PCRs with an attestation key (made on first use at a persistent handle) for a
+    /// remote verifier.
+    ///
+    /// Writes DIR/quote.msg, quote.sig, quote.pcrs (tpm2_quote's formats), tpm2-measure.log,
+    /// ak.pem, ak.pub and nonce, replacing an earlier quote in DIR atomically. The AK is a
+    /// primary key of the endorsement hierarchy (tpm2_createprimary's
+    /// rsa2048:rsassa-sha256:null or ecc256:ecdsa-sha256:null template), persistent at
+    /// --ak-handle (default 0x81010100).
+    ///
+    /// Exit status: 0 written; 1 failure (no TPM, handle holds another object, PCRs kept
+    /// changing); 2 usage error.
+    Quote(crate::quote::QuoteArgs),
+    /// Verify a quote and the event log against the trusted AK, the nonce and a policy
+    /// (no TPM needed); or, with --make-policy, write a policy from a known-good log.
+    ///
+    /// Exit status: 0 trusted; 1 not trusted (the first failure is named); 2 bad input.
+    Attest(crate::attest::AttestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +164,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Boot(a) => crate::boot_cli::cmd_boot(a),
         Command::Predict(a) => crate::boot_cli::cmd_predict(a),
         Command::Log(c) => crate::boot_cli::cmd_log(c),
+        Command::Quote(a) => crate::quote::cmd_quote(a),
+        Command::Attest(a) => crate::attest::cmd_attest(a),
     }
 }
 

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod algorithm;
+pub mod attest;
 pub mod boot;
 pub mod boot_cli;
 pub mod cert;
@@ -21,6 +22,7 @@ pub mod measure;
 pub mod modsig;
 pub mod pkcs7;
 pub mod pubkey;
+pub mod quote;
 pub mod rsa_public;
 pub mod tpm;
 pub mod trust;

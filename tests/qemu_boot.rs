@@ -129,9 +129,21 @@ fn script(name: &str) -> Command {
 fn root_image() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
+        // The root holds the static binary and the guest side of an
+        // attestation request (qemu/guest/quote.sh), run when the kernel
+        // command line carries a nonce.
         let img = work_root().join("root.img");
-        std::fs::create_dir_all(work_root()).unwrap();
-        run(script("build-root.sh").arg(&img));
+        let extra = work_root().join("root-extra");
+        let _ = std::fs::remove_dir_all(&extra);
+        std::fs::create_dir_all(extra.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(extra.join("etc/modseal-test")).unwrap();
+        std::fs::copy(static_bin(), extra.join("usr/bin/modseal")).unwrap();
+        std::fs::copy(
+            repo().join("qemu/guest/quote.sh"),
+            extra.join("etc/modseal-test/extra.sh"),
+        )
+        .unwrap();
+        run(script("build-root.sh").arg(&img).arg(&extra));
         img
     })
 }
@@ -258,6 +270,9 @@ struct Scenario {
     swap_bundle: Vec<PathBuf>,
     tpm: Tpm,
     build_check: bool,
+    /// Provision an AK before the boot and have the guest quote with a
+    /// nonce the host chose.
+    attest: bool,
 }
 
 impl Scenario {
@@ -275,12 +290,17 @@ impl Scenario {
             swap_bundle: Vec::new(),
             tpm: Tpm::Present,
             build_check: true,
+            attest: false,
         }
     }
 }
 
 /// What came out of one boot.
 struct Boot {
+    ak: Option<PathBuf>,
+    nonce: String,
+    /// The quote directory the guest sent back (attest scenarios).
+    quote: Option<PathBuf>,
     suite: String,
     dir: PathBuf,
     result: String,
@@ -390,6 +410,9 @@ impl Boot {
 
     fn clone_paths(&self) -> Boot {
         Boot {
+            ak: self.ak.clone(),
+            nonce: self.nonce.clone(),
+            quote: self.quote.clone(),
             suite: self.suite.clone(),
             dir: self.dir.clone(),
             result: self.result.clone(),
@@ -401,6 +424,38 @@ impl Boot {
             image_modules: self.image_modules.clone(),
             certs: self.certs.clone(),
         }
+    }
+
+    /// `modseal attest` on what the guest sent back, with the AK provisioned
+    /// before the boot, the nonce chosen for it and a policy expecting this
+    /// scenario's trust bundle in `mode`.
+    fn attest(&self, mode: &str) -> (i32, String) {
+        let quote = self
+            .quote
+            .as_deref()
+            .unwrap_or_else(|| panic!("the guest sent no quote\n{}", self.context()));
+        let ak = self.ak.as_deref().expect("no AK was provisioned");
+        let policy = self.dir.join("policy");
+        std::fs::write(
+            &policy,
+            format!(
+                "modseal-attest-policy v1\npcr 12\nbank sha256\nanchor-sha256 {}\nmode {mode}\nstages early pre-pivot\n",
+                common::sha256_file(&self.bundle)
+            ),
+        )
+        .unwrap();
+        let out = modseal([
+            "attest".as_ref(),
+            "--ak".as_ref(),
+            ak.as_os_str(),
+            "--quote".as_ref(),
+            quote.as_os_str(),
+            "--nonce".as_ref(),
+            self.nonce.as_ref(),
+            "--policy".as_ref(),
+            policy.as_os_str(),
+        ]);
+        (code(&out), describe(&out))
     }
 
     fn log_path(&self) -> &Path {
@@ -452,6 +507,8 @@ impl Boot {
 /// A scenario's files before the boot: /etc/modseal, the swtpm state, the
 /// initramfs image.
 struct Prepared {
+    /// The AK's public key as provisioned (what the verifier trusts).
+    ak: Option<PathBuf>,
     dir: PathBuf,
     state: PathBuf,
     bundle: PathBuf,
@@ -500,6 +557,26 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
         ]);
         assert_eq!(code(&out), 0, "{}", describe(&out));
     }
+    // Provisioning: the AK is made and persisted in the TPM, its public key
+    // handed to the verifier, before the machine boots.
+    let ak = s.attest.then(|| {
+        let tpm = swtpm::Swtpm::start_with_state(&state);
+        let akdir = dir.join("verifier-ak");
+        let out = modseal([
+            "quote".as_ref(),
+            "--tcti".as_ref(),
+            tpm.tcti().as_ref(),
+            "--nonce".as_ref(),
+            "00".as_ref(),
+            "--no-log".as_ref(),
+            "--ak-dir".as_ref(),
+            akdir.as_os_str(),
+            "--out".as_ref(),
+            dir.join("provision-quote").as_os_str(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        akdir.join("ak.pem")
+    });
     if !s.swap_bundle.is_empty() {
         let mut args = vec!["bundle".to_string()];
         for a in std::iter::once(&k.cert).chain(&s.swap_bundle) {
@@ -557,6 +634,7 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
         .output()
         .expect("cannot run qemu/build-initramfs.sh");
     let p = Prepared {
+        ak,
         dir,
         state,
         bundle,
@@ -572,6 +650,7 @@ fn boot(s: &Scenario) -> Boot {
     let (p, out) = prepare(s);
     assert!(out.status.success(), "dracut failed\n{}", describe(&out));
     let Prepared {
+        ak,
         dir,
         state,
         bundle,
@@ -593,6 +672,16 @@ fn boot(s: &Scenario) -> Boot {
         unpacked.join("lib/modules").join(&k.kver)
     };
 
+    // The verifier's fresh nonce, handed to the guest on its command line.
+    let nonce = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .unwrap()
+        .trim()
+        .replace('-', "");
+    let nonce_arg = if s.attest {
+        format!("modseal.test.nonce={nonce}")
+    } else {
+        String::new()
+    };
     let serial = dir.join("serial.log");
     let mut cmd = script("boot.sh");
     cmd.arg("--kernel")
@@ -604,7 +693,7 @@ fn boot(s: &Scenario) -> Boot {
         .arg("--serial")
         .arg(&serial)
         .arg("--append")
-        .arg(format!("loglevel=7 {}", s.append))
+        .arg(format!("loglevel=7 {} {}", s.append, nonce_arg))
         .arg("--timeout")
         .arg("600");
     match s.tpm {
@@ -630,8 +719,28 @@ fn boot(s: &Scenario) -> Boot {
     let mut b64 = String::new();
     let mut in_log = false;
     let mut have_log = false;
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut in_file: Option<String> = None;
     for line in serial.lines() {
         let line = line.trim_end_matches('\r');
+        if let Some(name) = line.strip_prefix("MODSEAL-FILE-BEGIN ") {
+            in_file = Some(name.to_owned());
+            files.insert(name.to_owned(), String::new());
+            continue;
+        }
+        if line == "MODSEAL-FILE-END" {
+            in_file = None;
+            continue;
+        }
+        if let Some(name) = &in_file {
+            if line
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
+            {
+                files.get_mut(name).unwrap().push_str(line);
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("MODSEAL-PCR: ") {
             if let Some((i, v)) = rest.split_once(' ') {
                 if let Ok(i) = i.parse() {
@@ -656,26 +765,25 @@ fn boot(s: &Scenario) -> Boot {
     }
     let log = have_log.then(|| {
         let path = dir.join("tpm2-measure.log");
-        let mut child = Command::new("base64")
-            .arg("-d")
-            .stdin(Stdio::piped())
-            .stdout(std::fs::File::create(&path).unwrap())
-            .spawn()
-            .expect("base64");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b64.as_bytes())
-            .unwrap();
-        assert!(
-            child.wait().unwrap().success(),
-            "base64 -d of the guest's log failed"
-        );
+        base64_decode(&b64, &path);
         path
     });
+    let quote = (!files.is_empty()).then(|| {
+        let qdir = dir.join("guest-quote");
+        std::fs::create_dir_all(&qdir).unwrap();
+        for (name, b64) in &files {
+            assert!(
+                !name.contains('/') && !name.starts_with('.'),
+                "odd file name {name}"
+            );
+            base64_decode(b64, &qdir.join(name));
+        }
+        qdir
+    });
     Boot {
+        ak,
+        nonce,
+        quote,
         suite: s.suite.to_owned(),
         dir,
         result,
@@ -689,10 +797,33 @@ fn boot(s: &Scenario) -> Boot {
     }
 }
 
+fn base64_decode(b64: &str, to: &Path) {
+    use std::io::Write;
+    let mut child = Command::new("base64")
+        .arg("-d")
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(to).unwrap())
+        .spawn()
+        .expect("base64");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b64.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "base64 -d for {} failed",
+        to.display()
+    );
+}
+
 /// A good boot reaches the root; PCR 12 equals `modseal predict` and the
 /// event log replays to it; every module in the image is listed as ok.
 fn good_boot(suite: &'static str, kind: Kind, name: &'static str) {
-    let b = boot(&Scenario::new(name, suite, kind, "enforce"));
+    let mut s = Scenario::new(name, suite, kind, "enforce");
+    s.attest = true;
+    let b = boot(&s);
     b.assert_result("root");
     let early = b.summary("early");
     assert!(early.ends_with("pass"), "{early}\n{}", b.context());
@@ -727,6 +858,16 @@ fn good_boot(suite: &'static str, kind: Kind, name: &'static str) {
         "virtio_blk not loaded: {:?}",
         b.loaded
     );
+    // Remote attestation: the guest quoted PCR 12 with the verifier's nonce;
+    // the host decides from the quote and the log alone.
+    let (rc, out) = b.attest("enforce");
+    assert_eq!(rc, 0, "attest did not trust a good boot:\n{out}");
+    assert!(out.contains("trusted"), "{out}");
+    // The same quote under another nonce is stale.
+    let mut stale = b.clone_paths();
+    stale.nonce = "00".repeat(16);
+    let (rc, out) = stale.attest("enforce");
+    assert_eq!(rc, 1, "a stale nonce was trusted:\n{out}");
 }
 
 #[test]
@@ -840,7 +981,20 @@ fn flipped_byte_warn_boots_and_measures() {
     let mut s = Scenario::new("flip-warn", "bookworm", Kind::Classic, "warn");
     s.tree = ("flip-spare", vec!["--flip".into(), SPARE_MODULE.into()]);
     s.build_check = false;
+    s.attest = true;
     let b = boot(&s);
+    // The verifier is told: not trusted, naming the module and its verdict
+    // (the policy accepts warn mode, so the module is what fails).
+    let (rc, out) = b.attest("any");
+    assert_eq!(
+        rc, 1,
+        "attest trusted a boot with a tampered module:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains(SPARE_MODULE) && l.contains("bad-signature")),
+        "attest does not name the module:\n{out}"
+    );
     assert_warned_for_module(&b, SPARE_MODULE, "bad-signature");
     // Nothing unverified was loaded (the kernel refuses a bad signature
     // itself), so this is exactly the failing boot `predict` foresees.

@@ -165,3 +165,62 @@ pub trait Tpm {
     /// sends a fixed number, whatever the module count).
     fn commands(&self) -> u64;
 }
+
+/// A public area as the TPM reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicArea {
+    /// The marshalled `TPMT_PUBLIC` (no TPM2B size prefix).
+    pub public: Vec<u8>,
+    /// The TPM's name of the object: `nameAlg || H(TPMT_PUBLIC)`.
+    pub name: Vec<u8>,
+    /// The qualified name, when the command returned one (TPM2_ReadPublic).
+    pub qualified_name: Option<Vec<u8>>,
+}
+
+/// A quote as the TPM produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quoted {
+    /// The marshalled `TPMS_ATTEST` (what the signature covers).
+    pub attest: Vec<u8>,
+    /// The marshalled `TPMT_SIGNATURE`.
+    pub signature: Vec<u8>,
+}
+
+/// What `modseal quote` asks of a TPM: an attestation key at a persistent
+/// handle, a quote with it, and the quoted PCR values. Separate from [`Tpm`]
+/// (the boot flow's needs), so the boot flow's doubles need not model it.
+/// The logic above it (checks, retries, files) is in `crate::quote`.
+pub trait AttestTpm {
+    /// Opens the persistent object at `handle` (TPM2_ReadPublic): its name,
+    /// or `None` when the handle is free (TPM_RC_HANDLE).
+    fn open_persistent(&mut self, handle: u32) -> Result<Option<Vec<u8>>, TpmError>;
+    /// The public area, name and qualified name of the persistent object at
+    /// `handle` (TPM2_ReadPublic).
+    fn read_persistent_public(&mut self, handle: u32) -> Result<PublicArea, TpmError>;
+    /// Creates a primary key in the endorsement hierarchy from `template` (a
+    /// marshalled `TPMT_PUBLIC`), makes it persistent at `handle`
+    /// (TPM2_EvictControl, owner authorization) and flushes the transient
+    /// copy. The handle must be free.
+    fn create_persistent_primary(
+        &mut self,
+        template: &[u8],
+        handle: u32,
+    ) -> Result<PublicArea, TpmError>;
+    /// TPM2_Quote with the key at `handle` and its own scheme, over
+    /// `selection` (banks in the order given, PCRs ascending).
+    fn quote(
+        &mut self,
+        handle: u32,
+        qualifying_data: &[u8],
+        selection: &[(PcrBank, Vec<u8>)],
+    ) -> Result<Quoted, TpmError>;
+    /// TPM2_PCR_Read of `selection` the way tpm2-tools reads it: repeated
+    /// until every PCR was returned, one group of values per command, in the
+    /// order the TPM returned them (a TPM returns at most 8 per command).
+    fn pcr_read_groups(
+        &mut self,
+        selection: &[(PcrBank, Vec<u8>)],
+    ) -> Result<Vec<Vec<Vec<u8>>>, TpmError>;
+    /// TPM commands sent so far through this handle.
+    fn attest_commands(&self) -> u64;
+}
