@@ -20,7 +20,6 @@
 //! the TPM is asked, so a changed PCR is named without a failed authorization.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -503,96 +502,19 @@ pub fn prepare_enrollment_dir(dir: &Path) -> Result<PathBuf, String> {
     Ok(target)
 }
 
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(data)?;
-    f.sync_all()
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// Writes an enrollment into `dir`, replacing an earlier one atomically (see
 /// the module documentation). `dir` should come from
 /// [`prepare_enrollment_dir`].
 pub fn write_enrollment(dir: &Path, info: &SealedInfo, blob: &SealedBlob) -> std::io::Result<()> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the output directory has no name",
-            )
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = parent.join(format!(".{name}.new.{}.{stamp}", std::process::id()));
-    std::fs::create_dir(&tmp)?;
-    let result = (|| {
-        write_synced(&tmp.join(SEALED_PUB), &blob.public)?;
-        write_synced(&tmp.join(SEALED_PRIV), &blob.private)?;
-        write_synced(&tmp.join(SEALED_JSON), info.to_json().as_bytes())?;
-        sync_dir(&tmp)?;
-        if std::fs::symlink_metadata(dir).is_ok() {
-            replace_dir(&tmp, dir, &parent, &name, stamp)?;
-        } else {
-            std::fs::rename(&tmp, dir)?;
-        }
-        sync_dir(&parent)
-    })();
-    if std::fs::symlink_metadata(&tmp).is_ok() {
-        if let Err(e) = std::fs::remove_dir_all(&tmp) {
-            log::warn!("{}: cannot remove: {e}", tmp.display());
-        }
-    }
-    result
-}
-
-/// Puts the complete directory `new` in place of the existing `dir`. The
-/// exchange is one atomic `renameat2(RENAME_EXCHANGE)`; where the filesystem
-/// lacks it, the old directory is renamed away first (a moment without
-/// `dir`, never a mix). The old contents end up under `new`'s name, removed
-/// by the caller.
-fn replace_dir(
-    new: &Path,
-    dir: &Path,
-    parent: &Path,
-    name: &str,
-    stamp: u128,
-) -> std::io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    match renameat_with(CWD, new, CWD, dir, RenameFlags::EXCHANGE) {
-        Ok(()) => Ok(()),
-        Err(e)
-            if e == rustix::io::Errno::INVAL
-                || e == rustix::io::Errno::NOSYS
-                || e == rustix::io::Errno::OPNOTSUPP =>
-        {
-            log::debug!("renameat2(RENAME_EXCHANGE) unsupported here ({e}); renaming in two steps");
-            let old = parent.join(format!(".{name}.old.{}.{stamp}", std::process::id()));
-            std::fs::rename(dir, &old)?;
-            if let Err(e) = std::fs::rename(new, dir) {
-                let _ = std::fs::rename(&old, dir);
-                return Err(e);
-            }
-            // Leave the old set where the caller's clean-up looks for it.
-            std::fs::rename(&old, new)
-        }
-        Err(e) => Err(e.into()),
-    }
+    let json = info.to_json();
+    crate::fsutil::write_dir_replacing(
+        dir,
+        &[
+            (SEALED_PUB, &blob.public[..]),
+            (SEALED_PRIV, &blob.private[..]),
+            (SEALED_JSON, json.as_bytes()),
+        ],
+    )
 }
 
 // ---------------------------------------------------------------------------

@@ -1180,94 +1180,6 @@ pub fn prepare_out_dir(dir: &Path) -> Result<PathBuf, String> {
     Ok(target)
 }
 
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(data)?;
-    f.sync_all()
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Writes `files` into a fresh directory beside `dir`, syncs it, then puts
-/// it in `dir`'s place: a rename when `dir` is absent, else one
-/// `renameat2(RENAME_EXCHANGE)` (two renames where the filesystem lacks it)
-/// and the old contents removed. Readers see the old set or the new one.
-pub fn write_dir_replacing(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the output directory has no name",
-            )
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = parent.join(format!(".{name}.new.{}.{stamp}", std::process::id()));
-    std::fs::create_dir(&tmp)?;
-    let result = (|| {
-        for (file, data) in files {
-            write_synced(&tmp.join(file), data)?;
-        }
-        sync_dir(&tmp)?;
-        if std::fs::symlink_metadata(dir).is_ok() {
-            exchange_dir(&tmp, dir, &parent, &name, stamp)?;
-        } else {
-            std::fs::rename(&tmp, dir)?;
-        }
-        sync_dir(&parent)
-    })();
-    if std::fs::symlink_metadata(&tmp).is_ok() {
-        if let Err(e) = std::fs::remove_dir_all(&tmp) {
-            log::warn!("{}: cannot remove: {e}", tmp.display());
-        }
-    }
-    result
-}
-
-fn exchange_dir(
-    new: &Path,
-    dir: &Path,
-    parent: &Path,
-    name: &str,
-    stamp: u128,
-) -> std::io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    match renameat_with(CWD, new, CWD, dir, RenameFlags::EXCHANGE) {
-        Ok(()) => Ok(()),
-        Err(e)
-            if e == rustix::io::Errno::INVAL
-                || e == rustix::io::Errno::NOSYS
-                || e == rustix::io::Errno::OPNOTSUPP =>
-        {
-            log::debug!("renameat2(RENAME_EXCHANGE) unsupported here ({e}); renaming in two steps");
-            let old = parent.join(format!(".{name}.old.{}.{stamp}", std::process::id()));
-            std::fs::rename(dir, &old)?;
-            if let Err(e) = std::fs::rename(new, dir) {
-                let _ = std::fs::rename(&old, dir);
-                return Err(e);
-            }
-            std::fs::rename(&old, new)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// The files of a quote directory.
 pub fn quote_files(q: &QuoteOutput, nonce: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     let mut files = vec![
@@ -1379,7 +1291,7 @@ pub fn cmd_quote(args: QuoteArgs) -> u8 {
         Err(e) => return failed(e),
     };
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    if let Err(e) = write_dir_replacing(&out, &refs) {
+    if let Err(e) = crate::fsutil::write_dir_replacing(&out, &refs) {
         return failed(format!("writing {}: {e}", out.display()));
     }
     println!(
@@ -1951,9 +1863,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("q");
         let target = prepare_out_dir(&dir).unwrap();
-        write_dir_replacing(&target, &[(QUOTE_MSG, b"one"), (NONCE, b"aa\n")]).unwrap();
+        crate::fsutil::write_dir_replacing(&target, &[(QUOTE_MSG, b"one"), (NONCE, b"aa\n")])
+            .unwrap();
         let target = prepare_out_dir(&dir).unwrap();
-        write_dir_replacing(&target, &[(QUOTE_MSG, b"two")]).unwrap();
+        crate::fsutil::write_dir_replacing(&target, &[(QUOTE_MSG, b"two")]).unwrap();
         assert_eq!(std::fs::read(dir.join(QUOTE_MSG)).unwrap(), b"two");
         assert!(!dir.join(NONCE).exists(), "the old set is gone as a whole");
         let names: Vec<String> = std::fs::read_dir(tmp.path())
