@@ -21,11 +21,18 @@ cd "$repo"
 #   dracut-core        initramfs images with the modseal dracut module (not
 #                      `dracut`: that one replaces initramfs-tools)
 #   qemu-system-x86 busybox-static e2fsprogs   the boot tests (TCG, a tiny root)
+#   python3 systemd debian-archive-keyring   the mkosi image (mkosi/): the
+#                      unpacked trixie mkosi runs on python3 and uses the
+#                      machine's systemctl/systemd-firstboot/-sysusers/-tmpfiles
+#                      on the image; the apt sources it is given are signed
+#                      with the Debian archive keyring (mkosi/get-mkosi.sh
+#                      fetches mkosi itself into .cache/mkosi)
 packages=(
     openssl linux-kbuild-6.1 xz-utils zstd lz4 gzip cpio jq hyperfine
     gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
     swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
     dracut-core qemu-system-x86 busybox-static e2fsprogs
+    python3 systemd debian-archive-keyring
 )
 
 missing=()
