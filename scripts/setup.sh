@@ -21,6 +21,8 @@ cd "$repo"
 #   dracut-core        initramfs images with the modseal dracut module (not
 #                      `dracut`: that one replaces initramfs-tools)
 #   qemu-system-x86 busybox-static e2fsprogs   the boot tests (TCG, a tiny root)
+#   systemd-boot-efi time   tests/check_initramfs.rs: the EFI stub its UKI is
+#                      made from, /usr/bin/time for peak memory
 #   python3 systemd debian-archive-keyring   the mkosi image (mkosi/): the
 #                      unpacked trixie mkosi runs on python3 and uses the
 #                      machine's systemctl/systemd-firstboot/-sysusers/-tmpfiles
@@ -33,6 +35,7 @@ packages=(
     swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
     dracut-core qemu-system-x86 busybox-static e2fsprogs
     python3 systemd debian-archive-keyring
+    systemd-boot-efi time
 )
 
 missing=()

@@ -41,6 +41,18 @@ pub enum Command {
     /// Exit status: 0 every module verified; 1 at least one module failed (or none was found);
     /// 2 usage or configuration error (a missing or unparsable --trust or --cert file).
     Verify(VerifyArgs),
+    /// Verify every kernel module inside initramfs images or unified kernel images (UKI).
+    ///
+    /// Reads an image as the kernel unpacks it: concatenated cpio newc archives, each
+    /// uncompressed (the early-microcode one) or compressed (gzip, xz, zstd, lzma, legacy lz4),
+    /// zero padding between them; or a PE file's .initrd section. Streams: nothing is written
+    /// and only module bodies are kept, one per thread. Output, verdicts and --json as `verify`,
+    /// each module named by its path in the image (IMAGE:PATH with several images); a corrupt,
+    /// truncated or bomb image is a failure naming the image, the member and the byte offset.
+    ///
+    /// Exit status: 0 every module verified; 1 at least one module or image failed (or an
+    /// image holds no module); 2 usage or configuration error.
+    CheckInitramfs(crate::initramfs::CheckInitramfsArgs),
     /// Show what a module's signature says (signer, key id, hash and signature algorithm, sizes, payload digest).
     Inspect(InspectArgs),
     /// Extract or package keys.
@@ -156,6 +168,7 @@ pub struct BundleArgs {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Verify(a) => verify(a),
+        Command::CheckInitramfs(a) => crate::initramfs::cmd_check_initramfs(a),
         Command::Inspect(a) => inspect(a),
         Command::Keys(KeysCommand::FromKernel { image }) => keys_from_kernel(&image),
         Command::Bundle(a) => bundle(a),
@@ -185,7 +198,7 @@ pub fn load_trust(args: &TrustArgs) -> Result<TrustStore, TrustError> {
     Ok(store)
 }
 
-fn options(args: &TrustArgs) -> Options {
+pub(crate) fn options(args: &TrustArgs) -> Options {
     let now = args.check_time.then(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -235,7 +248,7 @@ fn verify(args: VerifyArgs) -> u8 {
     }
 }
 
-fn write_text(
+pub(crate) fn write_text(
     out: &mut impl Write,
     reports: &[Report],
     verified: usize,
@@ -253,7 +266,7 @@ fn write_text(
     writeln!(out, "{verified} verified, {failed} failed")
 }
 
-fn write_json(
+pub(crate) fn write_json(
     out: &mut impl Write,
     reports: &[Report],
     verified: usize,

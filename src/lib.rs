@@ -15,6 +15,7 @@ pub mod der;
 pub mod enroll;
 pub mod fsutil;
 pub mod hex;
+pub mod initramfs;
 pub mod inspect;
 pub mod kernel_image;
 pub mod kmsg;
