@@ -37,6 +37,9 @@ for f in "$repo"/dracut-module/90modseal/*; do
     esac
 done
 install -D -m 0644 "$repo/dracut-module/modseal.conf" "$dest/usr/share/doc/modseal/dracut.conf.d-modseal.conf"
+# Checks each new kernel's initramfs after a kernel update (does nothing
+# until /etc/modseal/modseal.conf exists).
+install -D -m 0755 "$repo/dracut-module/kernel/zz-modseal" "$dest/etc/kernel/postinst.d/zz-modseal"
 install -D -m 0644 "$repo/README.md" "$dest/usr/share/doc/modseal/README.md"
 install -d -m 0755 "$dest/etc/modseal"
 echo "installed: $dest/usr/bin/modseal, $moddir, $dest/usr/share/doc/modseal/"
