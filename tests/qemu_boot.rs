@@ -1301,3 +1301,51 @@ fn install_script_stages_binary_and_dracut_module() {
         .unwrap();
     assert!(v.status.success());
 }
+
+/// The kernel postinst hook (dracut-module/kernel/zz-modseal) checks the new
+/// kernel's initramfs with check-initramfs: quiet success for a good image,
+/// a loud failure (exit 1, naming the module) for a tampered one, a warning
+/// only when configured so.
+#[test]
+fn kernel_postinst_hook_checks_the_new_initramfs() {
+    let k = kernel("bookworm");
+    let hook = repo().join("dracut-module/kernel/zz-modseal");
+    let run_hook = |p: &Prepared, boot: &Path, warn_only: bool| {
+        std::fs::create_dir_all(boot).unwrap();
+        std::fs::copy(&p.image, boot.join(format!("initrd.img-{}", k.kver))).unwrap();
+        let mut cmd = Command::new(&hook);
+        cmd.arg(&k.kver)
+            .arg(&k.vmlinuz)
+            .env("MODSEAL_BIN", static_bin())
+            .env("MODSEAL_CONF", p.dir.join("etc/modseal.conf"))
+            .env("MODSEAL_BOOT", boot)
+            .stdin(Stdio::null());
+        if warn_only {
+            cmd.env("MODSEAL_POSTINST_WARN_ONLY", "1");
+        }
+        cmd.output().unwrap()
+    };
+
+    let good = Scenario::new("postinst-good", "bookworm", Kind::Classic, "enforce");
+    let (p, out) = prepare(&good);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run_hook(&p, &p.dir.join("boot"), false);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("every kernel module verifies"));
+
+    let mut bad = Scenario::new("postinst-bad", "bookworm", Kind::Classic, "enforce");
+    bad.tree = flipped(&k);
+    bad.build_check = false;
+    let (p, out) = prepare(&bad);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run_hook(&p, &p.dir.join("boot"), false);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{}: bad-signature", k.disk_module))
+            && err.contains("will NOT verify"),
+        "{err}"
+    );
+    let out = run_hook(&p, &p.dir.join("boot"), true);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
