@@ -464,42 +464,7 @@ pub fn unseal_and_check(
 /// directory holding nothing but an earlier enrollment's files. Returns the
 /// path to replace (a symlink is followed to its target).
 pub fn prepare_enrollment_dir(dir: &Path) -> Result<PathBuf, String> {
-    let meta = match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dir.to_path_buf()),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
-        Ok(m) => m,
-    };
-    let target = if meta.file_type().is_symlink() {
-        std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?
-    } else {
-        dir.to_path_buf()
-    };
-    if !std::fs::metadata(&target)
-        .map_err(|e| format!("{}: {e}", target.display()))?
-        .is_dir()
-    {
-        return Err(format!(
-            "{} exists and is not a directory",
-            target.display()
-        ));
-    }
-    let mut foreign = Vec::new();
-    for entry in std::fs::read_dir(&target).map_err(|e| format!("{}: {e}", target.display()))? {
-        let entry = entry.map_err(|e| format!("{}: {e}", target.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !SEALED_FILES.contains(&name.as_str()) {
-            foreign.push(name);
-        }
-    }
-    if !foreign.is_empty() {
-        foreign.sort();
-        return Err(format!(
-            "{} holds files that are not an enrollment's ({}); it is replaced as a whole on enroll, so use an empty or modseal-only directory",
-            target.display(),
-            foreign.join(", ")
-        ));
-    }
-    Ok(target)
+    crate::fsutil::prepare_replaceable_dir(dir, &SEALED_FILES, "an enrollment's", " on enroll")
 }
 
 /// Writes an enrollment into `dir`, replacing an earlier one atomically (see

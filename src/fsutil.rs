@@ -117,3 +117,51 @@ fn exchange_dir(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Checks that `dir` may be replaced as a whole by [`write_dir_replacing`]:
+/// absent, or a directory (a symlink is followed; its target is returned)
+/// holding only `allowed` names, so a mistyped path never wipes other files.
+pub fn prepare_replaceable_dir(
+    dir: &Path,
+    allowed: &[&str],
+    what: &str,
+    when: &str,
+) -> Result<PathBuf, String> {
+    let meta = match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dir.to_path_buf()),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Ok(m) => m,
+    };
+    let target = if meta.file_type().is_symlink() {
+        std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?
+    } else {
+        dir.to_path_buf()
+    };
+    let io = |e: std::io::Error| format!("{}: {e}", target.display());
+    if !std::fs::metadata(&target).map_err(io)?.is_dir() {
+        return Err(format!(
+            "{} exists and is not a directory",
+            target.display()
+        ));
+    }
+    let mut foreign = Vec::new();
+    for entry in std::fs::read_dir(&target).map_err(io)? {
+        let name = entry
+            .map_err(io)?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if !allowed.contains(&name.as_str()) {
+            foreign.push(name);
+        }
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        return Err(format!(
+            "{} holds files that are not {what} ({}); it is replaced as a whole{when}, so use an empty or modseal-only directory",
+            target.display(),
+            foreign.join(", ")
+        ));
+    }
+    Ok(target)
+}

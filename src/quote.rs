@@ -1144,40 +1144,7 @@ pub fn update_ak_dir(dir: &Path, ak: &Ak) -> Result<Vec<&'static str>, String> {
 /// directory holding nothing but files a quote writes. Returns the path to
 /// replace (a symlink is followed to its target).
 pub fn prepare_out_dir(dir: &Path) -> Result<PathBuf, String> {
-    let meta = match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dir.to_path_buf()),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
-        Ok(m) => m,
-    };
-    let target = if meta.file_type().is_symlink() {
-        std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?
-    } else {
-        dir.to_path_buf()
-    };
-    let m = std::fs::metadata(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-    if !m.is_dir() {
-        return Err(format!(
-            "{} exists and is not a directory",
-            target.display()
-        ));
-    }
-    let mut foreign = Vec::new();
-    for entry in std::fs::read_dir(&target).map_err(|e| format!("{}: {e}", target.display()))? {
-        let entry = entry.map_err(|e| format!("{}: {e}", target.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !QUOTE_FILES.contains(&name.as_str()) {
-            foreign.push(name);
-        }
-    }
-    if !foreign.is_empty() {
-        foreign.sort();
-        return Err(format!(
-            "{} holds files that are not a quote's ({}); it is replaced as a whole, so use an empty or modseal-only directory",
-            target.display(),
-            foreign.join(", ")
-        ));
-    }
-    Ok(target)
+    crate::fsutil::prepare_replaceable_dir(dir, &QUOTE_FILES, "a quote's", "")
 }
 
 /// The files of a quote directory.
