@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use modseal::algorithm::{hash_from_oid, HashLookup};
-use modseal::decompress::Format;
-use modseal::modsig::{split, Trailer};
+use modseal::image::decompress::Format;
 use modseal::trust::TrustStore;
+use modseal::verify::algorithm::{hash_from_oid, HashLookup};
+use modseal::verify::modsig::{split, Trailer};
 use modseal::verify::{verify_bytes, Options, Verdict};
 
 fn inputs() -> (Vec<u8>, TrustStore) {
@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     let Ok(Trailer::Signed(signed)) = split(&module) else {
         panic!("bench module is not signed")
     };
-    let msg = modseal::pkcs7::parse(signed.pkcs7).expect("pkcs7");
+    let msg = modseal::verify::pkcs7::parse(signed.pkcs7).expect("pkcs7");
     let HashLookup::Supported(hash) = hash_from_oid(msg.signer.digest_oid) else {
         panic!("hash")
     };
@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| key.verify(hash, &digest, msg.signer.signature))
     });
     c.bench_function("parse_pkcs7", |b| {
-        b.iter(|| modseal::pkcs7::parse(signed.pkcs7))
+        b.iter(|| modseal::verify::pkcs7::parse(signed.pkcs7))
     });
 }
 

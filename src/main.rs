@@ -35,9 +35,11 @@ fn main() -> ExitCode {
     // callers treat as failure. In an initramfs the line goes to the kernel log.
     std::panic::set_hook(Box::new(|info| {
         let msg = format!("internal error (failing closed): {info}");
-        match modseal::kmsg::Sink::choose(false) {
-            mut k @ modseal::kmsg::Sink::Kmsg(_) => k.line(modseal::kmsg::Level::Err, &msg),
-            modseal::kmsg::Sink::Stderr => eprintln!("modseal: {msg}"),
+        match modseal::util::kmsg::Sink::choose(false) {
+            mut k @ modseal::util::kmsg::Sink::Kmsg(_) => {
+                k.line(modseal::util::kmsg::Level::Err, &msg)
+            }
+            modseal::util::kmsg::Sink::Stderr => eprintln!("modseal: {msg}"),
         }
     }));
     let level = match std::env::var("MODSEAL_LOG").as_deref() {

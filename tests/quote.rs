@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{code, describe, modseal};
-use modseal::quote::{parse_quote_attest, QUOTE_FILES};
+use modseal::attest::quote::{parse_quote_attest, QUOTE_FILES};
 use swtpm::Swtpm;
 
 const AK_HANDLE: &str = "0x81010100";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{code, describe, modseal};
-use modseal::enroll::{unseal_and_check, SealedInfo, UnsealFailure};
+use modseal::seal::{unseal_and_check, SealedInfo, UnsealFailure};
 use modseal::tpm::esapi::EsapiTpm;
 use modseal::tpm::{PcrBank, Tpm, TpmError};
 use sha2::{Digest, Sha256};
@@ -249,7 +249,7 @@ fn the_tpm_itself_refuses_a_moved_pcr() {
     let env = Env::new();
     let sealed = env.path("sealed");
     env.enroll_ok(&sealed, "12", &[]);
-    let e = modseal::enroll::load_enrollment(&sealed).unwrap();
+    let e = modseal::seal::load_enrollment(&sealed).unwrap();
     env.extend(12, b"moved");
     let mut tpm = env.esapi();
     match tpm.unseal(&e.blob, PcrBank::Sha256, &[12]) {

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use modseal::attest::{self, policy::Policy, quote_files, Evidence};
-use modseal::pubkey::PublicKey;
+use modseal::verify::pubkey::PublicKey;
 
 /// A P-256 AK made by `tpm2_createprimary -C e -G ecc256:ecdsa-sha256:null` (swtpm).
 const AK_PEM: &[u8] = b"-----BEGIN PUBLIC KEY-----

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modseal::initramfs::{scan_bytes, Limits};
+use modseal::image::initramfs::{scan_bytes, Limits};
 
 fuzz_target!(|data: &[u8]| {
     // Small limits: the logic is the same, and a bomb costs little.

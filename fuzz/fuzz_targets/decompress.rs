@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modseal::decompress::{decompress, decompress_prefix, detect, Format};
+use modseal::image::decompress::{decompress, decompress_prefix, detect, Format};
 
 /// Small enough that a bomb costs little, large enough for real modules.
 const LIMIT: usize = 16 << 20;

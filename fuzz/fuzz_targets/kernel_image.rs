@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modseal::kernel_image::{extract_certificates, extract_certificates_with_limit};
+use modseal::image::kernel_image::{extract_certificates, extract_certificates_with_limit};
 
 fuzz_target!(|data: &[u8]| {
     // The real 1 GiB bound lets one input decode for seconds; the logic is

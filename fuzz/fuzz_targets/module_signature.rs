@@ -2,16 +2,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modseal::decompress::Format;
+use modseal::image::decompress::Format;
 use modseal::trust::TrustStore;
 use modseal::verify::{verify_bytes, Options};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(modseal::modsig::Trailer::Signed(s)) = modseal::modsig::split(data) {
-        let _ = modseal::pkcs7::parse(s.pkcs7);
+    if let Ok(modseal::verify::modsig::Trailer::Signed(s)) = modseal::verify::modsig::split(data) {
+        let _ = modseal::verify::pkcs7::parse(s.pkcs7);
     }
     // A bare PKCS#7 blob as well, so the fuzzer need not find the trailer.
-    let _ = modseal::pkcs7::parse(data);
+    let _ = modseal::verify::pkcs7::parse(data);
     let report = verify_bytes(
         data,
         Format::None,
@@ -20,5 +20,5 @@ fuzz_target!(|data: &[u8]| {
         &Options::default(),
     );
     assert_ne!(report.verdict, modseal::verify::Verdict::Ok);
-    let _ = modseal::inspect::inspect_bytes(data, Format::None, "fuzz.ko");
+    let _ = modseal::verify::inspect::inspect_bytes(data, Format::None, "fuzz.ko");
 });

@@ -5,9 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(info) = modseal::enroll::SealedInfo::from_json(data) {
+    if let Ok(info) = modseal::seal::SealedInfo::from_json(data) {
         // Whatever parses must write back to something that parses the same.
-        let again = modseal::enroll::SealedInfo::from_json(info.to_json().as_bytes());
+        let again = modseal::seal::SealedInfo::from_json(info.to_json().as_bytes());
         assert_eq!(again.as_ref().ok(), Some(&info));
     }
     if let Ok(body) = modseal::tpm::tpm2b::decode("fuzz", data) {

@@ -635,14 +635,17 @@ pub(crate) mod tests {
     #[test]
     fn parses_a_real_swtpm_quote() {
         // tpm2_quote -l sha256:0,12 -q 0011223344556677 against swtpm.
-        let msg = crate::hex::parse(
+        let msg = crate::util::hex::parse(
             "ff54434780180022000b749ed928e7ae1e7fe5b56efcbe6c5bb611e378c65791d954a26da58a32ec34250008\
              00112233445566770000000000000de8000000010000000001201910230016363600000001000b03011000\
              0020bb4b612dea02c44c766468fae97205697090cb6d50af6e73c00a5542f59acb7d",
         )
         .unwrap();
         let a = parse_attest(&msg).unwrap();
-        assert_eq!(a.extra_data, crate::hex::parse("0011223344556677").unwrap());
+        assert_eq!(
+            a.extra_data,
+            crate::util::hex::parse("0011223344556677").unwrap()
+        );
         assert_eq!(a.qualified_signer.len(), 34);
         assert_eq!((a.clock, a.reset_count, a.restart_count), (0xde8, 1, 0));
         assert!(a.safe);
@@ -656,9 +659,10 @@ pub(crate) mod tests {
         );
         assert_eq!(a.pcr_digest.len(), 32);
         // The digest is sha256(PCR0 || PCR12) with the values swtpm had.
-        let pcr12 =
-            crate::hex::parse("90F4B39548DF55AD6187A1D20D731ECEE78C545B94AFD16F42EF7592D99CD365")
-                .unwrap();
+        let pcr12 = crate::util::hex::parse(
+            "90F4B39548DF55AD6187A1D20D731ECEE78C545B94AFD16F42EF7592D99CD365",
+        )
+        .unwrap();
         assert_eq!(
             PcrBank::Sha256.hash_parts(&[&[0u8; 32], &pcr12]),
             a.pcr_digest

@@ -119,8 +119,8 @@ pub fn replay(records: &[Record], pcr: u8, bank: PcrBank, quoted: &[u8]) -> Repl
     let says = format!(
         "the log's {} record(s) for PCR {pcr} replay to {bank} {}, the quote says {}",
         mine.len(),
-        crate::hex::lower(&value),
-        crate::hex::lower(quoted)
+        crate::util::hex::lower(&value),
+        crate::util::hex::lower(quoted)
     );
     let zero = vec![0u8; bank.digest_len()];
     // A prefix reaches the quoted value: what follows it was never measured.

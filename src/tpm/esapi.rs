@@ -596,8 +596,8 @@ impl Tpm for EsapiTpm {
         if computed != policy_digest {
             return Err(invalid(format!(
                 "policy digest {} differs from the PolicyPCR digest of the given values {}",
-                crate::hex::lower(policy_digest),
-                crate::hex::lower(&computed)
+                crate::util::hex::lower(policy_digest),
+                crate::util::hex::lower(&computed)
             )));
         }
         let sel = selection(bank, pcrs)?;
@@ -607,8 +607,8 @@ impl Tpm for EsapiTpm {
         if trial != policy_digest {
             return Err(invalid(format!(
                 "the TPM's trial PolicyPCR digest {} differs from modseal's {}",
-                crate::hex::lower(&trial),
-                crate::hex::lower(policy_digest)
+                crate::util::hex::lower(&trial),
+                crate::util::hex::lower(policy_digest)
             )));
         }
         let srk = if self.persistent_srk_present()? {

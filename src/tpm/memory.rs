@@ -194,8 +194,8 @@ impl Tpm for MemoryTpm {
         if computed != policy_digest {
             return Err(TpmError::Invalid(format!(
                 "policy digest {} differs from the model's {}",
-                crate::hex::lower(policy_digest),
-                crate::hex::lower(&computed)
+                crate::util::hex::lower(policy_digest),
+                crate::util::hex::lower(&computed)
             )));
         }
         let id = self.next_id;

@@ -189,7 +189,7 @@ pub struct Quoted {
 /// What `modseal quote` asks of a TPM: an attestation key at a persistent
 /// handle, a quote with it, and the quoted PCR values. Separate from [`Tpm`]
 /// (the boot flow's needs), so the boot flow's doubles need not model it.
-/// The logic above it (checks, retries, files) is in `crate::quote`.
+/// The logic above it (checks, retries, files) is in `crate::attest::quote`.
 pub trait AttestTpm {
     /// Opens the persistent object at `handle` (TPM2_ReadPublic): its name,
     /// or `None` when the handle is free (TPM_RC_HANDLE).

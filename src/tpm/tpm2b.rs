@@ -182,8 +182,8 @@ impl SealedPublic<'_> {
         if self.auth_policy != expected_policy {
             return Err(format!(
                 "the object's policy {} differs from sealed.json's policy_digest {}",
-                crate::hex::lower(self.auth_policy),
-                crate::hex::lower(expected_policy)
+                crate::util::hex::lower(self.auth_policy),
+                crate::util::hex::lower(expected_policy)
             ));
         }
         Ok(())

@@ -3,13 +3,13 @@
 
 use serde::Serialize;
 
-use crate::algorithm::{
+use crate::image::decompress::{self, Format};
+use crate::trust::cert::strip_sign_byte;
+use crate::verify::algorithm::{
     hash_from_oid, oid_string, sig_alg_from_oid, HashLookup, KeyFamily, SigAlgLookup,
 };
-use crate::cert::strip_sign_byte;
-use crate::decompress::{self, Format};
-use crate::modsig::{self, Trailer};
-use crate::pkcs7::{self, SignerId};
+use crate::verify::modsig::{self, Trailer};
+use crate::verify::pkcs7::{self, SignerId};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Inspection {
@@ -88,7 +88,9 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
     out.sig_id = Some("PKCS#7".into());
     out.pkcs7_size = Some(signed.pkcs7.len());
     out.payload_size = Some(signed.payload.len());
-    out.payload_sha256 = Some(crate::hex::lower(&crate::algorithm::sha256(signed.payload)));
+    out.payload_sha256 = Some(crate::util::hex::lower(&crate::verify::algorithm::sha256(
+        signed.payload,
+    )));
     let msg = match pkcs7::parse(signed.pkcs7) {
         Ok(m) => m,
         Err(e) => {
@@ -99,12 +101,12 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
     let si = &msg.signer;
     match si.id {
         SignerId::IssuerSerial { issuer, serial } => {
-            out.sig_key = Some(crate::hex::colon(strip_sign_byte(serial)));
+            out.sig_key = Some(crate::util::hex::colon(strip_sign_byte(serial)));
             out.key_id_type = Some("issuer and serial number".into());
-            out.signer = crate::cert::common_name(issuer);
+            out.signer = crate::trust::cert::common_name(issuer);
         }
         SignerId::KeyId(k) => {
-            out.sig_key = Some(crate::hex::colon(k));
+            out.sig_key = Some(crate::util::hex::colon(k));
             out.key_id_type = Some("subject key identifier".into());
         }
     }
@@ -124,7 +126,7 @@ pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
             out.payload_digest = Some(format!(
                 "{}:{}",
                 h.name(),
-                crate::hex::lower(&h.digest(signed.payload))
+                crate::util::hex::lower(&h.digest(signed.payload))
             ));
         }
         HashLookup::Refused(n) => out.sig_hashalgo = Some(n.into()),

@@ -5,16 +5,16 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::algorithm::{
+use crate::image::decompress::{self, Format};
+use crate::trust::cert::Certificate;
+use crate::trust::chain::{build_path, find_signer};
+use crate::trust::TrustStore;
+use crate::verify::algorithm::{
     hash_from_oid, sha256, sig_alg_from_oid, HashAlgo, HashLookup, SigAlgLookup,
 };
-use crate::cert::Certificate;
-use crate::chain::{build_path, find_signer};
-use crate::decompress::{self, Format};
-use crate::modsig::{self, Trailer};
-use crate::pkcs7::{self, SignerId};
-use crate::pubkey::{KeyError, SigError};
-use crate::trust::TrustStore;
+use crate::verify::modsig::{self, Trailer};
+use crate::verify::pkcs7::{self, SignerId};
+use crate::verify::pubkey::{KeyError, SigError};
 
 /// Decompressed modules larger than this are refused as bombs: the largest
 /// Debian module is ~20 MiB.
@@ -175,7 +175,7 @@ pub fn verify_bytes(
         Ok(inner) => verify_module(&inner, Some(file_sha), path, trust, opts),
         Err(e) => {
             let mut r = Report::new(path, Verdict::Malformed, e.to_string());
-            r.sha256 = Some(crate::hex::lower(&file_sha));
+            r.sha256 = Some(crate::util::hex::lower(&file_sha));
             r
         }
     }
@@ -199,7 +199,7 @@ fn verify_module(
     let signed = match modsig::split(module) {
         Ok(Trailer::Signed(s)) => s,
         Ok(Trailer::Unsigned) => {
-            report.sha256 = Some(crate::hex::lower(
+            report.sha256 = Some(crate::util::hex::lower(
                 &file_sha.unwrap_or_else(|| sha256(module)),
             ));
             let reason = if module.is_empty() {
@@ -210,7 +210,7 @@ fn verify_module(
             return fail(report, Verdict::Unsigned, reason.into());
         }
         Err(e) => {
-            report.sha256 = Some(crate::hex::lower(
+            report.sha256 = Some(crate::util::hex::lower(
                 &file_sha.unwrap_or_else(|| sha256(module)),
             ));
             return fail(
@@ -223,7 +223,7 @@ fn verify_module(
     let msg = match pkcs7::parse(signed.pkcs7) {
         Ok(m) => m,
         Err(e) => {
-            report.sha256 = Some(crate::hex::lower(
+            report.sha256 = Some(crate::util::hex::lower(
                 &file_sha.unwrap_or_else(|| sha256(module)),
             ));
             return fail(
@@ -239,12 +239,12 @@ fn verify_module(
     let signer_info = &msg.signer;
     report.key_id = Some(match signer_info.id {
         SignerId::IssuerSerial { serial, .. } => {
-            crate::hex::colon(crate::cert::strip_sign_byte(serial))
+            crate::util::hex::colon(crate::trust::cert::strip_sign_byte(serial))
         }
-        SignerId::KeyId(k) => crate::hex::colon(k),
+        SignerId::KeyId(k) => crate::util::hex::colon(k),
     });
     if let SignerId::IssuerSerial { issuer, .. } = signer_info.id {
-        report.signer = crate::cert::common_name(issuer);
+        report.signer = crate::trust::cert::common_name(issuer);
     }
 
     let hash_lookup = hash_from_oid(signer_info.digest_oid);
@@ -253,7 +253,7 @@ fn verify_module(
     let d = digests(module, signed.payload.len(), &hash_lookup);
     let payload_digest = d.payload;
     let stored_sha = file_sha.unwrap_or(d.module_sha256);
-    report.sha256 = Some(crate::hex::lower(&stored_sha));
+    report.sha256 = Some(crate::util::hex::lower(&stored_sha));
 
     // The file's hash changes with recompression or bytes outside what is
     // signed; the signed content's hash does not. Either on the list denies.
@@ -299,13 +299,13 @@ fn verify_module(
     let family = match sig_alg_from_oid(signer_info.signature_oid) {
         // The kernel's pkcs7_sig_note_pkey_algo() takes only rsaEncryption
         // for RSA in a SignerInfo and refuses the combined OIDs (-ENOPKG).
-        SigAlgLookup::Supported(crate::algorithm::KeyFamily::Rsa, Some(_)) => {
+        SigAlgLookup::Supported(crate::verify::algorithm::KeyFamily::Rsa, Some(_)) => {
             return fail(
                 report,
                 Verdict::UnsupportedAlgorithm,
                 format!(
                 "SignerInfo signature algorithm {} (the kernel accepts only rsaEncryption for RSA)",
-                crate::algorithm::oid_string(signer_info.signature_oid)
+                crate::verify::algorithm::oid_string(signer_info.signature_oid)
             ),
             )
         }

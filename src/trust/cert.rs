@@ -4,8 +4,8 @@
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::algorithm::{sig_alg_from_oid, SigAlgLookup};
-use crate::pubkey::{KeyError, PublicKey};
+use crate::verify::algorithm::{sig_alg_from_oid, SigAlgLookup};
+use crate::verify::pubkey::{KeyError, PublicKey};
 
 #[derive(Debug, Clone)]
 pub struct Certificate {
@@ -103,7 +103,7 @@ impl Certificate {
 
     /// The serial as `openssl x509 -serial` prints it (upper-case hex).
     pub fn serial_hex(&self) -> String {
-        crate::hex::upper(strip_sign_byte(&self.serial))
+        crate::util::hex::upper(strip_sign_byte(&self.serial))
     }
 
     /// Checks that `issuer` signed this certificate.

@@ -20,6 +20,7 @@
 //! Exit status: 0 trusted, 1 not trusted, 2 bad input.
 
 pub mod policy;
+pub mod quote;
 pub mod quote_files;
 pub mod replay;
 
@@ -28,11 +29,11 @@ use std::path::{Path, PathBuf};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use serde::Serialize;
 
-use crate::algorithm::HashAlgo;
 use crate::cli::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::measure::Record;
-use crate::pubkey::PublicKey;
 use crate::tpm::PcrBank;
+use crate::verify::algorithm::HashAlgo;
+use crate::verify::pubkey::PublicKey;
 use policy::{clip, Policy, Violation};
 use quote_files::{Attest, PcrValues, Signature};
 
@@ -223,7 +224,7 @@ pub fn parse_ak(bytes: &[u8]) -> Result<PublicKey, String> {
 
 /// Parses the verifier's nonce (hex, 1 to [`MAX_NONCE`] bytes).
 pub fn parse_nonce(text: &str) -> Result<Vec<u8>, String> {
-    let n = crate::hex::parse(text.trim())
+    let n = crate::util::hex::parse(text.trim())
         .ok_or_else(|| format!("--nonce '{}': not hex", clip(text)))?;
     if n.len() > MAX_NONCE {
         return Err(format!(
@@ -350,8 +351,8 @@ pub fn check_pcr_digest(att: &Attest, pcrs: &PcrValues, hash: PcrBank) -> Result
         return Err(format!(
             "{hash} of the {} value(s) in quote.pcrs is {}, the quote's pcrDigest is {}",
             pcrs.values.len(),
-            crate::hex::lower(&digest),
-            crate::hex::lower(&att.pcr_digest)
+            crate::util::hex::lower(&digest),
+            crate::util::hex::lower(&att.pcr_digest)
         ));
     }
     Ok(format!(
@@ -425,7 +426,7 @@ pub fn evaluate(
             .map(|(h, p, v)| PcrValueReport {
                 bank: quote_files::hash_alg_name(h),
                 pcr: p,
-                value: crate::hex::lower(v),
+                value: crate::util::hex::lower(v),
             })
             .collect(),
         ..QuoteReport::default()
@@ -454,15 +455,15 @@ pub fn evaluate(
             );
             quote.magic = Some(format!("0x{:08x}", a.magic));
             quote.kind = Some(format!("0x{:04x}", a.kind));
-            quote.qualified_signer = Some(crate::hex::lower(&a.qualified_signer));
-            quote.extra_data = Some(crate::hex::lower(&a.extra_data));
+            quote.qualified_signer = Some(crate::util::hex::lower(&a.qualified_signer));
+            quote.extra_data = Some(crate::util::hex::lower(&a.extra_data));
             quote.clock = Some(a.clock);
             quote.reset_count = Some(a.reset_count);
             quote.restart_count = Some(a.restart_count);
             quote.safe = Some(a.safe);
             quote.firmware_version = Some(format!("0x{:016x}", a.firmware_version));
             quote.pcr_select = Some(quote_files::describe_selection(&a.pcr_select));
-            quote.pcr_digest = Some(crate::hex::lower(&a.pcr_digest));
+            quote.pcr_digest = Some(crate::util::hex::lower(&a.pcr_digest));
             Some(a)
         }
         // Unsigned bytes that do not even parse: garbage, not a forged quote.
@@ -479,7 +480,7 @@ pub fn evaluate(
             "nonce",
             Ok(format!(
                 "extraData is the nonce {}",
-                crate::hex::lower(nonce)
+                crate::util::hex::lower(nonce)
             )),
             "stale nonce",
         ),
@@ -487,8 +488,8 @@ pub fn evaluate(
             "nonce",
             Err(format!(
                 "the quote's extraData is '{}', the verifier's nonce is {}",
-                crate::hex::lower(&a.extra_data),
-                crate::hex::lower(nonce)
+                crate::util::hex::lower(&a.extra_data),
+                crate::util::hex::lower(nonce)
             )),
             "stale nonce",
         ),
@@ -658,8 +659,8 @@ fn replay_all(
         reports.push(ReplayReport {
             pcr,
             bank: bank.name().to_owned(),
-            quoted: quoted.map(crate::hex::lower),
-            replayed: crate::hex::lower(&r.value),
+            quoted: quoted.map(crate::util::hex::lower),
+            replayed: crate::util::hex::lower(&r.value),
             result,
             records: r.records.clone(),
             detail: if quoted.is_some() { r.mismatch } else { None },
@@ -712,7 +713,7 @@ fn record_reports(
         match r.digests.iter().find(|(b, _)| *b == policy.bank) {
             Some((_, d)) => {
                 v = policy.bank.extend(&v, d);
-                running.insert(r.index, crate::hex::lower(&v));
+                running.insert(r.index, crate::util::hex::lower(&v));
             }
             None => break,
         }
@@ -727,7 +728,7 @@ fn record_reports(
             digests: r
                 .digests
                 .iter()
-                .map(|(b, d)| (b.name().to_owned(), crate::hex::lower(d)))
+                .map(|(b, d)| (b.name().to_owned(), crate::util::hex::lower(d)))
                 .collect(),
             digest_error: digest_error.clone(),
             pcr_after: running.get(&r.index).cloned(),

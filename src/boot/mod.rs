@@ -14,10 +14,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::kmsg::{Level, Sink};
 use crate::measure::{Content, Mode, Stage};
 use crate::tpm::{PcrBank, Tpm, TpmError};
 use crate::trust::TrustStore;
+use crate::util::kmsg::{Level, Sink};
 use crate::verify::{Options, Report, Verdict};
 
 pub const DEFAULT_CONFIG: &str = "/etc/modseal/modseal.conf";
@@ -417,7 +417,10 @@ pub fn run_stage(
     let started = Instant::now();
     let mut problems = Vec::new();
     let bundle = std::fs::read(&cfg.trust);
-    let anchor = bundle.as_ref().ok().map(|b| crate::algorithm::sha256(b));
+    let anchor = bundle
+        .as_ref()
+        .ok()
+        .map(|b| crate::verify::algorithm::sha256(b));
     let mut tpm = tpm;
     let unseal = match (&bundle, &mut tpm) {
         (Err(e), _) => {
@@ -431,7 +434,7 @@ pub fn run_stage(
             problems.push(format!("no TPM: {e}"));
             "no-tpm".to_owned()
         }
-        (Ok(b), Ok(t)) => match crate::enroll::unseal_and_check(&mut **t, b, &cfg.sealed) {
+        (Ok(b), Ok(t)) => match crate::seal::unseal_and_check(&mut **t, b, &cfg.sealed) {
             Ok(_) => "ok".to_owned(),
             Err(f) => {
                 problems.push(format!("unseal: {f}"));
@@ -454,8 +457,9 @@ pub fn run_stage(
             problems.push(format!("certs: {e}"));
         }
     }
-    let items = crate::walk::collect(&[input.modules_dir.to_path_buf()]);
-    let reports = crate::walk::verify_all(&items, &trust, &Options::default(), input.jobs, &|_| {});
+    let items = crate::image::walk::collect(&[input.modules_dir.to_path_buf()]);
+    let reports =
+        crate::image::walk::verify_all(&items, &trust, &Options::default(), input.jobs, &|_| {});
     for r in reports.iter().filter(|r| r.verdict != Verdict::Ok) {
         problems.push(format!("{}: {}: {}", r.path, r.verdict, r.reason));
     }
@@ -565,7 +569,7 @@ pub fn run_stage(
                         .collect::<Vec<_>>()
                         .join(","),
                     match &pcr_value {
-                        Some((bank, v)) => format!("{bank} now {}", crate::hex::lower(v)),
+                        Some((bank, v)) => format!("{bank} now {}", crate::util::hex::lower(v)),
                         None => "read-back failed".to_owned(),
                     }
                 )

@@ -125,7 +125,7 @@ fn kernel_release() -> String {
 }
 
 pub fn cmd_boot(a: BootArgs) -> u8 {
-    let mut sink = crate::kmsg::Sink::choose(a.kmsg);
+    let mut sink = crate::util::kmsg::Sink::choose(a.kmsg);
     let cfg_path = a
         .config
         .clone()
@@ -135,7 +135,7 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             Ok(c) => c,
             Err(e) => {
                 sink.line(
-                    crate::kmsg::Level::Err,
+                    crate::util::kmsg::Level::Err,
                     &format!("{}: {e}", cfg_path.display()),
                 );
                 return EXIT_USAGE;
@@ -148,7 +148,7 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
         }
         Err(e) => {
             sink.line(
-                crate::kmsg::Level::Err,
+                crate::util::kmsg::Level::Err,
                 &format!("{}: cannot read: {e}", cfg_path.display()),
             );
             return EXIT_USAGE;
@@ -168,7 +168,7 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             // other than those asked for (a dropped rd.modseal=enforce).
             Err(e) => {
                 sink.line(
-                    crate::kmsg::Level::Err,
+                    crate::util::kmsg::Level::Err,
                     &format!("{}: cannot read the kernel command line: {e}", p.display()),
                 );
                 return EXIT_USAGE;
@@ -229,7 +229,7 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
 fn parse_from(from: Option<&str>, bank: PcrBank) -> Result<Vec<u8>, String> {
     match from {
         None => Ok(vec![0; bank.digest_len()]),
-        Some(h) => crate::hex::parse(h)
+        Some(h) => crate::util::hex::parse(h)
             .filter(|v| v.len() == bank.digest_len())
             .ok_or_else(|| {
                 format!(
@@ -259,11 +259,11 @@ pub fn predicted_content(
     for c in certs {
         trust.add_cert_path(c).map_err(|e| e.to_string())?;
     }
-    let items = crate::walk::collect(&[modules.to_path_buf()]);
+    let items = crate::image::walk::collect(&[modules.to_path_buf()]);
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let reports = crate::walk::verify_all(
+    let reports = crate::image::walk::verify_all(
         &items,
         &trust,
         &crate::verify::Options::default(),
@@ -274,7 +274,7 @@ pub fn predicted_content(
     Ok(Content::new(
         stage,
         mode,
-        Some(crate::algorithm::sha256(bundle)),
+        Some(crate::verify::algorithm::sha256(bundle)),
         "ok",
         &reports,
         &modules.display().to_string(),
@@ -327,7 +327,7 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
         }
         value = bank.extend(&value, &bank.hash(&content.to_bytes()));
     }
-    println!("{}", crate::hex::lower(&value));
+    println!("{}", crate::util::hex::lower(&value));
     eprintln!(
         "modseal: predicted PCR {} ({bank}) after the boot's records",
         a.pcr
@@ -365,7 +365,7 @@ fn show(records: &[crate::measure::Record], all_modules: bool) -> u8 {
         let digests: Vec<String> = r
             .digests
             .iter()
-            .map(|(b, d)| format!("{b}:{}", crate::hex::lower(d)))
+            .map(|(b, d)| format!("{b}:{}", crate::util::hex::lower(d)))
             .collect();
         let integrity = match r.check_digests() {
             Ok(()) => "digests match content".to_owned(),
@@ -470,7 +470,7 @@ fn replay(records: &[crate::measure::Record], tcti: Option<&str>, from: Option<&
                 }
             };
             match crate::measure::replay(records, pcr, bank, &start) {
-                Ok(v) => println!("pcr {pcr} {bank} {}", crate::hex::lower(&v)),
+                Ok(v) => println!("pcr {pcr} {bank} {}", crate::util::hex::lower(&v)),
                 Err(e) => {
                     println!("pcr {pcr} {bank} REPLAY FAILED: {e}");
                     status = EXIT_FAIL;

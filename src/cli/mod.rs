@@ -1,5 +1,7 @@
 //! Command-line interface: argument parsing and the commands' output.
 
+pub mod boot;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -52,7 +54,7 @@ pub enum Command {
     ///
     /// Exit status: 0 every module verified; 1 at least one module or image failed (or an
     /// image holds no module); 2 usage or configuration error.
-    CheckInitramfs(crate::initramfs::CheckInitramfsArgs),
+    CheckInitramfs(crate::image::initramfs::CheckInitramfsArgs),
     /// Show what a module's signature says (signer, key id, hash and signature algorithm, sizes, payload digest).
     Inspect(InspectArgs),
     /// Extract or package keys.
@@ -64,22 +66,22 @@ pub enum Command {
     ///
     /// Writes DIR/sealed.pub, DIR/sealed.priv (tpm2-tools TPM2B files) and DIR/sealed.json,
     /// replacing an earlier enrollment in DIR atomically.
-    Enroll(crate::enroll::EnrollArgs),
+    Enroll(crate::seal::EnrollArgs),
     /// Unseal the sealed digest and compare it with the trust bundle's SHA-256.
     ///
     /// Exit status: 0 match; 1 named failure (no TPM, PCRs changed, sealed object from another
     /// TPM or corrupt, digest mismatch, lockout); 2 usage error.
-    Unseal(crate::enroll::UnsealArgs),
+    Unseal(crate::seal::UnsealArgs),
     /// The initramfs flow: unseal and check the bundle, verify every module, (at pre-pivot)
     /// reconcile loaded modules, measure the outcome into the PCR and append the event log.
     ///
     /// Exit status: 0 pass (or any outcome in warn mode); 1 fail in enforce mode; 2 usage error.
-    Boot(crate::boot_cli::BootArgs),
+    Boot(crate::cli::boot::BootArgs),
     /// The PCR value a good boot with this trust bundle and module set will produce.
-    Predict(crate::boot_cli::PredictArgs),
+    Predict(crate::cli::boot::PredictArgs),
     /// Read an event log: list it, or replay it (against the TPM with --tcti).
     #[command(subcommand)]
-    Log(crate::boot_cli::LogCommand),
+    Log(crate::cli::boot::LogCommand),
     /// Quote PCRs with an attestation key (made on first use at a persistent handle) for a
     /// remote verifier.
     ///
@@ -91,7 +93,7 @@ pub enum Command {
     ///
     /// Exit status: 0 written; 1 failure (no TPM, handle holds another object, PCRs kept
     /// changing); 2 usage error.
-    Quote(crate::quote::QuoteArgs),
+    Quote(crate::attest::quote::QuoteArgs),
     /// Verify a quote and the event log against the trusted AK, the nonce and a policy
     /// (no TPM needed); or, with --make-policy, write a policy from a known-good log.
     ///
@@ -168,16 +170,16 @@ pub struct BundleArgs {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Verify(a) => verify(a),
-        Command::CheckInitramfs(a) => crate::initramfs::cmd_check_initramfs(a),
+        Command::CheckInitramfs(a) => crate::image::initramfs::cmd_check_initramfs(a),
         Command::Inspect(a) => inspect(a),
         Command::Keys(KeysCommand::FromKernel { image }) => keys_from_kernel(&image),
         Command::Bundle(a) => bundle(a),
-        Command::Enroll(a) => crate::enroll::cmd_enroll(a),
-        Command::Unseal(a) => crate::enroll::cmd_unseal(a),
-        Command::Boot(a) => crate::boot_cli::cmd_boot(a),
-        Command::Predict(a) => crate::boot_cli::cmd_predict(a),
-        Command::Log(c) => crate::boot_cli::cmd_log(c),
-        Command::Quote(a) => crate::quote::cmd_quote(a),
+        Command::Enroll(a) => crate::seal::cmd_enroll(a),
+        Command::Unseal(a) => crate::seal::cmd_unseal(a),
+        Command::Boot(a) => crate::cli::boot::cmd_boot(a),
+        Command::Predict(a) => crate::cli::boot::cmd_predict(a),
+        Command::Log(c) => crate::cli::boot::cmd_log(c),
+        Command::Quote(a) => crate::attest::quote::cmd_quote(a),
         Command::Attest(a) => crate::attest::cmd_attest(a),
     }
 }
@@ -214,7 +216,7 @@ fn verify(args: VerifyArgs) -> u8 {
         Err(e) => return usage_error(e),
     };
     let opts = options(&args.trust);
-    let items = crate::walk::collect(&args.paths);
+    let items = crate::image::walk::collect(&args.paths);
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -224,7 +226,8 @@ fn verify(args: VerifyArgs) -> u8 {
         items.len(),
         !args.json && std::io::stderr().is_terminal() && items.len() >= 100,
     );
-    let reports = crate::walk::verify_all(&items, &trust, &opts, jobs, &|n| progress.tick(n));
+    let reports =
+        crate::image::walk::verify_all(&items, &trust, &opts, jobs, &|n| progress.tick(n));
     progress.clear();
     let failed = reports.iter().filter(|r| r.verdict != Verdict::Ok).count();
     let verified = reports.len() - failed;
@@ -338,9 +341,9 @@ fn inspect(args: InspectArgs) -> u8 {
     for f in &args.files {
         let display = f.display().to_string();
         let ins = match std::fs::read(f) {
-            Ok(bytes) => crate::inspect::inspect_bytes(
+            Ok(bytes) => crate::verify::inspect::inspect_bytes(
                 &bytes,
-                crate::decompress::format_for_module_path(f),
+                crate::image::decompress::format_for_module_path(f),
                 &display,
             ),
             Err(e) => {
@@ -372,15 +375,15 @@ fn keys_from_kernel(image: &std::path::Path) -> u8 {
         Ok(b) => b,
         Err(e) => return usage_error(format!("{}: cannot read: {e}", image.display())),
     };
-    match crate::kernel_image::extract_certificates(&bytes) {
+    match crate::image::kernel_image::extract_certificates(&bytes) {
         Ok(certs) => {
             let mut out = std::io::stdout().lock();
             for der in &certs {
-                let name = crate::cert::Certificate::from_der(der)
+                let name = crate::trust::cert::Certificate::from_der(der)
                     .map(|c| c.name)
                     .unwrap_or_default();
                 eprintln!("modseal: {}: certificate '{name}'", image.display());
-                if write!(out, "{}", crate::kernel_image::to_pem(der)).is_err() {
+                if write!(out, "{}", crate::image::kernel_image::to_pem(der)).is_err() {
                     return EXIT_FAIL;
                 }
             }
@@ -406,8 +409,9 @@ fn bundle(args: BundleArgs) -> u8 {
         }
     }
     let mut deny = Denylist::default();
-    let hex =
-        |flag: &str, v: &str| crate::hex::parse(v).ok_or_else(|| format!("--{flag} {v}: not hex"));
+    let hex = |flag: &str, v: &str| {
+        crate::util::hex::parse(v).ok_or_else(|| format!("--{flag} {v}: not hex"))
+    };
     let parsed = (|| -> Result<(), String> {
         for v in &args.deny_key_id {
             deny.key_ids.push(hex("deny-key-id", v)?);
@@ -433,7 +437,7 @@ fn bundle(args: BundleArgs) -> u8 {
             print!("{text}");
             EXIT_OK
         }
-        Some(path) => match crate::fsutil::write_atomic(path, text.as_bytes()) {
+        Some(path) => match crate::util::fs::write_atomic(path, text.as_bytes()) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 eprintln!("modseal: error: {}: {e}", path.display());

@@ -3,9 +3,9 @@
 //! Chain building spends a budget of signature checks, so a hostile set of
 //! intermediates cannot make it slow.
 
-use crate::cert::Certificate;
-use crate::pkcs7::SignerId;
+use crate::trust::cert::Certificate;
 use crate::trust::TrustStore;
+use crate::verify::pkcs7::SignerId;
 
 const MAX_DEPTH: usize = 8;
 const MAX_SIGNATURE_CHECKS: usize = 32;

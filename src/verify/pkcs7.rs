@@ -5,10 +5,10 @@
 
 use asn1_rs::Class;
 
-use crate::algorithm::{
+use crate::verify::algorithm::{
     OID_CONTENT_TYPE, OID_MESSAGE_DIGEST, OID_PKCS7_DATA, OID_PKCS7_SIGNED_DATA,
 };
-use crate::der::{DerError, Element, Reader, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SET};
+use crate::verify::der::{DerError, Element, Reader, TAG_NULL, TAG_OCTET_STRING, TAG_OID, TAG_SET};
 
 /// Certificates carried in a message beyond this are refused: sign-file adds
 /// none, and each one costs parsing and chain-building work.
@@ -87,7 +87,7 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
         return Err(invalid(
             format!(
                 "content type {} is not signedData",
-                crate::algorithm::oid_string(ct.content)
+                crate::verify::algorithm::oid_string(ct.content)
             ),
             ct.offset,
         ));
@@ -168,10 +168,10 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
     let version = r.small_uint("SignerInfo.version")?;
     let sid = r.any("SignerInfo.sid")?;
     let id = match (sid.class, sid.tag, sid.constructed) {
-        (Class::Universal, crate::der::TAG_SEQUENCE, true) => {
+        (Class::Universal, crate::verify::der::TAG_SEQUENCE, true) => {
             let mut ias = Reader::inside(&sid, "issuerAndSerialNumber")?;
             let issuer = ias.sequence_raw("issuer")?;
-            let serial = ias.expect(crate::der::TAG_INTEGER, "serialNumber")?;
+            let serial = ias.expect(crate::verify::der::TAG_INTEGER, "serialNumber")?;
             ias.finish("issuerAndSerialNumber")?;
             // As the kernel's pkcs7_note_signerinfo_version(): a v1
             // SignerInfo needs a v1 SignedData.

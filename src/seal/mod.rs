@@ -113,7 +113,7 @@ fn hex_exact(what: &str, text: &str, len: usize) -> Result<Vec<u8>, String> {
     if text.len() != len * 2 || !text.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!("{what}: expected {} hex digits", len * 2));
     }
-    crate::hex::parse(text).ok_or_else(|| format!("{what}: not hex"))
+    crate::util::hex::parse(text).ok_or_else(|| format!("{what}: not hex"))
 }
 
 impl SealedInfo {
@@ -168,7 +168,7 @@ impl SealedInfo {
             return Err(format!(
                 "policy_digest {} is not the PolicyPCR digest of pcr_values ({})",
                 j.policy_digest,
-                crate::hex::lower(&expected)
+                crate::util::hex::lower(&expected)
             ));
         }
         let bundle = hex_exact("bundle_sha256", &j.bundle_sha256, 32)?;
@@ -196,7 +196,7 @@ impl SealedInfo {
             .pcrs
             .iter()
             .zip(&self.pcr_values)
-            .map(|(p, v)| format!("    \"{p}\": \"{}\"", crate::hex::lower(v)))
+            .map(|(p, v)| format!("    \"{p}\": \"{}\"", crate::util::hex::lower(v)))
             .collect();
         let pcrs: Vec<String> = self.pcrs.iter().map(u8::to_string).collect();
         format!(
@@ -204,8 +204,8 @@ impl SealedInfo {
             self.bank.name(),
             pcrs.join(", "),
             values.join(",\n"),
-            crate::hex::lower(&self.policy_digest),
-            crate::hex::lower(&self.bundle_sha256),
+            crate::util::hex::lower(&self.policy_digest),
+            crate::util::hex::lower(&self.bundle_sha256),
             self.srk.to_config()
         )
     }
@@ -379,8 +379,8 @@ fn changed_pcrs(info: &SealedInfo, current: &[Vec<u8>]) -> (Vec<u8>, String) {
             parts.push(format!(
                 "PCR {p} ({}) is {}, enrolled {}",
                 info.bank,
-                crate::hex::lower(now),
-                crate::hex::lower(enrolled)
+                crate::util::hex::lower(now),
+                crate::util::hex::lower(enrolled)
             ));
         }
     }
@@ -435,11 +435,11 @@ pub fn unseal_enrollment(
             sealed.len()
         )));
     }
-    let bundle = crate::algorithm::sha256(bundle_bytes);
+    let bundle = crate::verify::algorithm::sha256(bundle_bytes);
     if sealed[..] != bundle[..] {
         return Err(UnsealFailure::DigestMismatch {
-            sealed: crate::hex::lower(&sealed),
-            bundle: crate::hex::lower(&bundle),
+            sealed: crate::util::hex::lower(&sealed),
+            bundle: crate::util::hex::lower(&bundle),
         });
     }
     // `sealed` is wiped when dropped (Zeroizing).
@@ -464,7 +464,7 @@ pub fn unseal_and_check(
 /// directory holding nothing but an earlier enrollment's files. Returns the
 /// path to replace (a symlink is followed to its target).
 pub fn prepare_enrollment_dir(dir: &Path) -> Result<PathBuf, String> {
-    crate::fsutil::prepare_replaceable_dir(dir, &SEALED_FILES, "an enrollment's", " on enroll")
+    crate::util::fs::prepare_replaceable_dir(dir, &SEALED_FILES, "an enrollment's", " on enroll")
 }
 
 /// Writes an enrollment into `dir`, replacing an earlier one atomically (see
@@ -472,7 +472,7 @@ pub fn prepare_enrollment_dir(dir: &Path) -> Result<PathBuf, String> {
 /// [`prepare_enrollment_dir`].
 pub fn write_enrollment(dir: &Path, info: &SealedInfo, blob: &SealedBlob) -> std::io::Result<()> {
     let json = info.to_json();
-    crate::fsutil::write_dir_replacing(
+    crate::util::fs::write_dir_replacing(
         dir,
         &[
             (SEALED_PUB, &blob.public[..]),
@@ -563,7 +563,7 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return usage(format!("--out: {e}")),
     };
-    let digest = crate::algorithm::sha256(&bundle);
+    let digest = crate::verify::algorithm::sha256(&bundle);
 
     let mut tpm = match open_tpm(args.tcti.tcti.as_deref()) {
         Ok(t) => t,
@@ -625,10 +625,10 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
     println!(
         "enrolled {}: bundle sha256 {} sealed to PCRs {} ({}), policy {}, SRK {}",
         out.display(),
-        crate::hex::lower(&digest),
+        crate::util::hex::lower(&digest),
         list.join(","),
         bank,
-        crate::hex::lower(&info.policy_digest),
+        crate::util::hex::lower(&info.policy_digest),
         info.srk.to_config()
     );
     log::debug!("enroll: {} TPM commands", tpm.commands());
@@ -701,7 +701,7 @@ mod tests {
         assert!(text.contains("\"srk\": \"persistent:0x81000001\""));
         assert_eq!(SealedInfo::from_json(text.as_bytes()).unwrap(), i);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["pcr_values"]["12"], crate::hex::lower(&[2u8; 32]));
+        assert_eq!(v["pcr_values"]["12"], crate::util::hex::lower(&[2u8; 32]));
         assert_eq!(v["version"], 1);
     }
 
@@ -722,10 +722,14 @@ mod tests {
         assert!(bad(&|v| v["pcrs"] = serde_json::json!([7, 300])).is_err());
         assert!(bad(&|v| v["pcrs"] = serde_json::json!([-1])).is_err());
         assert!(bad(&|v| v["pcr_values"]["12"] = "00".into()).is_err());
-        assert!(bad(&|v| v["pcr_values"]["13"] = crate::hex::lower(&[0u8; 32]).into()).is_err());
-        assert!(bad(&|v| v["pcr_values"]["7"] = crate::hex::lower(&[9u8; 32]).into()).is_err()); // policy no longer matches
+        assert!(
+            bad(&|v| v["pcr_values"]["13"] = crate::util::hex::lower(&[0u8; 32]).into()).is_err()
+        );
+        assert!(
+            bad(&|v| v["pcr_values"]["7"] = crate::util::hex::lower(&[9u8; 32]).into()).is_err()
+        ); // policy no longer matches
         assert!(bad(&|v| v["pcr_values"]["7"] = format!("{}zz", "0".repeat(62)).into()).is_err());
-        assert!(bad(&|v| v["policy_digest"] = crate::hex::lower(&[0u8; 32]).into()).is_err());
+        assert!(bad(&|v| v["policy_digest"] = crate::util::hex::lower(&[0u8; 32]).into()).is_err());
         assert!(bad(&|v| v["bundle_sha256"] = "ab:cd".into()).is_err());
         assert!(bad(&|v| v["srk"] = "persistent:0x80000001".into()).is_err());
         assert!(bad(&|v| v["srk"] = "persistent:0x810000011".into()).is_err());
@@ -772,7 +776,7 @@ mod tests {
     #[test]
     fn pcr_value_options() {
         let b = PcrBank::Sha256;
-        let h = crate::hex::lower(&[0xab; 32]);
+        let h = crate::util::hex::lower(&[0xab; 32]);
         let m = parse_pcr_values(&[format!("12={h}")], &[7, 12], b).unwrap();
         assert_eq!(m[&12], vec![0xab; 32]);
         assert!(parse_pcr_values(&[format!("9={h}")], &[7, 12], b).is_err());
@@ -786,7 +790,7 @@ mod tests {
         let bank = PcrBank::Sha256;
         let vals = tpm.pcr_read(bank, pcrs).unwrap();
         let policy = bank.policy_pcr_digest(pcrs, &vals);
-        let digest = crate::algorithm::sha256(bundle);
+        let digest = crate::verify::algorithm::sha256(bundle);
         let blob = tpm.seal(&digest, bank, pcrs, &vals, &policy).unwrap();
         let info = SealedInfo {
             bank,
@@ -809,7 +813,7 @@ mod tests {
         let before = tpm.commands();
         assert_eq!(
             unseal_and_check(&mut tpm, b"bundle", &dir).unwrap(),
-            crate::algorithm::sha256(b"bundle")
+            crate::verify::algorithm::sha256(b"bundle")
         );
         let per_unseal = tpm.commands() - before;
         assert_eq!(per_unseal, 2); // PCR read + unseal

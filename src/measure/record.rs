@@ -110,7 +110,7 @@ impl Content {
             stage,
             mode,
             result: if pass { "pass" } else { "fail" }.into(),
-            anchor_sha256: anchor_sha256.map(|d| crate::hex::lower(&d)),
+            anchor_sha256: anchor_sha256.map(|d| crate::util::hex::lower(&d)),
             unseal: unseal.into(),
             modules,
             unverified_loaded,
@@ -150,7 +150,7 @@ pub fn record_bytes(pcr: u8, content: &[u8], banks: &[PcrBank]) -> Vec<u8> {
             format!(
                 "{{\"hashAlg\":\"{}\",\"digest\":\"{}\"}}",
                 b.name(),
-                crate::hex::lower(d)
+                crate::util::hex::lower(d)
             )
         })
         .collect();
@@ -256,7 +256,7 @@ pub fn parse_log(bytes: &[u8]) -> Result<Vec<Record>, String> {
         for d in &raw.digests {
             let bank = PcrBank::from_name(&d.hash_alg)
                 .ok_or_else(|| format!("record {index}: unknown hashAlg '{}'", d.hash_alg))?;
-            let value = crate::hex::parse(&d.digest)
+            let value = crate::util::hex::parse(&d.digest)
                 .filter(|v| v.len() == bank.digest_len())
                 .ok_or_else(|| format!("record {index}: bad {bank} digest"))?;
             if digests.iter().any(|(b, _)| *b == bank) {
@@ -331,10 +331,10 @@ pub fn first_mismatch(
             "no prefix of the log's {} record(s) reaches the TPM's PCR {pcr} {} value {}; the first record that does not fit is record {} (records missing, reordered or edited, or another party extended the PCR)",
             mine.len(),
             bank,
-            crate::hex::lower(live),
+            crate::util::hex::lower(live),
             r.index
         ),
-        None => format!("no record for PCR {pcr}, but the TPM has {}", crate::hex::lower(live)),
+        None => format!("no record for PCR {pcr}, but the TPM has {}", crate::util::hex::lower(live)),
     })
 }
 

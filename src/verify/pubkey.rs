@@ -4,10 +4,10 @@
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs1v15::Pkcs1v15Sign;
 
-use crate::algorithm::{
+use crate::verify::algorithm::{
     oid_string, HashAlgo, KeyFamily, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION,
 };
-use crate::der::{Reader, TAG_BIT_STRING, TAG_INTEGER, TAG_OID};
+use crate::verify::der::{Reader, TAG_BIT_STRING, TAG_INTEGER, TAG_OID};
 
 pub const RSA_MIN_BITS: usize = 2048;
 pub const RSA_MAX_BITS: usize = 4096;
@@ -15,7 +15,7 @@ pub const RSA_MAX_BITS: usize = 4096;
 #[derive(Debug, Clone)]
 pub enum PublicKey {
     Rsa {
-        modulus: crate::rsa_public::Modulus,
+        modulus: crate::verify::rsa_public::Modulus,
         e: u64,
         bits: usize,
     },
@@ -44,7 +44,7 @@ pub enum SigError {
 impl PublicKey {
     /// Parses a DER SubjectPublicKeyInfo.
     pub fn from_spki(spki: &[u8]) -> Result<Self, KeyError> {
-        let bad = |e: crate::der::DerError| KeyError::Malformed(format!("public key: {e}"));
+        let bad = |e: crate::verify::der::DerError| KeyError::Malformed(format!("public key: {e}"));
         let mut top = Reader::new(spki);
         let mut seq = top.sequence("SubjectPublicKeyInfo").map_err(bad)?;
         top.finish("SubjectPublicKeyInfo").map_err(bad)?;
@@ -95,7 +95,8 @@ impl PublicKey {
     }
 
     fn rsa(der: &[u8]) -> Result<Self, KeyError> {
-        let bad = |e: crate::der::DerError| KeyError::Malformed(format!("RSA public key: {e}"));
+        let bad =
+            |e: crate::verify::der::DerError| KeyError::Malformed(format!("RSA public key: {e}"));
         let mut top = Reader::new(der);
         let mut seq = top.sequence("RSAPublicKey").map_err(bad)?;
         top.finish("RSAPublicKey").map_err(bad)?;
@@ -138,7 +139,7 @@ impl PublicKey {
                 ))
             }
         };
-        let modulus = crate::rsa_public::Modulus::new(n)
+        let modulus = crate::verify::rsa_public::Modulus::new(n)
             .ok_or_else(|| KeyError::Malformed("RSA modulus is not odd".into()))?;
         Ok(PublicKey::Rsa { modulus, e, bits })
     }
@@ -194,7 +195,7 @@ impl PublicKey {
 /// EMSA-PKCS1-v1_5 (RFC 8017 §8.2.2): recover the encoded message and compare
 /// it with the one the digest implies.
 fn verify_pkcs1v15(
-    modulus: &crate::rsa_public::Modulus,
+    modulus: &crate::verify::rsa_public::Modulus,
     e: u64,
     prefix: &[u8],
     digest: &[u8],

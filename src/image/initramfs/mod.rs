@@ -28,7 +28,7 @@ pub use pe::{sections, Section};
 pub use stream::Compression;
 
 use crate::cli::{TrustArgs, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
-use crate::decompress::Format;
+use crate::image::decompress::Format;
 use crate::trust::TrustStore;
 use crate::verify::{self, Options, Report, Verdict};
 use cpio::{GroupContent, RowKind, Sink, Walked, Walker};

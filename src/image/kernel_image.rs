@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use base64::Engine as _;
 
-use crate::decompress::{self, DecompressError, Format};
+use crate::image::decompress::{self, DecompressError, Format};
 
 /// Why no certificates could be taken from an image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,11 +173,11 @@ fn read_array<const N: usize>(
 
 /// What is where a kernel's magic should be, for the error message.
 fn describe_magic(image: &[u8]) -> String {
-    let start = crate::hex::lower(image.get(..4).unwrap_or(image));
+    let start = crate::util::hex::lower(image.get(..4).unwrap_or(image));
     match image.get(HEADER_MAGIC..VERSION) {
         Some(at_202) => format!(
             "first bytes {start}, bytes {} at 0x202 instead of \"HdrS\"",
-            crate::hex::lower(at_202)
+            crate::util::hex::lower(at_202)
         ),
         None => format!("first bytes {start}, {} bytes in all", image.len()),
     }
@@ -212,7 +212,7 @@ fn payload_format(payload: &[u8]) -> Result<Format, KernelImageError> {
     };
     Err(KernelImageError::UnsupportedCompression {
         name,
-        magic: crate::hex::lower(payload.get(..6).unwrap_or(payload)),
+        magic: crate::util::hex::lower(payload.get(..6).unwrap_or(payload)),
     })
 }
 

@@ -153,7 +153,7 @@ pub struct QuoteArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
-    pub tcti: crate::enroll::TctiArgs,
+    pub tcti: crate::seal::TctiArgs,
 }
 
 /// Why a quote was not written.
@@ -231,7 +231,7 @@ pub fn parse_nonce(text: &str) -> Result<Vec<u8>, String> {
             t.len() / 2
         ));
     }
-    crate::hex::parse(t).ok_or_else(|| format!("'{text}' is not hex"))
+    crate::util::hex::parse(t).ok_or_else(|| format!("'{text}' is not hex"))
 }
 
 /// Parses `--pcrs`: `BANK:LIST` parts joined with `+`, or a bare `LIST`
@@ -347,7 +347,7 @@ fn ak_template_prefix(alg: AkAlg) -> Vec<u8> {
 /// name algorithm.
 pub fn name_of(public: &[u8]) -> Vec<u8> {
     let mut n = TPM_ALG_SHA256.to_be_bytes().to_vec();
-    n.extend_from_slice(&crate::algorithm::sha256(public));
+    n.extend_from_slice(&crate::verify::algorithm::sha256(public));
     n
 }
 
@@ -425,7 +425,7 @@ pub struct Ak {
     pub name: Vec<u8>,
     /// DER SubjectPublicKeyInfo.
     pub spki: Vec<u8>,
-    pub key: crate::pubkey::PublicKey,
+    pub key: crate::verify::pubkey::PublicKey,
     /// Made by this run (else found at the handle).
     pub created: bool,
 }
@@ -463,7 +463,7 @@ impl Ak {
             }
         };
         r.finish("public area")?;
-        let key = crate::pubkey::PublicKey::from_spki(&spki)
+        let key = crate::verify::pubkey::PublicKey::from_spki(&spki)
             .map_err(|e| format!("the key in the public area: {e}"))?;
         Ok(Ak {
             handle,
@@ -519,7 +519,7 @@ fn der_uint(be: &[u8]) -> Vec<u8> {
 }
 
 fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
-    use crate::algorithm::OID_RSA_ENCRYPTION;
+    use crate::verify::algorithm::OID_RSA_ENCRYPTION;
     let alg = [der(0x06, OID_RSA_ENCRYPTION), vec![0x05, 0x00]].concat();
     let key = der(0x30, &[der_uint(n), der_uint(e)].concat());
     let bits = [vec![0u8], key].concat();
@@ -527,7 +527,7 @@ fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
 }
 
 fn ec_spki(point: &[u8]) -> Vec<u8> {
-    use crate::algorithm::{OID_EC_PUBLIC_KEY, OID_P256};
+    use crate::verify::algorithm::{OID_EC_PUBLIC_KEY, OID_P256};
     let alg = [der(0x06, OID_EC_PUBLIC_KEY), der(0x06, OID_P256)].concat();
     let bits = [&[0u8][..], point].concat();
     der(0x30, &[der(0x30, &alg), der(0x03, &bits)].concat())
@@ -752,9 +752,13 @@ pub fn verify_quote_signature(ak: &Ak, msg: &[u8], sig: &[u8]) -> Result<(), Str
         }
     };
     r.finish("TPMT_SIGNATURE")?;
-    let digest = crate::algorithm::sha256(msg);
+    let digest = crate::verify::algorithm::sha256(msg);
     ak.key
-        .verify(crate::algorithm::HashAlgo::Sha256, &digest, &signature)
+        .verify(
+            crate::verify::algorithm::HashAlgo::Sha256,
+            &digest,
+            &signature,
+        )
         .map_err(|e| e.to_string())
 }
 
@@ -951,8 +955,8 @@ pub fn resolve_ak<T: AttestTpm + ?Sized>(
         if ak.alg != alg || ak.name != area.name {
             return Err(QuoteError::BadQuote(format!(
                 "the key the TPM made at {h:#010x} is not the one asked for (name {} for public area {})",
-                crate::hex::lower(&area.name),
-                crate::hex::lower(&ak.name)
+                crate::util::hex::lower(&area.name),
+                crate::util::hex::lower(&ak.name)
             )));
         }
         return Ok(ak);
@@ -1025,7 +1029,7 @@ pub fn make_quote<T: AttestTpm + ?Sized>(
         if attest.extra_data != req.nonce {
             return Err(bad(format!(
                 "its qualifying data {} is not the nonce",
-                crate::hex::lower(attest.extra_data)
+                crate::util::hex::lower(attest.extra_data)
             )));
         }
         if !selection_matches(&attest, req.selection) {
@@ -1049,7 +1053,7 @@ pub fn make_quote<T: AttestTpm + ?Sized>(
             .map_err(|e| bad(format!("its signature does not verify with the AK: {e}")))?;
         let values = flatten_values(req.selection, &groups)
             .map_err(|e| QuoteError::BadQuote(format!("reading the quoted PCRs: {e}")))?;
-        let digest = crate::algorithm::sha256(&values.concat());
+        let digest = crate::verify::algorithm::sha256(&values.concat());
         let pcrs_same = attest.pcr_digest == digest;
         let log_same = log_before == log_after;
         if pcrs_same && log_same {
@@ -1069,8 +1073,8 @@ pub fn make_quote<T: AttestTpm + ?Sized>(
         } else {
             format!(
                 "the PCRs changed between TPM2_Quote and TPM2_PCR_Read (quoted digest {}, digest of the values read {})",
-                crate::hex::lower(attest.pcr_digest),
-                crate::hex::lower(&digest)
+                crate::util::hex::lower(attest.pcr_digest),
+                crate::util::hex::lower(&digest)
             )
         };
         if attempt >= QUOTE_ATTEMPTS {
@@ -1134,7 +1138,8 @@ pub fn update_ak_dir(dir: &Path, ak: &Ak) -> Result<Vec<&'static str>, String> {
             continue;
         }
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        crate::fsutil::write_atomic(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::util::fs::write_atomic(&path, data)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         written.push(*name);
     }
     Ok(written)
@@ -1144,7 +1149,7 @@ pub fn update_ak_dir(dir: &Path, ak: &Ak) -> Result<Vec<&'static str>, String> {
 /// directory holding nothing but files a quote writes. Returns the path to
 /// replace (a symlink is followed to its target).
 pub fn prepare_out_dir(dir: &Path) -> Result<PathBuf, String> {
-    crate::fsutil::prepare_replaceable_dir(dir, &QUOTE_FILES, "a quote's", "")
+    crate::util::fs::prepare_replaceable_dir(dir, &QUOTE_FILES, "a quote's", "")
 }
 
 /// The files of a quote directory.
@@ -1157,7 +1162,7 @@ pub fn quote_files(q: &QuoteOutput, nonce: &[u8]) -> Result<Vec<(&'static str, V
         (AK_PUB, q.ak.tpm2b_public()?),
         (
             NONCE,
-            format!("{}\n", crate::hex::lower(nonce)).into_bytes(),
+            format!("{}\n", crate::util::hex::lower(nonce)).into_bytes(),
         ),
     ];
     if let Some(log) = &q.log {
@@ -1243,8 +1248,8 @@ pub fn cmd_quote(args: QuoteArgs) -> u8 {
             if let Some(old) = old_name.filter(|o| *o != q.ak.name) {
                 log::warn!(
                     "the AK changed (name {} was {}): a verifier needs the new {}",
-                    crate::hex::lower(&q.ak.name),
-                    crate::hex::lower(&old),
+                    crate::util::hex::lower(&q.ak.name),
+                    crate::util::hex::lower(&old),
                     args.ak_dir.join(AK_PEM).display()
                 );
             }
@@ -1258,7 +1263,7 @@ pub fn cmd_quote(args: QuoteArgs) -> u8 {
         Err(e) => return failed(e),
     };
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    if let Err(e) = crate::fsutil::write_dir_replacing(&out, &refs) {
+    if let Err(e) = crate::util::fs::write_dir_replacing(&out, &refs) {
         return failed(format!("writing {}: {e}", out.display()));
     }
     println!(
@@ -1267,7 +1272,7 @@ pub fn cmd_quote(args: QuoteArgs) -> u8 {
         handle,
         q.ak.alg.name(),
         if q.ak.created { "created" } else { "reused" },
-        crate::hex::lower(&q.ak.name),
+        crate::util::hex::lower(&q.ak.name),
         out.display(),
         q.commands,
         start.elapsed().as_secs_f64() * 1000.0,
@@ -1286,7 +1291,7 @@ mod tests {
     use crate::tpm::{PublicArea, Quoted};
 
     fn unhex(s: &str) -> Vec<u8> {
-        crate::hex::parse(s).unwrap()
+        crate::util::hex::parse(s).unwrap()
     }
 
     #[test]
@@ -1617,10 +1622,10 @@ mod tests {
                 values.extend(pcrs.iter().map(|&p| self.pcrs[usize::from(p)].clone()));
             }
             put16(&mut a, 32);
-            a.extend_from_slice(&crate::algorithm::sha256(&values.concat()));
+            a.extend_from_slice(&crate::verify::algorithm::sha256(&values.concat()));
             let sig: p256::ecdsa::Signature = self
                 .key
-                .sign_prehash(&crate::algorithm::sha256(&a))
+                .sign_prehash(&crate::verify::algorithm::sha256(&a))
                 .unwrap();
             let rs = sig.to_bytes();
             let mut s = Vec::new();
@@ -1707,7 +1712,10 @@ mod tests {
         let q = make_quote(&mut tpm, &request(&sel, None), &mut no_log()).unwrap();
         assert_eq!(q.attempts, 2);
         let digest = parse_quote_attest(&q.attest).unwrap().pcr_digest.to_vec();
-        assert_eq!(digest, crate::algorithm::sha256(&tpm.pcrs[12]).to_vec());
+        assert_eq!(
+            digest,
+            crate::verify::algorithm::sha256(&tpm.pcrs[12]).to_vec()
+        );
         tpm.races = 2;
         match make_quote(&mut tpm, &request(&sel, None), &mut no_log()) {
             Err(QuoteError::Changed(m)) => {
@@ -1830,10 +1838,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("q");
         let target = prepare_out_dir(&dir).unwrap();
-        crate::fsutil::write_dir_replacing(&target, &[(QUOTE_MSG, b"one"), (NONCE, b"aa\n")])
+        crate::util::fs::write_dir_replacing(&target, &[(QUOTE_MSG, b"one"), (NONCE, b"aa\n")])
             .unwrap();
         let target = prepare_out_dir(&dir).unwrap();
-        crate::fsutil::write_dir_replacing(&target, &[(QUOTE_MSG, b"two")]).unwrap();
+        crate::util::fs::write_dir_replacing(&target, &[(QUOTE_MSG, b"two")]).unwrap();
         assert_eq!(std::fs::read(dir.join(QUOTE_MSG)).unwrap(), b"two");
         assert!(!dir.join(NONCE).exists(), "the old set is gone as a whole");
         let names: Vec<String> = std::fs::read_dir(tmp.path())

@@ -20,7 +20,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use sha2::{Digest, Sha256};
 
 use super::stream::{self, Budget, Compression, Decoder, Input, OverBudget, Sniff};
-use crate::decompress::{format_for_module_path, Format};
+use crate::image::decompress::{format_for_module_path, Format};
 use crate::verify::Verdict;
 
 /// `PATH_MAX`, the kernel's bound on an entry's name size (with its NUL).
@@ -784,7 +784,7 @@ impl<'s, S: Sink> Walker<'s, S> {
                 ));
             }
         }
-        let is_module = crate::walk::is_module_name(&name);
+        let is_module = crate::image::walk::is_module_name(&name);
         let unsafe_path = is_unsafe(&name);
         if unsafe_path && !is_module {
             let m = format!(

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use x509_parser::pem::Pem;
 
-use crate::cert::{strip_sign_byte, CertError, Certificate};
+use crate::trust::cert::{strip_sign_byte, CertError, Certificate};
 
 pub const BUNDLE_HEADER: &str = "modseal-trust-bundle v1";
 /// A trust file larger than this is refused before parsing.
@@ -62,7 +62,7 @@ impl Denylist {
             if self.key_ids.iter().any(|k| k == skid) {
                 return Some(format!(
                     "key id {} of '{}' is denied",
-                    crate::hex::colon(skid),
+                    crate::util::hex::colon(skid),
                     cert.name
                 ));
             }
@@ -254,7 +254,7 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
         }
         let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let value = value.split('#').next().unwrap_or("").trim();
-        let bytes = crate::hex::parse(value).ok_or_else(|| {
+        let bytes = crate::util::hex::parse(value).ok_or_else(|| {
             err(
                 line_no,
                 format!("'{key}' needs a hex value, found '{value}'"),
@@ -295,17 +295,20 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
 pub fn render_bundle(anchors: &[Certificate], deny: &Denylist) -> String {
     let mut out = format!("{BUNDLE_HEADER}\n");
     for k in &deny.key_ids {
-        out.push_str(&format!("deny-key-id {}\n", crate::hex::colon(k)));
+        out.push_str(&format!("deny-key-id {}\n", crate::util::hex::colon(k)));
     }
     for s in &deny.serials {
-        out.push_str(&format!("deny-serial {}\n", crate::hex::upper(s)));
+        out.push_str(&format!("deny-serial {}\n", crate::util::hex::upper(s)));
     }
     for d in &deny.module_sha256 {
-        out.push_str(&format!("deny-module-sha256 {}\n", crate::hex::lower(d)));
+        out.push_str(&format!(
+            "deny-module-sha256 {}\n",
+            crate::util::hex::lower(d)
+        ));
     }
     for a in anchors {
         out.push_str(&format!("# {}\n", a.name));
-        out.push_str(&crate::kernel_image::to_pem(&a.der));
+        out.push_str(&crate::image::kernel_image::to_pem(&a.der));
     }
     out
 }

@@ -1,0 +1,13 @@
+//! The engine: the module signature trailer, DER, PKCS#7, algorithms, public
+//! keys, the RSA operation and the verdict for one module.
+
+pub mod algorithm;
+pub mod der;
+pub mod inspect;
+pub mod modsig;
+pub mod pkcs7;
+pub mod pubkey;
+pub mod rsa_public;
+mod verdict;
+
+pub use verdict::*;
