@@ -10,10 +10,11 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use modseal::image::decompress::Format;
+use modseal::image::module::verify_bytes;
 use modseal::trust::TrustStore;
 use modseal::verify::algorithm::{hash_from_oid, HashLookup};
 use modseal::verify::modsig::{split, Trailer};
-use modseal::verify::{verify_bytes, Options, Verdict};
+use modseal::verify::{Options, Verdict};
 
 fn inputs() -> (Vec<u8>, TrustStore) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

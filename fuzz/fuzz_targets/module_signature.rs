@@ -4,7 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 use modseal::image::decompress::Format;
 use modseal::trust::TrustStore;
-use modseal::verify::{verify_bytes, Options};
+use modseal::image::module::verify_bytes;
+use modseal::verify::Options;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(modseal::verify::modsig::Trailer::Signed(s)) = modseal::verify::modsig::split(data) {
@@ -20,5 +21,5 @@ fuzz_target!(|data: &[u8]| {
         &Options::default(),
     );
     assert_ne!(report.verdict, modseal::verify::Verdict::Ok);
-    let _ = modseal::verify::inspect::inspect_bytes(data, Format::None, "fuzz.ko");
+    let _ = modseal::image::module::inspect_bytes(data, Format::None, "fuzz.ko");
 });

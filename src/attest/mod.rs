@@ -24,12 +24,11 @@ pub mod quote;
 pub mod quote_files;
 pub mod replay;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use serde::Serialize;
 
-use crate::cli::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::measure::Record;
 use crate::tpm::PcrBank;
 use crate::verify::algorithm::HashAlgo;
@@ -48,42 +47,6 @@ pub const QUOTE_MSG: &str = "quote.msg";
 pub const QUOTE_SIG: &str = "quote.sig";
 pub const QUOTE_PCRS: &str = "quote.pcrs";
 pub const QUOTE_LOG: &str = "tpm2-measure.log";
-
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 trusted; 1 not trusted (or, with --make-policy, the log is \
-not a passing boot); 2 bad input (unreadable or malformed files, unusable AK, malformed policy, usage)."
-)]
-pub struct AttestArgs {
-    /// The trusted attestation key: PEM (`BEGIN PUBLIC KEY`) or DER SubjectPublicKeyInfo,
-    /// RSA 2048-4096 or ECC P-256/P-384. The AK files in the quote directory are never used.
-    #[arg(long, value_name = "AK.pem", required_unless_present = "make_policy")]
-    pub ak: Option<PathBuf>,
-    /// The quote directory: quote.msg, quote.sig, quote.pcrs (as tpm2_quote -m -s -o write
-    /// them) and tpm2-measure.log.
-    #[arg(long, value_name = "DIR", required_unless_present = "make_policy")]
-    pub quote: Option<PathBuf>,
-    /// The nonce the verifier chose for this quote (hex, 1-64 bytes).
-    #[arg(long, value_name = "HEX", required_unless_present = "make_policy")]
-    pub nonce: Option<String>,
-    /// The event log (default: DIR/tpm2-measure.log).
-    #[arg(long, value_name = "LOG")]
-    pub log: Option<PathBuf>,
-    /// The attestation policy (see `--make-policy`). Without one: PCR 12, sha256, enforce,
-    /// stages early then pre-pivot, every module ok, and the trust-bundle digest NOT checked.
-    #[arg(long, value_name = "FILE", conflicts_with = "make_policy")]
-    pub policy: Option<PathBuf>,
-    /// Print the full report as JSON.
-    #[arg(long, conflicts_with = "make_policy")]
-    pub json: bool,
-    /// Print a policy made from the known-good boot in --log (checked against --quote, --ak
-    /// and --nonce when given); refuses a log that is not a passing boot.
-    #[arg(long, requires = "log")]
-    pub make_policy: bool,
-    /// With --make-policy: also pin the exact module set (path and SHA-256).
-    #[arg(long, requires = "make_policy")]
-    pub expect_modules: bool,
-}
 
 /// The evidence as read from files, unparsed.
 #[derive(Debug, Clone, Default)]
@@ -571,14 +534,14 @@ fn policy_summary(policy: &Policy, records: &[Record], from_file: bool) -> Strin
     let mut modes: Vec<&str> = Vec::new();
     for r in records.iter().filter(|r| r.pcr == policy.pcr) {
         if let Some(Ok(c)) = r.modseal_content() {
-            stages.push(crate::boot::stage_name(c.stage));
+            stages.push(c.stage.name());
             modules = modules.max(c.modules.len());
             if let Some(a) = c.anchor_sha256 {
                 if !anchors.contains(&a) {
                     anchors.push(clip(&a));
                 }
             }
-            let m = crate::boot::mode_name(c.mode);
+            let m = c.mode.name();
             if !modes.contains(&m) {
                 modes.push(m);
             }
@@ -745,40 +708,9 @@ fn record_reports(
         .collect()
 }
 
-/// Reads a regular file of at most `cap` bytes; anything else (a FIFO, a
-/// device, a directory, a larger file) is a named error.
+/// Reads a regular file of at most `cap` bytes (see [`crate::util::read`]).
 pub fn read_capped(path: &Path, cap: usize) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    const O_NONBLOCK: i32 = 0o4000;
-    let name = path.display();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .map_err(|e| format!("{name}: cannot open: {e}"))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("{name}: cannot stat: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{name}: not a regular file"));
-    }
-    if meta.len() > cap as u64 {
-        return Err(format!(
-            "{name}: {} bytes, more than the {cap}-byte limit",
-            meta.len()
-        ));
-    }
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    f.take(cap as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("{name}: cannot read: {e}"))?;
-    if buf.len() > cap {
-        return Err(format!(
-            "{name}: grew past the {cap}-byte limit while being read"
-        ));
-    }
-    Ok(buf)
+    crate::util::read::read_capped(path, cap).map_err(|e| e.to_string())
 }
 
 /// Reads the quote directory (and the log: `log`, else DIR/tpm2-measure.log).
@@ -800,75 +732,9 @@ pub fn read_evidence(dir: &Path, log: Option<&Path>) -> Result<Evidence, String>
     })
 }
 
-fn load_ak(path: &Path) -> Result<PublicKey, String> {
+pub fn load_ak(path: &Path) -> Result<PublicKey, String> {
     let bytes = read_capped(path, MAX_AK_FILE)?;
     parse_ak(&bytes).map_err(|e| format!("{}: unusable AK: {e}", path.display()))
-}
-
-fn bad_input(json: bool, msg: &str) -> u8 {
-    // Parser errors can quote the untrusted input: no control characters.
-    let msg: String = msg
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    eprintln!("modseal: error: {msg}");
-    if json {
-        let doc = serde_json::json!({ "trusted": false, "bad_input": msg });
-        println!("{doc}");
-    }
-    EXIT_USAGE
-}
-
-/// `modseal attest`.
-pub fn cmd_attest(a: AttestArgs) -> u8 {
-    if a.make_policy {
-        return make_policy(&a);
-    }
-    let (Some(ak_path), Some(dir), Some(nonce)) = (&a.ak, &a.quote, &a.nonce) else {
-        return bad_input(a.json, "--ak, --quote and --nonce are required");
-    };
-    let nonce = match parse_nonce(nonce) {
-        Ok(n) => n,
-        Err(e) => return bad_input(a.json, &e),
-    };
-    let ak = match load_ak(ak_path) {
-        Ok(k) => k,
-        Err(e) => return bad_input(a.json, &e),
-    };
-    let policy = match &a.policy {
-        Some(p) => match read_capped(p, policy::MAX_POLICY_SIZE).and_then(|b| {
-            Policy::parse(&b).map_err(|e| format!("{}: malformed policy: {e}", p.display()))
-        }) {
-            Ok(p) => p,
-            Err(e) => return bad_input(a.json, &e),
-        },
-        None => Policy::default(),
-    };
-    let ev = match read_evidence(dir, a.log.as_deref()) {
-        Ok(e) => e,
-        Err(e) => return bad_input(a.json, &e),
-    };
-    let report = match evaluate(&ak, &ev, &nonce, &policy, a.policy.is_some()) {
-        Ok(r) => r,
-        Err(e) => return bad_input(a.json, &e.0),
-    };
-    let printed = if a.json {
-        serde_json::to_string(&report)
-            .map(|s| println!("{s}"))
-            .map_err(|e| e.to_string())
-    } else {
-        print!("{}", render_text(&report));
-        Ok(())
-    };
-    if let Err(e) = printed {
-        eprintln!("modseal: error: writing the report: {e}");
-        return EXIT_USAGE;
-    }
-    if report.trusted {
-        EXIT_OK
-    } else {
-        EXIT_FAIL
-    }
 }
 
 /// The text report: the verdict line, then one line per check (policy
@@ -897,66 +763,6 @@ pub fn render_text(r: &Report) -> String {
         }
     }
     out
-}
-
-fn make_policy(a: &AttestArgs) -> u8 {
-    let Some(log_path) = &a.log else {
-        return bad_input(false, "--make-policy needs --log");
-    };
-    let log = match read_capped(log_path, crate::measure::MAX_LOG_SIZE) {
-        Ok(b) => b,
-        Err(e) => return bad_input(false, &e),
-    };
-    let records = match crate::measure::parse_log(&log) {
-        Ok(r) => r,
-        Err(e) => return bad_input(false, &format!("{}: {e}", log_path.display())),
-    };
-    let policy = match policy::from_log(&records, a.expect_modules) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!(
-                "modseal: refusing to make a policy from {}: {e}",
-                log_path.display()
-            );
-            return EXIT_FAIL;
-        }
-    };
-    match (&a.quote, &a.ak, &a.nonce) {
-        (None, None, None) => {}
-        (Some(dir), Some(ak_path), Some(nonce)) => {
-            let nonce = match parse_nonce(nonce) {
-                Ok(n) => n,
-                Err(e) => return bad_input(false, &e),
-            };
-            let ak = match load_ak(ak_path) {
-                Ok(k) => k,
-                Err(e) => return bad_input(false, &e),
-            };
-            let ev = match read_evidence(dir, Some(log_path)) {
-                Ok(e) => e,
-                Err(e) => return bad_input(false, &e),
-            };
-            match evaluate(&ak, &ev, &nonce, &policy, true) {
-                Ok(r) if r.trusted => {}
-                Ok(r) => {
-                    eprintln!(
-                        "modseal: refusing to make a policy: the quote does not attest the log: {}",
-                        r.verdict
-                    );
-                    return EXIT_FAIL;
-                }
-                Err(e) => return bad_input(false, &e.0),
-            }
-        }
-        _ => {
-            return bad_input(
-                false,
-                "--make-policy checks a quote only with all of --quote, --ak and --nonce",
-            )
-        }
-    }
-    print!("{}", policy.render());
-    EXIT_OK
 }
 
 #[cfg(test)]

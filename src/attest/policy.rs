@@ -317,11 +317,7 @@ impl Policy {
             out.push_str(&format!("anchor-sha256 {a}\n"));
         }
         out.push_str(&format!("mode {}\n", self.mode.name()));
-        let stages: Vec<&str> = self
-            .stages
-            .iter()
-            .map(|s| crate::boot::stage_name(*s))
-            .collect();
+        let stages: Vec<&str> = self.stages.iter().map(|s| s.name()).collect();
         out.push_str(&format!("stages {}\n", stages.join(" ")));
         for v in &self.allow_verdicts {
             out.push_str(&format!("allow-verdict {v}\n"));
@@ -423,15 +419,8 @@ pub fn evaluate(policy: &Policy, records: &[Record]) -> Vec<Violation> {
             )),
         }
     }
-    let got: Vec<&str> = contents
-        .iter()
-        .map(|(_, c)| crate::boot::stage_name(c.stage))
-        .collect();
-    let want: Vec<&str> = policy
-        .stages
-        .iter()
-        .map(|s| crate::boot::stage_name(*s))
-        .collect();
+    let got: Vec<&str> = contents.iter().map(|(_, c)| c.stage.name()).collect();
+    let want: Vec<&str> = policy.stages.iter().map(|s| s.name()).collect();
     if got != want {
         let names = |v: &[&str]| {
             if v.is_empty() {
@@ -458,7 +447,7 @@ pub fn evaluate(policy: &Policy, records: &[Record]) -> Vec<Violation> {
 
 fn check_content(policy: &Policy, r: &Record, c: &Content) -> Vec<Violation> {
     let mut out = Vec::new();
-    let stage = crate::boot::stage_name(c.stage);
+    let stage = c.stage.name();
     let v = |msg: String| at(r, format!("({stage}) {msg}"));
     match &c.anchor_sha256 {
         None => out.push(v("no trust-bundle digest (anchor_sha256 is null)".into())),
@@ -513,7 +502,7 @@ fn check_content(policy: &Policy, r: &Record, c: &Content) -> Vec<Violation> {
     if !policy.mode.allows(c.mode) {
         out.push(v(format!(
             "mode {}, the policy requires {}",
-            crate::boot::mode_name(c.mode),
+            c.mode.name(),
             policy.mode.name()
         )));
     }
@@ -627,9 +616,9 @@ pub fn from_log(records: &[Record], modules: bool) -> Result<Policy, String> {
             return Err(format!(
                 "record {}: mode {}, record {} mode {}: the log mixes modes",
                 r.index,
-                crate::boot::mode_name(c.mode),
+                c.mode.name(),
                 first.index,
-                crate::boot::mode_name(c0.mode)
+                c0.mode.name()
             ));
         }
         match &c.anchor_sha256 {

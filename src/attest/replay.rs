@@ -66,7 +66,7 @@ fn find_order(n: usize, mut f: impl FnMut(&[usize]) -> bool) -> Option<Vec<usize
 
 fn stage_of(r: &Record) -> String {
     match r.modseal_content() {
-        Some(Ok(c)) => crate::boot::stage_name(c.stage).to_owned(),
+        Some(Ok(c)) => c.stage.name().to_owned(),
         Some(Err(_)) => "unreadable".to_owned(),
         None => format!("'{}'", super::policy::clip(&r.content_type)),
     }

@@ -307,21 +307,21 @@ pub fn resolve(
                 Level::Warning,
                 format!(
                     "{arg} ignored: not enforce, warn or off; mode stays {} (configuration)",
-                    mode_name(configured)
+                    configured.name()
                 ),
             )),
             Some(_) if flag_mode.is_some() => notes.push((
                 Level::Info,
                 format!(
                     "{arg} overridden by --mode {}",
-                    flag_mode.map(mode_name).unwrap_or_default()
+                    flag_mode.map(Mode::name).unwrap_or_default()
                 ),
             )),
             Some(req) if !cmdline_mode_allowed(configured, req, cfg.allow_weaken) => notes.push((
                 Level::Warning,
                 format!(
                     "{arg} ignored: the configuration forbids weakening {} mode (allow-weaken = no)",
-                    mode_name(configured)
+                    configured.name()
                 ),
             )),
             Some(BootMode::Off) => {
@@ -339,7 +339,7 @@ pub fn resolve(
                         if weaker {
                             format!(
                                 ", weaker than the configured {} (allow-weaken = yes)",
-                                mode_name(configured)
+                                configured.name()
                             )
                         } else {
                             String::new()
@@ -555,7 +555,7 @@ pub fn run_stage(
         if passed { Level::Notice } else { level },
         &format!(
             "{} stage: {ok} verified, {} failed; unseal {unseal}; {}; {commands} TPM commands; {elapsed_ms} ms; {}",
-            stage_name(input.stage),
+            input.stage.name(),
             reports.len() - ok,
             if measured.is_empty() {
                 "NOT measured".to_owned()
@@ -577,7 +577,7 @@ pub fn run_stage(
             if passed {
                 "pass".to_owned()
             } else {
-                format!("FAIL ({} mode)", mode_name(cfg.mode))
+                format!("FAIL ({} mode)", cfg.mode.name())
             }
         ),
     );
@@ -649,20 +649,6 @@ pub fn module_name(path: &str) -> Option<String> {
         .iter()
         .find_map(|ext| file.strip_suffix(ext))?;
     Some(stem.replace('-', "_"))
-}
-
-pub fn stage_name(s: Stage) -> &'static str {
-    match s {
-        Stage::Early => "early",
-        Stage::PrePivot => "pre-pivot",
-    }
-}
-
-pub fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Enforce => "enforce",
-        Mode::Warn => "warn",
-    }
 }
 
 #[cfg(test)]

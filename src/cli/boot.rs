@@ -390,8 +390,8 @@ fn show(records: &[crate::measure::Record], all_modules: bool) -> u8 {
                     .count();
                 println!(
                     "  stage {}, mode {}, result {}, unseal {}, anchor {}",
-                    crate::boot::stage_name(c.stage),
-                    crate::boot::mode_name(c.mode),
+                    c.stage.name(),
+                    c.mode.name(),
                     c.result,
                     c.unseal,
                     c.anchor_sha256.as_deref().unwrap_or("-")

@@ -1,6 +1,10 @@
 //! Command-line interface: argument parsing and the commands' output.
 
+pub mod attest;
 pub mod boot;
+pub mod check_initramfs;
+pub mod quote;
+pub mod seal;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -54,7 +58,7 @@ pub enum Command {
     ///
     /// Exit status: 0 every module verified; 1 at least one module or image failed (or an
     /// image holds no module); 2 usage or configuration error.
-    CheckInitramfs(crate::image::initramfs::CheckInitramfsArgs),
+    CheckInitramfs(crate::cli::check_initramfs::CheckInitramfsArgs),
     /// Show what a module's signature says (signer, key id, hash and signature algorithm, sizes, payload digest).
     Inspect(InspectArgs),
     /// Extract or package keys.
@@ -66,12 +70,12 @@ pub enum Command {
     ///
     /// Writes DIR/sealed.pub, DIR/sealed.priv (tpm2-tools TPM2B files) and DIR/sealed.json,
     /// replacing an earlier enrollment in DIR atomically.
-    Enroll(crate::seal::EnrollArgs),
+    Enroll(crate::cli::seal::EnrollArgs),
     /// Unseal the sealed digest and compare it with the trust bundle's SHA-256.
     ///
     /// Exit status: 0 match; 1 named failure (no TPM, PCRs changed, sealed object from another
     /// TPM or corrupt, digest mismatch, lockout); 2 usage error.
-    Unseal(crate::seal::UnsealArgs),
+    Unseal(crate::cli::seal::UnsealArgs),
     /// The initramfs flow: unseal and check the bundle, verify every module, (at pre-pivot)
     /// reconcile loaded modules, measure the outcome into the PCR and append the event log.
     ///
@@ -93,12 +97,12 @@ pub enum Command {
     ///
     /// Exit status: 0 written; 1 failure (no TPM, handle holds another object, PCRs kept
     /// changing); 2 usage error.
-    Quote(crate::attest::quote::QuoteArgs),
+    Quote(crate::cli::quote::QuoteArgs),
     /// Verify a quote and the event log against the trusted AK, the nonce and a policy
     /// (no TPM needed); or, with --make-policy, write a policy from a known-good log.
     ///
     /// Exit status: 0 trusted; 1 not trusted (the first failure is named); 2 bad input.
-    Attest(crate::attest::AttestArgs),
+    Attest(crate::cli::attest::AttestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,17 +174,17 @@ pub struct BundleArgs {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Verify(a) => verify(a),
-        Command::CheckInitramfs(a) => crate::image::initramfs::cmd_check_initramfs(a),
+        Command::CheckInitramfs(a) => crate::cli::check_initramfs::cmd_check_initramfs(a),
         Command::Inspect(a) => inspect(a),
         Command::Keys(KeysCommand::FromKernel { image }) => keys_from_kernel(&image),
         Command::Bundle(a) => bundle(a),
-        Command::Enroll(a) => crate::seal::cmd_enroll(a),
-        Command::Unseal(a) => crate::seal::cmd_unseal(a),
+        Command::Enroll(a) => crate::cli::seal::cmd_enroll(a),
+        Command::Unseal(a) => crate::cli::seal::cmd_unseal(a),
         Command::Boot(a) => crate::cli::boot::cmd_boot(a),
         Command::Predict(a) => crate::cli::boot::cmd_predict(a),
         Command::Log(c) => crate::cli::boot::cmd_log(c),
-        Command::Quote(a) => crate::attest::quote::cmd_quote(a),
-        Command::Attest(a) => crate::attest::cmd_attest(a),
+        Command::Quote(a) => crate::cli::quote::cmd_quote(a),
+        Command::Attest(a) => crate::cli::attest::cmd_attest(a),
     }
 }
 
@@ -341,7 +345,7 @@ fn inspect(args: InspectArgs) -> u8 {
     for f in &args.files {
         let display = f.display().to_string();
         let ins = match std::fs::read(f) {
-            Ok(bytes) => crate::verify::inspect::inspect_bytes(
+            Ok(bytes) => crate::image::module::inspect_bytes(
                 &bytes,
                 crate::image::decompress::format_for_module_path(f),
                 &display,
@@ -383,7 +387,7 @@ fn keys_from_kernel(image: &std::path::Path) -> u8 {
                     .map(|c| c.name)
                     .unwrap_or_default();
                 eprintln!("modseal: {}: certificate '{name}'", image.display());
-                if write!(out, "{}", crate::image::kernel_image::to_pem(der)).is_err() {
+                if write!(out, "{}", crate::util::pem::encode("CERTIFICATE", der)).is_err() {
                     return EXIT_FAIL;
                 }
             }

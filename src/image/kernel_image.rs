@@ -14,8 +14,6 @@
 
 use std::collections::HashSet;
 
-use base64::Engine as _;
-
 use crate::image::decompress::{self, DecompressError, Format};
 
 /// Why no certificates could be taken from an image.
@@ -91,20 +89,6 @@ pub fn extract_certificates_with_limit(
     } else {
         Ok(certificates)
     }
-}
-
-/// A certificate as PEM: base64 in 64-column lines between the
-/// `CERTIFICATE` markers, ending with a newline.
-pub fn to_pem(der: &[u8]) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    // Base64 is ASCII, so every 64-byte chunk is valid UTF-8.
-    for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
 }
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -615,7 +599,7 @@ mod tests {
     #[test]
     fn pem_matches_openssl() {
         for cert in certificates() {
-            let ours = to_pem(cert);
+            let ours = crate::util::pem::encode("CERTIFICATE", cert);
             let openssl = run_tool(
                 "openssl",
                 &["x509", "-inform", "DER", "-outform", "PEM"],
@@ -628,7 +612,7 @@ mod tests {
                 .starts_with("subject=CN"));
         }
         assert_eq!(
-            to_pem(b""),
+            crate::util::pem::encode("CERTIFICATE", b""),
             "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
         );
     }

@@ -4,4 +4,5 @@
 pub mod decompress;
 pub mod initramfs;
 pub mod kernel_image;
+pub mod module;
 pub mod walk;

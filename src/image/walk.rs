@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::trust::TrustStore;
-use crate::verify::{self, Options, Report, Verdict};
+use crate::verify::{Options, Report, Verdict};
 
 /// File names a directory walk treats as kernel modules.
 pub fn is_module_name(name: &str) -> bool {
@@ -120,7 +120,9 @@ pub fn verify_all(
 
 fn check(item: &Item, trust: &TrustStore, opts: &Options, buf: &mut Vec<u8>) -> Report {
     match item {
-        Item::File(p) => verify::verify_file_with(p, &p.display().to_string(), trust, opts, buf),
+        Item::File(p) => {
+            crate::image::module::verify_file_with(p, &p.display().to_string(), trust, opts, buf)
+        }
         Item::Unreadable(p, why) => io_report(p, why),
     }
 }

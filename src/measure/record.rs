@@ -45,6 +45,26 @@ pub enum Mode {
     Warn,
 }
 
+impl Stage {
+    /// The name records and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Early => "early",
+            Stage::PrePivot => "pre-pivot",
+        }
+    }
+}
+
+impl Mode {
+    /// The name records and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Warn => "warn",
+        }
+    }
+}
+
 /// One module as measured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleEntry {

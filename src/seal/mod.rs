@@ -22,10 +22,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use serde::Deserialize;
 
-use crate::cli::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::tpm::{tpm2b, PcrBank, SealedBlob, Srk, Tpm, TpmError};
 
 /// File names inside an enrollment directory.
@@ -36,49 +34,7 @@ const SEALED_FILES: [&str; 3] = [SEALED_PUB, SEALED_PRIV, SEALED_JSON];
 /// Largest `sealed.json` read.
 const MAX_SEALED_JSON: u64 = 64 * 1024;
 /// Largest trust bundle hashed (the trust store applies its own limit too).
-const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
-
-#[derive(Debug, Args)]
-pub struct TctiArgs {
-    /// TPM connection (TCTI), e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
-    /// Default: $MODSEAL_TCTI, else device:/dev/tpmrm0.
-    #[arg(long, value_name = "TCTI")]
-    pub tcti: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct EnrollArgs {
-    /// The trust bundle whose SHA-256 is sealed.
-    #[arg(long = "trust", value_name = "BUNDLE")]
-    pub trust: PathBuf,
-    /// PCRs of the sealing policy, e.g. `7,12` or `0-7`.
-    #[arg(long, value_name = "LIST")]
-    pub pcrs: String,
-    /// PCR bank of the policy.
-    #[arg(long, value_name = "BANK", default_value = "sha256")]
-    pub bank: String,
-    /// Seal to this value of a PCR instead of its current one (predicted state). Repeatable.
-    #[arg(long = "pcr-value", value_name = "IDX=HEX")]
-    pub pcr_values: Vec<String>,
-    /// Output directory.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    #[command(flatten)]
-    pub tcti: TctiArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct UnsealArgs {
-    /// The trust bundle to check.
-    #[arg(long = "trust", value_name = "BUNDLE")]
-    pub trust: PathBuf,
-    /// Directory written by `modseal enroll`.
-    #[arg(long, value_name = "DIR")]
-    pub sealed: PathBuf,
-    #[command(flatten)]
-    pub tcti: TctiArgs,
-}
-
+pub const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
 // ---------------------------------------------------------------------------
 // sealed.json
 
@@ -312,18 +268,9 @@ pub struct Enrollment {
     pub blob: SealedBlob,
 }
 
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut data = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(f, limit + 1), &mut data)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if data.len() as u64 > limit {
-        return Err(format!(
-            "{}: larger than the {limit}-byte limit",
-            path.display()
-        ));
-    }
-    Ok(data)
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    crate::util::read::read_capped(path, usize::try_from(limit).unwrap_or(usize::MAX))
+        .map_err(|e| e.to_string())
 }
 
 /// Reads an enrollment directory: `sealed.json` parsed and validated, the
@@ -481,15 +428,6 @@ pub fn write_enrollment(dir: &Path, info: &SealedInfo, blob: &SealedBlob) -> std
         ],
     )
 }
-
-// ---------------------------------------------------------------------------
-// Commands
-
-fn usage(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("modseal: error: {msg}");
-    EXIT_USAGE
-}
-
 /// Parses `--pcr-value IDX=HEX` options against the PCR list and bank.
 pub fn parse_pcr_values(
     opts: &[String],
@@ -523,7 +461,7 @@ pub fn parse_pcr_values(
 
 /// Reads the bundle, checks it is a trust bundle or certificate file, and
 /// returns its exact bytes.
-fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
+pub fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = read_limited(path, MAX_BUNDLE)?;
     crate::trust::TrustStore::default()
         .add_trust_file(path)
@@ -533,145 +471,6 @@ fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
         return Err(format!("{}: changed while being read", path.display()));
     }
     Ok(bytes)
-}
-
-fn open_tpm(arg: Option<&str>) -> Result<crate::tpm::esapi::EsapiTpm, TpmError> {
-    let tcti = crate::tpm::tcti_name(arg);
-    crate::tpm::esapi::EsapiTpm::open(&tcti)
-}
-
-pub fn cmd_enroll(args: EnrollArgs) -> u8 {
-    let pcrs = match crate::tpm::bank::parse_pcr_list(&args.pcrs) {
-        Ok(p) => p,
-        Err(e) => return usage(format!("--pcrs {}: {e}", args.pcrs)),
-    };
-    let Some(bank) = PcrBank::from_name(&args.bank) else {
-        return usage(format!(
-            "--bank {}: expected sha1, sha256, sha384 or sha512",
-            args.bank
-        ));
-    };
-    let given = match parse_pcr_values(&args.pcr_values, &pcrs, bank) {
-        Ok(g) => g,
-        Err(e) => return usage(e),
-    };
-    let bundle = match read_bundle(&args.trust) {
-        Ok(b) => b,
-        Err(e) => return usage(format!("--trust: {e}")),
-    };
-    let out = match prepare_enrollment_dir(&args.out) {
-        Ok(o) => o,
-        Err(e) => return usage(format!("--out: {e}")),
-    };
-    let digest = crate::verify::algorithm::sha256(&bundle);
-
-    let mut tpm = match open_tpm(args.tcti.tcti.as_deref()) {
-        Ok(t) => t,
-        Err(e @ TpmError::Invalid(_)) => return usage(e),
-        Err(e) => {
-            eprintln!("modseal: enroll failed: no-tpm: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let missing: Vec<u8> = pcrs
-        .iter()
-        .copied()
-        .filter(|p| !given.contains_key(p))
-        .collect();
-    let read = if missing.is_empty() {
-        Ok(Vec::new())
-    } else {
-        tpm.pcr_read(bank, &missing)
-    };
-    let read = match read {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("modseal: enroll failed: reading the current PCR values: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let current: BTreeMap<u8, Vec<u8>> = missing.into_iter().zip(read).collect();
-    let values: Vec<Vec<u8>> = pcrs
-        .iter()
-        .map(|p| {
-            given
-                .get(p)
-                .or_else(|| current.get(p))
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    let policy = bank.policy_pcr_digest(&pcrs, &values);
-    let blob = match tpm.seal(&digest, bank, &pcrs, &values, &policy) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("modseal: enroll failed: sealing: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let info = SealedInfo {
-        bank,
-        pcrs,
-        pcr_values: values,
-        policy_digest: policy,
-        bundle_sha256: digest,
-        srk: blob.srk,
-    };
-    if let Err(e) = write_enrollment(&out, &info, &blob) {
-        eprintln!("modseal: enroll failed: writing {}: {e}", out.display());
-        return EXIT_FAIL;
-    }
-    let list: Vec<String> = info.pcrs.iter().map(u8::to_string).collect();
-    println!(
-        "enrolled {}: bundle sha256 {} sealed to PCRs {} ({}), policy {}, SRK {}",
-        out.display(),
-        crate::util::hex::lower(&digest),
-        list.join(","),
-        bank,
-        crate::util::hex::lower(&info.policy_digest),
-        info.srk.to_config()
-    );
-    log::debug!("enroll: {} TPM commands", tpm.commands());
-    EXIT_OK
-}
-
-pub fn cmd_unseal(args: UnsealArgs) -> u8 {
-    let bundle = match read_limited(&args.trust, MAX_BUNDLE) {
-        Ok(b) => b,
-        Err(e) => return usage(format!("--trust: {e}")),
-    };
-    let enrollment = match load_enrollment(&args.sealed) {
-        Ok(e) => e,
-        Err(f) if f.is_usage() => return usage(format!("--sealed: {f}")),
-        Err(f) => {
-            eprintln!("modseal: unseal failed: {f}");
-            return EXIT_FAIL;
-        }
-    };
-    let mut tpm = match open_tpm(args.tcti.tcti.as_deref()) {
-        Ok(t) => t,
-        Err(e @ TpmError::Invalid(_)) => return usage(e),
-        Err(e) => {
-            eprintln!("modseal: unseal failed: {}", UnsealFailure::from(e));
-            return EXIT_FAIL;
-        }
-    };
-    let r = unseal_enrollment(&mut tpm, &enrollment, &bundle);
-    log::debug!("unseal: {} TPM commands", tpm.commands());
-    match r {
-        Ok(_) => {
-            println!("bundle matches sealed digest");
-            EXIT_OK
-        }
-        Err(f) => {
-            eprintln!("modseal: unseal failed: {f}");
-            if f.is_usage() {
-                EXIT_USAGE
-            } else {
-                EXIT_FAIL
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod bank;
 pub mod esapi;
+#[cfg(test)]
 pub mod memory;
 pub mod rc;
 pub mod tpm2b;

@@ -147,21 +147,25 @@ impl TrustStore {
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, TrustError> {
-    let io = |source| TrustError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_TRUST_FILE as u64 {
-        return Err(TrustError::Invalid {
+    use crate::util::read::{read_capped, ReadError};
+    read_capped(path, MAX_TRUST_FILE).map_err(|e| match e {
+        ReadError::Open { source, .. }
+        | ReadError::Stat { source, .. }
+        | ReadError::Read { source, .. } => TrustError::Io {
             path: path.to_owned(),
-            reason: format!(
-                "{} bytes, larger than the {MAX_TRUST_FILE}-byte limit",
-                meta.len()
-            ),
-        });
-    }
-    std::fs::read(path).map_err(io)
+            source,
+        },
+        other => TrustError::Invalid {
+            path: path.to_owned(),
+            reason: match other {
+                ReadError::TooLarge { size, .. } => {
+                    format!("{size} bytes, larger than the {MAX_TRUST_FILE}-byte limit")
+                }
+                ReadError::NotRegular { .. } => "not a regular file".into(),
+                _ => format!("grew past the {MAX_TRUST_FILE}-byte limit while being read"),
+            },
+        },
+    })
 }
 
 fn looks_like_bundle(bytes: &[u8]) -> bool {
@@ -308,7 +312,7 @@ pub fn render_bundle(anchors: &[Certificate], deny: &Denylist) -> String {
     }
     for a in anchors {
         out.push_str(&format!("# {}\n", a.name));
-        out.push_str(&crate::image::kernel_image::to_pem(&a.der));
+        out.push_str(&crate::util::pem::encode("CERTIFICATE", &a.der));
     }
     out
 }

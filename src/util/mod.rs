@@ -1,5 +1,8 @@
-//! The bottom layer: hex, files (capped reads, atomic writes), the kernel log.
+//! The bottom layer: hex, PEM, capped file reads, atomic writes, the kernel
+//! log. One of each.
 
 pub mod fs;
 pub mod hex;
 pub mod kmsg;
+pub mod pem;
+pub mod read;

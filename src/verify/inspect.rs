@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use crate::image::decompress::{self, Format};
 use crate::trust::cert::strip_sign_byte;
 use crate::verify::algorithm::{
     hash_from_oid, oid_string, sig_alg_from_oid, HashLookup, KeyFamily, SigAlgLookup,
@@ -37,44 +36,37 @@ pub struct Inspection {
     pub error: Option<String>,
 }
 
-pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
-    let mut out = Inspection {
-        path: path.to_owned(),
-        compression: format.to_string(),
-        file_size: file.len(),
-        module_size: file.len(),
-        signed: false,
-        sig_id: None,
-        signer: None,
-        sig_key: None,
-        key_id_type: None,
-        sig_hashalgo: None,
-        sig_algo: None,
-        signed_attributes: None,
-        certificates: None,
-        signature_size: None,
-        pkcs7_size: None,
-        payload_size: None,
-        payload_digest: None,
-        payload_sha256: None,
-        bytes_after_pkcs7: None,
-        error: None,
-    };
-    let owned;
-    let module = if format == Format::None {
-        file
-    } else {
-        match decompress::decompress(format, file, crate::verify::MAX_MODULE_SIZE) {
-            Ok(m) => {
-                owned = m;
-                &owned[..]
-            }
-            Err(e) => {
-                out.error = Some(e.to_string());
-                return out;
-            }
+impl Inspection {
+    /// An inspection of a stored file of `file_size` bytes, before its
+    /// (decompressed) module is looked at.
+    pub fn new(path: &str, compression: &str, file_size: usize) -> Self {
+        Inspection {
+            path: path.to_owned(),
+            compression: compression.to_owned(),
+            file_size,
+            module_size: file_size,
+            signed: false,
+            sig_id: None,
+            signer: None,
+            sig_key: None,
+            key_id_type: None,
+            sig_hashalgo: None,
+            sig_algo: None,
+            signed_attributes: None,
+            certificates: None,
+            signature_size: None,
+            pkcs7_size: None,
+            payload_size: None,
+            payload_digest: None,
+            payload_sha256: None,
+            bytes_after_pkcs7: None,
+            error: None,
         }
-    };
+    }
+}
+
+/// Inspects an uncompressed module; `out` says where it came from.
+pub fn inspect_module(module: &[u8], mut out: Inspection) -> Inspection {
     out.module_size = module.len();
     let signed = match modsig::split(module) {
         Ok(Trailer::Signed(s)) => s,

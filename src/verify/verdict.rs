@@ -1,11 +1,8 @@
 //! The verdict for one module: trailer, PKCS#7, algorithms, signer, denylist,
 //! signature and chain, in the order the kernel would meet them.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-use crate::image::decompress::{self, Format};
 use crate::trust::cert::Certificate;
 use crate::trust::chain::{build_path, find_signer};
 use crate::trust::TrustStore;
@@ -80,7 +77,7 @@ pub struct Options {
 }
 
 impl Report {
-    fn new(path: &str, verdict: Verdict, reason: impl Into<String>) -> Self {
+    pub fn new(path: &str, verdict: Verdict, reason: impl Into<String>) -> Self {
         Report {
             path: path.to_owned(),
             verdict,
@@ -93,97 +90,9 @@ impl Report {
     }
 }
 
-/// Reads and checks one module file.
-pub fn verify_file(path: &Path, display: &str, trust: &TrustStore, opts: &Options) -> Report {
-    verify_file_with(path, display, trust, opts, &mut Vec::new())
-}
-
-/// Like [`verify_file`], reading into `buf`: a worker that reuses one buffer
-/// for thousands of modules avoids an allocation (and, with musl's malloc, an
-/// mmap/munmap pair and fresh page faults) per file.
-pub fn verify_file_with(
-    path: &Path,
-    display: &str,
-    trust: &TrustStore,
-    opts: &Options,
-    buf: &mut Vec<u8>,
-) -> Report {
-    match read_module_file(path, buf) {
-        Ok(()) => verify_bytes(
-            buf,
-            decompress::format_for_module_path(path),
-            display,
-            trust,
-            opts,
-        ),
-        Err(e) => Report::new(display, Verdict::IoError, e),
-    }
-}
-
-/// Linux `O_NONBLOCK`: opening a FIFO must not wait for a writer. It has no
-/// effect on regular files.
-const O_NONBLOCK: i32 = 0o4000;
-
-/// Reads a regular file of at most [`MAX_MODULE_SIZE`] bytes into `buf`.
-/// Anything else (a FIFO, a device such as /dev/zero behind a symlink, a
-/// directory) is refused, so a planted file cannot hang or exhaust the run.
-pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    buf.clear();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .map_err(|e| format!("cannot open: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-    if len > MAX_MODULE_SIZE {
-        return Err(format!(
-            "file is {len} bytes, larger than the {MAX_MODULE_SIZE}-byte limit"
-        ));
-    }
-    buf.reserve(len.saturating_sub(buf.capacity()));
-    let limit = u64::try_from(MAX_MODULE_SIZE).unwrap_or(u64::MAX) + 1;
-    f.take(limit)
-        .read_to_end(buf)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if buf.len() > MAX_MODULE_SIZE {
-        return Err(format!(
-            "file grew past the {MAX_MODULE_SIZE}-byte limit while being read"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a module given as bytes; `format` says whether they are compressed.
-pub fn verify_bytes(
-    file: &[u8],
-    format: Format,
-    path: &str,
-    trust: &TrustStore,
-    opts: &Options,
-) -> Report {
-    if format == Format::None {
-        return verify_module(file, None, path, trust, opts);
-    }
-    let file_sha = sha256(file);
-    match decompress::decompress(format, file, MAX_MODULE_SIZE) {
-        Ok(inner) => verify_module(&inner, Some(file_sha), path, trust, opts),
-        Err(e) => {
-            let mut r = Report::new(path, Verdict::Malformed, e.to_string());
-            r.sha256 = Some(crate::util::hex::lower(&file_sha));
-            r
-        }
-    }
-}
-
 /// Checks an uncompressed module. `file_sha` is the stored file's digest when
 /// that differs from the module's (compressed files).
-fn verify_module(
+pub fn verify_module(
     module: &[u8],
     file_sha: Option<[u8; 32]>,
     path: &str,

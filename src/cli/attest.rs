@@ -1,0 +1,169 @@
+//! `modseal attest`.
+
+use std::path::PathBuf;
+
+use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::attest::policy::{self, Policy};
+use crate::attest::{evaluate, load_ak, parse_nonce, read_capped, read_evidence, render_text};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 trusted; 1 not trusted (or, with --make-policy, the log is \
+not a passing boot); 2 bad input (unreadable or malformed files, unusable AK, malformed policy, usage)."
+)]
+pub struct AttestArgs {
+    /// The trusted attestation key: PEM (`BEGIN PUBLIC KEY`) or DER SubjectPublicKeyInfo,
+    /// RSA 2048-4096 or ECC P-256/P-384. The AK files in the quote directory are never used.
+    #[arg(long, value_name = "AK.pem", required_unless_present = "make_policy")]
+    pub ak: Option<PathBuf>,
+    /// The quote directory: quote.msg, quote.sig, quote.pcrs (as tpm2_quote -m -s -o write
+    /// them) and tpm2-measure.log.
+    #[arg(long, value_name = "DIR", required_unless_present = "make_policy")]
+    pub quote: Option<PathBuf>,
+    /// The nonce the verifier chose for this quote (hex, 1-64 bytes).
+    #[arg(long, value_name = "HEX", required_unless_present = "make_policy")]
+    pub nonce: Option<String>,
+    /// The event log (default: DIR/tpm2-measure.log).
+    #[arg(long, value_name = "LOG")]
+    pub log: Option<PathBuf>,
+    /// The attestation policy (see `--make-policy`). Without one: PCR 12, sha256, enforce,
+    /// stages early then pre-pivot, every module ok, and the trust-bundle digest NOT checked.
+    #[arg(long, value_name = "FILE", conflicts_with = "make_policy")]
+    pub policy: Option<PathBuf>,
+    /// Print the full report as JSON.
+    #[arg(long, conflicts_with = "make_policy")]
+    pub json: bool,
+    /// Print a policy made from the known-good boot in --log (checked against --quote, --ak
+    /// and --nonce when given); refuses a log that is not a passing boot.
+    #[arg(long, requires = "log")]
+    pub make_policy: bool,
+    /// With --make-policy: also pin the exact module set (path and SHA-256).
+    #[arg(long, requires = "make_policy")]
+    pub expect_modules: bool,
+}
+
+fn bad_input(json: bool, msg: &str) -> u8 {
+    // Parser errors can quote the untrusted input: no control characters.
+    let msg: String = msg
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    eprintln!("modseal: error: {msg}");
+    if json {
+        let doc = serde_json::json!({ "trusted": false, "bad_input": msg });
+        println!("{doc}");
+    }
+    EXIT_USAGE
+}
+
+/// `modseal attest`.
+pub fn cmd_attest(a: AttestArgs) -> u8 {
+    if a.make_policy {
+        return make_policy(&a);
+    }
+    let (Some(ak_path), Some(dir), Some(nonce)) = (&a.ak, &a.quote, &a.nonce) else {
+        return bad_input(a.json, "--ak, --quote and --nonce are required");
+    };
+    let nonce = match parse_nonce(nonce) {
+        Ok(n) => n,
+        Err(e) => return bad_input(a.json, &e),
+    };
+    let ak = match load_ak(ak_path) {
+        Ok(k) => k,
+        Err(e) => return bad_input(a.json, &e),
+    };
+    let policy = match &a.policy {
+        Some(p) => match read_capped(p, policy::MAX_POLICY_SIZE).and_then(|b| {
+            Policy::parse(&b).map_err(|e| format!("{}: malformed policy: {e}", p.display()))
+        }) {
+            Ok(p) => p,
+            Err(e) => return bad_input(a.json, &e),
+        },
+        None => Policy::default(),
+    };
+    let ev = match read_evidence(dir, a.log.as_deref()) {
+        Ok(e) => e,
+        Err(e) => return bad_input(a.json, &e),
+    };
+    let report = match evaluate(&ak, &ev, &nonce, &policy, a.policy.is_some()) {
+        Ok(r) => r,
+        Err(e) => return bad_input(a.json, &e.0),
+    };
+    let printed = if a.json {
+        serde_json::to_string(&report)
+            .map(|s| println!("{s}"))
+            .map_err(|e| e.to_string())
+    } else {
+        print!("{}", render_text(&report));
+        Ok(())
+    };
+    if let Err(e) = printed {
+        eprintln!("modseal: error: writing the report: {e}");
+        return EXIT_USAGE;
+    }
+    if report.trusted {
+        EXIT_OK
+    } else {
+        EXIT_FAIL
+    }
+}
+
+fn make_policy(a: &AttestArgs) -> u8 {
+    let Some(log_path) = &a.log else {
+        return bad_input(false, "--make-policy needs --log");
+    };
+    let log = match read_capped(log_path, crate::measure::MAX_LOG_SIZE) {
+        Ok(b) => b,
+        Err(e) => return bad_input(false, &e),
+    };
+    let records = match crate::measure::parse_log(&log) {
+        Ok(r) => r,
+        Err(e) => return bad_input(false, &format!("{}: {e}", log_path.display())),
+    };
+    let policy = match policy::from_log(&records, a.expect_modules) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "modseal: refusing to make a policy from {}: {e}",
+                log_path.display()
+            );
+            return EXIT_FAIL;
+        }
+    };
+    match (&a.quote, &a.ak, &a.nonce) {
+        (None, None, None) => {}
+        (Some(dir), Some(ak_path), Some(nonce)) => {
+            let nonce = match parse_nonce(nonce) {
+                Ok(n) => n,
+                Err(e) => return bad_input(false, &e),
+            };
+            let ak = match load_ak(ak_path) {
+                Ok(k) => k,
+                Err(e) => return bad_input(false, &e),
+            };
+            let ev = match read_evidence(dir, Some(log_path)) {
+                Ok(e) => e,
+                Err(e) => return bad_input(false, &e),
+            };
+            match evaluate(&ak, &ev, &nonce, &policy, true) {
+                Ok(r) if r.trusted => {}
+                Ok(r) => {
+                    eprintln!(
+                        "modseal: refusing to make a policy: the quote does not attest the log: {}",
+                        r.verdict
+                    );
+                    return EXIT_FAIL;
+                }
+                Err(e) => return bad_input(false, &e.0),
+            }
+        }
+        _ => {
+            return bad_input(
+                false,
+                "--make-policy checks a quote only with all of --quote, --ak and --nonce",
+            )
+        }
+    }
+    print!("{}", policy.render());
+    EXIT_OK
+}

@@ -1,0 +1,198 @@
+//! `modseal enroll` and `modseal unseal`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::seal::*;
+use crate::tpm::{PcrBank, Tpm, TpmError};
+
+#[derive(Debug, Args)]
+pub struct TctiArgs {
+    /// TPM connection (TCTI), e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
+    /// Default: $MODSEAL_TCTI, else device:/dev/tpmrm0.
+    #[arg(long, value_name = "TCTI")]
+    pub tcti: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The trust bundle whose SHA-256 is sealed.
+    #[arg(long = "trust", value_name = "BUNDLE")]
+    pub trust: PathBuf,
+    /// PCRs of the sealing policy, e.g. `7,12` or `0-7`.
+    #[arg(long, value_name = "LIST")]
+    pub pcrs: String,
+    /// PCR bank of the policy.
+    #[arg(long, value_name = "BANK", default_value = "sha256")]
+    pub bank: String,
+    /// Seal to this value of a PCR instead of its current one (predicted state). Repeatable.
+    #[arg(long = "pcr-value", value_name = "IDX=HEX")]
+    pub pcr_values: Vec<String>,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub tcti: TctiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsealArgs {
+    /// The trust bundle to check.
+    #[arg(long = "trust", value_name = "BUNDLE")]
+    pub trust: PathBuf,
+    /// Directory written by `modseal enroll`.
+    #[arg(long, value_name = "DIR")]
+    pub sealed: PathBuf,
+    #[command(flatten)]
+    pub tcti: TctiArgs,
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+fn usage(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("modseal: error: {msg}");
+    EXIT_USAGE
+}
+
+fn open_tpm(arg: Option<&str>) -> Result<crate::tpm::esapi::EsapiTpm, TpmError> {
+    let tcti = crate::tpm::tcti_name(arg);
+    crate::tpm::esapi::EsapiTpm::open(&tcti)
+}
+
+pub fn cmd_enroll(args: EnrollArgs) -> u8 {
+    let pcrs = match crate::tpm::bank::parse_pcr_list(&args.pcrs) {
+        Ok(p) => p,
+        Err(e) => return usage(format!("--pcrs {}: {e}", args.pcrs)),
+    };
+    let Some(bank) = PcrBank::from_name(&args.bank) else {
+        return usage(format!(
+            "--bank {}: expected sha1, sha256, sha384 or sha512",
+            args.bank
+        ));
+    };
+    let given = match parse_pcr_values(&args.pcr_values, &pcrs, bank) {
+        Ok(g) => g,
+        Err(e) => return usage(e),
+    };
+    let bundle = match read_bundle(&args.trust) {
+        Ok(b) => b,
+        Err(e) => return usage(format!("--trust: {e}")),
+    };
+    let out = match prepare_enrollment_dir(&args.out) {
+        Ok(o) => o,
+        Err(e) => return usage(format!("--out: {e}")),
+    };
+    let digest = crate::verify::algorithm::sha256(&bundle);
+
+    let mut tpm = match open_tpm(args.tcti.tcti.as_deref()) {
+        Ok(t) => t,
+        Err(e @ TpmError::Invalid(_)) => return usage(e),
+        Err(e) => {
+            eprintln!("modseal: enroll failed: no-tpm: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let missing: Vec<u8> = pcrs
+        .iter()
+        .copied()
+        .filter(|p| !given.contains_key(p))
+        .collect();
+    let read = if missing.is_empty() {
+        Ok(Vec::new())
+    } else {
+        tpm.pcr_read(bank, &missing)
+    };
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("modseal: enroll failed: reading the current PCR values: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let current: BTreeMap<u8, Vec<u8>> = missing.into_iter().zip(read).collect();
+    let values: Vec<Vec<u8>> = pcrs
+        .iter()
+        .map(|p| {
+            given
+                .get(p)
+                .or_else(|| current.get(p))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let policy = bank.policy_pcr_digest(&pcrs, &values);
+    let blob = match tpm.seal(&digest, bank, &pcrs, &values, &policy) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("modseal: enroll failed: sealing: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let info = SealedInfo {
+        bank,
+        pcrs,
+        pcr_values: values,
+        policy_digest: policy,
+        bundle_sha256: digest,
+        srk: blob.srk,
+    };
+    if let Err(e) = write_enrollment(&out, &info, &blob) {
+        eprintln!("modseal: enroll failed: writing {}: {e}", out.display());
+        return EXIT_FAIL;
+    }
+    let list: Vec<String> = info.pcrs.iter().map(u8::to_string).collect();
+    println!(
+        "enrolled {}: bundle sha256 {} sealed to PCRs {} ({}), policy {}, SRK {}",
+        out.display(),
+        crate::util::hex::lower(&digest),
+        list.join(","),
+        bank,
+        crate::util::hex::lower(&info.policy_digest),
+        info.srk.to_config()
+    );
+    log::debug!("enroll: {} TPM commands", tpm.commands());
+    EXIT_OK
+}
+
+pub fn cmd_unseal(args: UnsealArgs) -> u8 {
+    let bundle = match read_limited(&args.trust, MAX_BUNDLE) {
+        Ok(b) => b,
+        Err(e) => return usage(format!("--trust: {e}")),
+    };
+    let enrollment = match load_enrollment(&args.sealed) {
+        Ok(e) => e,
+        Err(f) if f.is_usage() => return usage(format!("--sealed: {f}")),
+        Err(f) => {
+            eprintln!("modseal: unseal failed: {f}");
+            return EXIT_FAIL;
+        }
+    };
+    let mut tpm = match open_tpm(args.tcti.tcti.as_deref()) {
+        Ok(t) => t,
+        Err(e @ TpmError::Invalid(_)) => return usage(e),
+        Err(e) => {
+            eprintln!("modseal: unseal failed: {}", UnsealFailure::from(e));
+            return EXIT_FAIL;
+        }
+    };
+    let r = unseal_enrollment(&mut tpm, &enrollment, &bundle);
+    log::debug!("unseal: {} TPM commands", tpm.commands());
+    match r {
+        Ok(_) => {
+            println!("bundle matches sealed digest");
+            EXIT_OK
+        }
+        Err(f) => {
+            eprintln!("modseal: unseal failed: {f}");
+            if f.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAIL
+            }
+        }
+    }
+}
