@@ -771,6 +771,7 @@ mod tests {
     use super::quote_files::*;
     use super::*;
     use crate::measure::{record_bytes, Content, Mode, ModuleEntry, Stage};
+    use crate::measure::{StageResult, UnsealOutcome};
     use crate::verify::Verdict;
     use p256::ecdsa::signature::hazmat::PrehashSigner;
 
@@ -780,13 +781,12 @@ mod tests {
             stage,
             mode: Mode::Enforce,
             result: if verdict == Verdict::Ok {
-                "pass"
+                StageResult::Pass
             } else {
-                "fail"
-            }
-            .into(),
+                StageResult::Fail
+            },
             anchor_sha256: Some("ab".repeat(32)),
-            unseal: "ok".into(),
+            unseal: UnsealOutcome::Ok,
             modules: vec![ModuleEntry {
                 path: "kernel/a.ko".into(),
                 sha256: Some("01".repeat(32)),

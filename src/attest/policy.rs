@@ -13,7 +13,7 @@
 //! module <sha256> <path>      # repeatable: the exact expected module set (default: any set)
 //! ```
 
-use crate::measure::{Content, Mode, Record, Stage};
+use crate::measure::{Content, Mode, Record, Stage, UnsealOutcome};
 use crate::tpm::PcrBank;
 use crate::verify::Verdict;
 
@@ -460,10 +460,10 @@ fn check_content(policy: &Policy, r: &Record, c: &Content) -> Vec<Violation> {
         }
         Some(_) => {}
     }
-    if c.unseal != "ok" {
+    if c.unseal != UnsealOutcome::Ok {
         out.push(v(format!(
             "unseal {}: the trust bundle's digest was not confirmed by the TPM",
-            clip(&c.unseal)
+            c.unseal
         )));
     }
     for m in &c.modules {
@@ -609,7 +609,7 @@ pub fn from_log(records: &[Record], modules: bool) -> Result<Policy, String> {
                 .into_iter()
                 .next()
                 .map(|v| v.message)
-                .unwrap_or_else(|| format!("record {}: result {}", r.index, clip(&c.result)));
+                .unwrap_or_else(|| format!("record {}: result {}", r.index, c.result));
             return Err(format!("not a passing boot: {why}"));
         }
         if c.mode != c0.mode {
@@ -683,6 +683,7 @@ pub fn from_log(records: &[Record], modules: bool) -> Result<Policy, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::StageResult;
     use crate::measure::{parse_log, record_bytes, ModuleEntry};
 
     fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
@@ -691,13 +692,12 @@ mod tests {
             stage,
             mode,
             result: if verdict == Verdict::Ok {
-                "pass"
+                StageResult::Pass
             } else {
-                "fail"
-            }
-            .into(),
+                StageResult::Fail
+            },
             anchor_sha256: Some("ab".repeat(32)),
-            unseal: "ok".into(),
+            unseal: UnsealOutcome::Ok,
             modules: vec![
                 ModuleEntry {
                     path: "kernel/a.ko".into(),
@@ -919,7 +919,7 @@ mod tests {
     #[test]
     fn unseal_and_unverified_loaded() {
         let mut early = content(Stage::Early, Mode::Enforce, Verdict::Ok);
-        early.unseal = "pcr-changed".into();
+        early.unseal = UnsealOutcome::PcrChanged;
         let mut pp = content(Stage::PrePivot, Mode::Enforce, Verdict::Ok);
         pp.unverified_loaded = Some(vec!["rootkit".into()]);
         let v = evaluate(&Policy::default(), &log_of(&[early, pp.clone()]));

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::measure::{Content, Mode, Stage};
+use crate::measure::{Content, Mode, Stage, StageResult, UnsealOutcome};
 use crate::tpm::{PcrBank, Tpm, TpmError};
 use crate::trust::TrustStore;
 use crate::util::kmsg::{Level, Sink};
@@ -428,17 +428,17 @@ pub fn run_stage(
                 "{}: cannot read trust bundle: {e}",
                 cfg.trust.display()
             ));
-            "bundle-unreadable".to_owned()
+            UnsealOutcome::BundleUnreadable
         }
         (Ok(_), Err(e)) => {
             problems.push(format!("no TPM: {e}"));
-            "no-tpm".to_owned()
+            UnsealOutcome::NoTpm
         }
         (Ok(b), Ok(t)) => match crate::seal::unseal_and_check(&mut **t, b, &cfg.sealed) {
-            Ok(_) => "ok".to_owned(),
+            Ok(_) => UnsealOutcome::Ok,
             Err(f) => {
                 problems.push(format!("unseal: {f}"));
-                f.name().to_owned()
+                f.outcome()
             }
         },
     };
@@ -477,13 +477,13 @@ pub fn run_stage(
         input.stage,
         cfg.mode,
         anchor,
-        &unseal,
+        unseal,
         &reports,
         &root,
         unverified,
     );
     if trust.anchors.is_empty() && content.passed() {
-        content.result = "fail".into();
+        content.result = StageResult::Fail;
     }
     let bytes = content.to_bytes();
 

@@ -275,7 +275,7 @@ pub fn predicted_content(
         stage,
         mode,
         Some(crate::verify::algorithm::sha256(bundle)),
-        "ok",
+        crate::measure::UnsealOutcome::Ok,
         &reports,
         &modules.display().to_string(),
         unverified,

@@ -65,6 +65,83 @@ impl Mode {
     }
 }
 
+/// A stage's overall result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageResult {
+    /// Every check passed.
+    Pass,
+    /// At least one check failed.
+    Fail,
+}
+
+impl StageResult {
+    /// The name records and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageResult::Pass => "pass",
+            StageResult::Fail => "fail",
+        }
+    }
+}
+
+/// What the unseal of the trust bundle's digest came to: `ok`, or the named
+/// failure (the names of `seal::UnsealFailure`, plus `bundle-unreadable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnsealOutcome {
+    /// The sealed digest is the bundle's SHA-256.
+    Ok,
+    /// The trust bundle could not be read, so nothing was unsealed.
+    BundleUnreadable,
+    /// No TPM at the TCTI.
+    NoTpm,
+    /// The PCRs differ from the enrolled state.
+    PcrChanged,
+    /// The sealed object does not load or is not what modseal makes.
+    BadObject,
+    /// The unsealed digest is not the bundle's SHA-256.
+    DigestMismatch,
+    /// The TPM is in dictionary-attack lockout.
+    Lockout,
+    /// Any other TPM failure.
+    TpmError,
+    /// The enrollment files cannot be read.
+    Io,
+    /// `sealed.json` is malformed or inconsistent.
+    Invalid,
+}
+
+impl UnsealOutcome {
+    /// The name records and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnsealOutcome::Ok => "ok",
+            UnsealOutcome::BundleUnreadable => "bundle-unreadable",
+            UnsealOutcome::NoTpm => "no-tpm",
+            UnsealOutcome::PcrChanged => "pcr-changed",
+            UnsealOutcome::BadObject => "bad-object",
+            UnsealOutcome::DigestMismatch => "digest-mismatch",
+            UnsealOutcome::Lockout => "lockout",
+            UnsealOutcome::TpmError => "tpm-error",
+            UnsealOutcome::Io => "io",
+            UnsealOutcome::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for UnsealOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for StageResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One module as measured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleEntry {
@@ -87,11 +164,11 @@ pub struct Content {
     pub stage: Stage,
     pub mode: Mode,
     /// `pass` or `fail`.
-    pub result: String,
+    pub result: StageResult,
     /// SHA-256 of the trust bundle as read (confirmed only when `unseal` is `ok`).
     pub anchor_sha256: Option<String>,
     /// `ok`, or the named unseal failure.
-    pub unseal: String,
+    pub unseal: UnsealOutcome,
     pub modules: Vec<ModuleEntry>,
     /// At pre-pivot: loaded modules without a verified file (empty when all are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +182,7 @@ impl Content {
         stage: Stage,
         mode: Mode,
         anchor_sha256: Option<[u8; 32]>,
-        unseal: &str,
+        unseal: UnsealOutcome,
         reports: &[Report],
         root: &str,
         unverified_loaded: Option<Vec<String>>,
@@ -122,23 +199,27 @@ impl Content {
             })
             .collect();
         modules.sort_by(|a, b| a.path.cmp(&b.path));
-        let pass = unseal == "ok"
+        let pass = unseal == UnsealOutcome::Ok
             && modules.iter().all(|m| m.verdict == Verdict::Ok)
             && unverified_loaded.as_ref().is_none_or(|u| u.is_empty());
         Content {
             version: CONTENT_VERSION,
             stage,
             mode,
-            result: if pass { "pass" } else { "fail" }.into(),
+            result: if pass {
+                StageResult::Pass
+            } else {
+                StageResult::Fail
+            },
             anchor_sha256: anchor_sha256.map(|d| crate::util::hex::lower(&d)),
-            unseal: unseal.into(),
+            unseal,
             modules,
             unverified_loaded,
         }
     }
 
     pub fn passed(&self) -> bool {
-        self.result == "pass"
+        self.result == StageResult::Pass
     }
 
     /// The exact bytes that are hashed and written.
@@ -380,7 +461,7 @@ mod tests {
             Stage::Early,
             Mode::Enforce,
             Some([1; 32]),
-            "ok",
+            UnsealOutcome::Ok,
             &[
                 report("/m/b.ko", Verdict::Ok),
                 report("/m/a.ko", Verdict::Ok),
@@ -392,7 +473,7 @@ mod tests {
             Stage::Early,
             Mode::Enforce,
             Some([1; 32]),
-            "ok",
+            UnsealOutcome::Ok,
             &[
                 report("/m/a.ko", Verdict::Ok),
                 report("/m/b.ko", Verdict::Ok),
@@ -407,7 +488,7 @@ mod tests {
             Stage::Early,
             Mode::Warn,
             None,
-            "ok",
+            UnsealOutcome::Ok,
             &[report("/m/a.ko", Verdict::BadSignature)],
             "/m",
             None,
@@ -418,7 +499,7 @@ mod tests {
             Stage::PrePivot,
             Mode::Warn,
             None,
-            "ok",
+            UnsealOutcome::Ok,
             &[],
             "/m",
             Some(vec!["x".into()]),
@@ -432,7 +513,7 @@ mod tests {
             Stage::Early,
             Mode::Enforce,
             Some([2; 32]),
-            "ok",
+            UnsealOutcome::Ok,
             &[report("/m/a.ko", Verdict::Ok)],
             "/m",
             None,

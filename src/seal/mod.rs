@@ -212,6 +212,21 @@ impl UnsealFailure {
         }
     }
 
+    /// The outcome a stage record carries for this failure.
+    pub fn outcome(&self) -> crate::measure::UnsealOutcome {
+        use crate::measure::UnsealOutcome as O;
+        match self {
+            UnsealFailure::NoTpm(_) => O::NoTpm,
+            UnsealFailure::PcrChanged { .. } => O::PcrChanged,
+            UnsealFailure::BadObject(_) => O::BadObject,
+            UnsealFailure::DigestMismatch { .. } => O::DigestMismatch,
+            UnsealFailure::Lockout(_) => O::Lockout,
+            UnsealFailure::Tpm(_) => O::TpmError,
+            UnsealFailure::Io(_) => O::Io,
+            UnsealFailure::Invalid(_) => O::Invalid,
+        }
+    }
+
     /// Whether this is the caller's input being wrong (exit 2 for the
     /// `unseal` command) rather than the check failing (exit 1).
     pub fn is_usage(&self) -> bool {
