@@ -63,6 +63,12 @@ if command -v rustup >/dev/null 2>&1; then
     if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
         rustup target add x86_64-unknown-linux-musl
     fi
+    # scripts/test.sh checks style with both.
+    for c in clippy rustfmt; do
+        if ! rustup component list --installed | grep -q "^$c"; then
+            rustup component add "$c"
+        fi
+    done
 else
     echo "setup: rustup not found; the musl target cannot be added" >&2
     exit 1

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README and .ci/run):
+#   0. style: `cargo fmt --check` and `cargo clippy --all-targets -- -D warnings`
+#      (the lints lib.rs denies are enforced only when clippy runs);
 #   1. release build of the static musl binary, checked to be statically linked;
 #   2. the fixture corpus (scripts/make-fixtures.sh) and its OpenSSL check;
 #   3. `cargo test --release` (all tests) against that binary (MODSEAL_BIN);
@@ -45,6 +47,11 @@ stage() {
         failed=$(( failed + 1 ))
     fi
     return 0
+}
+
+style() {
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
 }
 
 build_musl() {
@@ -113,6 +120,7 @@ t_start=$(date +%s)
 if [ -z "${SKIP_SETUP:-}" ]; then
     "$repo/scripts/setup.sh"
 fi
+stage "style (fmt, clippy)" style
 stage "build static musl binary" build_musl
 stage "fixture corpus" fixtures
 stage "cargo test --release" cargo_tests
