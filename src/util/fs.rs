@@ -3,8 +3,32 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `data` to a temporary file beside `path`, syncs it, then renames it
-/// over `path`: readers see the old file or the new one, never a mix.
+/// A name no other process can predict: an attacker who can write the
+/// directory must not be able to plant a symlink or file where modseal is
+/// about to write (std's `RandomState` is seeded from the OS's randomness).
+fn unpredictable_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{}.{:016x}", std::process::id(), h.finish())
+}
+
+/// Creates `path` for writing: never an existing file (`O_EXCL`) and never
+/// through a symlink (`O_NOFOLLOW`).
+fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .mode(0o644)
+        .open(path)
+}
+
+/// Writes `data` to a fresh temporary file beside `path` (unpredictable
+/// name, `O_EXCL|O_NOFOLLOW`), syncs it, then renames it over `path`:
+/// readers see the old file or the new one, never a mix, and a symlink
+/// planted at `path` is replaced, not followed.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -14,9 +38,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.tmp.{}", unpredictable_suffix()));
+    let mut f = create_exclusive(&tmp)?;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -32,12 +56,26 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = create_exclusive(path)?;
     f.write_all(data)?;
     f.sync_all()
+}
+
+/// Opens `path` for appending, creating it if absent, never through a
+/// symlink (`O_NOFOLLOW`): the event log is written by root early in boot,
+/// in a directory an attacker may have prepared.
+pub fn open_append_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .mode(0o644)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -64,11 +102,8 @@ pub fn write_dir_replacing(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Resu
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = parent.join(format!(".{name}.new.{}.{stamp}", std::process::id()));
+    let stamp = unpredictable_suffix();
+    let tmp = parent.join(format!(".{name}.new.{stamp}"));
     std::fs::create_dir(&tmp)?;
     let result = (|| {
         for (file, data) in files {
@@ -76,7 +111,7 @@ pub fn write_dir_replacing(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Resu
         }
         sync_dir(&tmp)?;
         if std::fs::symlink_metadata(dir).is_ok() {
-            exchange_dir(&tmp, dir, &parent, &name, stamp)?;
+            exchange_dir(&tmp, dir, &parent, &name, &stamp)?;
         } else {
             std::fs::rename(&tmp, dir)?;
         }
@@ -95,7 +130,7 @@ fn exchange_dir(
     dir: &Path,
     parent: &Path,
     name: &str,
-    stamp: u128,
+    stamp: &str,
 ) -> std::io::Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     match renameat_with(CWD, new, CWD, dir, RenameFlags::EXCHANGE) {
@@ -106,7 +141,7 @@ fn exchange_dir(
                 || e == rustix::io::Errno::OPNOTSUPP =>
         {
             log::debug!("renameat2(RENAME_EXCHANGE) unsupported here ({e}); renaming in two steps");
-            let old = parent.join(format!(".{name}.old.{}.{stamp}", std::process::id()));
+            let old = parent.join(format!(".{name}.old.{stamp}"));
             std::fs::rename(dir, &old)?;
             if let Err(e) = std::fs::rename(new, dir) {
                 let _ = std::fs::rename(&old, dir);
@@ -164,4 +199,56 @@ pub fn prepare_replaceable_dir(
         ));
     }
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_a_planted_symlink_instead_of_following_it() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let out = d.path().join("out");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        write_atomic(&out, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(!std::fs::symlink_metadata(&out)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        // Nothing left behind.
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn temporary_names_are_not_predictable() {
+        assert_ne!(unpredictable_suffix(), unpredictable_suffix());
+    }
+
+    #[test]
+    fn append_refuses_symlinks_and_non_files() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let log = d.path().join("log");
+        std::os::unix::fs::symlink(&victim, &log).unwrap();
+        assert!(open_append_nofollow(&log).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(open_append_nofollow(d.path()).is_err());
+        let real = d.path().join("real");
+        {
+            let mut f = open_append_nofollow(&real).unwrap();
+            f.write_all(b"a").unwrap();
+        }
+        let mut f = open_append_nofollow(&real).unwrap();
+        f.write_all(b"b").unwrap();
+        assert_eq!(std::fs::read(&real).unwrap(), b"ab");
+    }
 }
