@@ -2,7 +2,7 @@
 # Installs modseal for users: the static binary and the dracut module in their
 # standard places, the example dracut config and the README as documentation.
 # It does not enable the module in dracut (that needs an enrollment first:
-# see README "Using it on a machine").
+# see docs/dracut-module.md).
 #
 #   scripts/install.sh [--binary FILE]     (DESTDIR=… for staged installs)
 #
@@ -41,6 +41,8 @@ install -D -m 0644 "$repo/dracut-module/modseal.conf" "$dest/usr/share/doc/modse
 # until /etc/modseal/modseal.conf exists).
 install -D -m 0755 "$repo/dracut-module/kernel/zz-modseal" "$dest/etc/kernel/postinst.d/zz-modseal"
 install -D -m 0644 "$repo/README.md" "$dest/usr/share/doc/modseal/README.md"
+install -d "$dest/usr/share/doc/modseal/docs"
+install -m 0644 "$repo"/docs/*.md "$dest/usr/share/doc/modseal/docs/"
 install -d -m 0755 "$dest/etc/modseal"
 echo "installed: $dest/usr/bin/modseal, $moddir, $dest/usr/share/doc/modseal/"
 echo "next: modseal enroll …, then copy dracut.conf.d-modseal.conf to /etc/dracut.conf.d/modseal.conf and rebuild the initramfs"
