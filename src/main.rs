@@ -1,8 +1,7 @@
-//! The modseal binary: parse arguments, pick the log sink, run, exit.
+//! The modseal binary: the log sink, the panic hook, then the command line
+//! ([`modseal::cli`]).
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 struct StderrLogger;
 
@@ -50,16 +49,5 @@ fn main() -> ExitCode {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
-    let cli = match modseal::cli::Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                modseal::cli::EXIT_USAGE
-            } else {
-                0
-            });
-        }
-    };
-    ExitCode::from(modseal::cli::run(cli))
+    ExitCode::from(modseal::cli::run())
 }

@@ -728,7 +728,7 @@ const DIGEST_BUFFER: usize = 64;
 /// `TPM2_MAX_PCRS`: `TPML_DIGEST`s in tpm2-tools' `tpm2_pcrs`.
 const MAX_DIGEST_LISTS: usize = 32;
 /// `sizeof(TPML_PCR_SELECTION)` = 4 + 16 × 8 (a `TPMS_PCR_SELECTION` is
-/// hash (2), sizeofSelect (1), pcrSelect[4], one byte of padding).
+/// hash (2), sizeofSelect (1), `pcrSelect[4]`, one byte of padding).
 pub const PCRS_SELECTION_SIZE: usize = 4 + NUM_PCR_BANKS * 8;
 /// `sizeof(TPML_DIGEST)` = 4 + 8 × (2 + 64).
 pub const PCRS_DIGEST_LIST_SIZE: usize = 4 + DIGESTS_PER_LIST * (2 + DIGEST_BUFFER);

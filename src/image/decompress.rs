@@ -3,7 +3,7 @@
 //! Everything here runs on untrusted bytes: a decoder error, a truncated
 //! stream or a decompression bomb is a [`DecompressError`], never a panic, and
 //! the output never grows past the caller's `limit` (the decoders are driven
-//! through [`read_bounded`], which asks for at most `limit + 1` bytes and
+//! through `read_bounded`, which asks for at most `limit + 1` bytes and
 //! reserves memory for at most `limit`).
 //!
 //! Strictness of [`decompress`] (whole files, e.g. `.ko.xz`): exactly one

@@ -1,0 +1,89 @@
+//! `modseal bundle`: anchors and a denylist in modseal's trust-bundle format.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{usage_error, EXIT_FAIL, EXIT_OK};
+use crate::trust::cert::Certificate;
+use crate::trust::{parse_cert_file, render_bundle, Denylist};
+
+/// The arguments of `modseal bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Anchor certificates (PEM or DER). Repeatable.
+    #[arg(long = "anchor", value_name = "FILE", required = true)]
+    pub(crate) anchors: Vec<PathBuf>,
+    /// Deny a subject key identifier (hex, `:` allowed).
+    #[arg(long, value_name = "HEX")]
+    pub(crate) deny_key_id: Vec<String>,
+    /// Deny a certificate serial number (hex).
+    #[arg(long, value_name = "HEX")]
+    pub(crate) deny_serial: Vec<String>,
+    /// Deny a module file by its SHA-256 (hex).
+    #[arg(long, value_name = "HEX")]
+    pub(crate) deny_module_sha256: Vec<String>,
+    /// Output file (written atomically); standard output if absent.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `modseal bundle`: every input is checked before anything is written.
+pub fn cmd_bundle(args: BundleArgs) -> u8 {
+    let anchors = match read_anchors(&args.anchors) {
+        Ok(a) => a,
+        Err(status) => return status,
+    };
+    let deny = match denylist(&args) {
+        Ok(d) => d,
+        Err(e) => return usage_error(e),
+    };
+    let text = render_bundle(&anchors, &deny);
+    match &args.out {
+        None => {
+            print!("{text}");
+            EXIT_OK
+        }
+        Some(path) => match crate::util::fs::write_atomic(path, text.as_bytes()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("modseal: error: {}: {e}", path.display());
+                EXIT_FAIL
+            }
+        },
+    }
+}
+
+/// The anchors of every `--anchor` file; the first unreadable or unparsable
+/// one is a usage error.
+fn read_anchors(paths: &[PathBuf]) -> Result<Vec<Certificate>, u8> {
+    let mut anchors = Vec::new();
+    for a in paths {
+        let bytes = std::fs::read(a)
+            .map_err(|e| usage_error(format!("{}: cannot read: {e}", a.display())))?;
+        anchors.extend(parse_cert_file(a, &bytes).map_err(usage_error)?);
+    }
+    Ok(anchors)
+}
+
+/// The `--deny-*` flags; the error names the flag and the value.
+fn denylist(args: &BundleArgs) -> Result<Denylist, String> {
+    let hex = |flag: &str, v: &str| {
+        crate::util::hex::parse(v).ok_or_else(|| format!("--{flag} {v}: not hex"))
+    };
+    let mut deny = Denylist::default();
+    for v in &args.deny_key_id {
+        deny.key_ids.push(hex("deny-key-id", v)?);
+    }
+    for v in &args.deny_serial {
+        deny.serials.push(hex("deny-serial", v)?);
+    }
+    for v in &args.deny_module_sha256 {
+        let d = hex("deny-module-sha256", v)?;
+        deny.module_sha256.push(
+            d.try_into()
+                .map_err(|_| format!("--deny-module-sha256 {v}: needs 64 hex digits"))?,
+        );
+    }
+    Ok(deny)
+}

@@ -1,0 +1,57 @@
+//! `modseal keys`: certificates out of a kernel image.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::{usage_error, EXIT_FAIL, EXIT_OK};
+use crate::image::kernel_image::extract_certificates;
+use crate::trust::cert::Certificate;
+
+/// The subcommands of `modseal keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the X.509 certificates built into a kernel image (bzImage with a gzip, xz, zstd or lz4 payload, or vmlinux) as PEM.
+    FromKernel {
+        // A doc comment would become this argument's help text, which stays
+        // as it is (the help output is part of the interface).
+        #[allow(missing_docs)]
+        #[arg(value_name = "VMLINUZ")]
+        image: PathBuf,
+    },
+}
+
+/// `modseal keys …`.
+pub fn cmd_keys(cmd: KeysCommand) -> u8 {
+    match cmd {
+        KeysCommand::FromKernel { image } => from_kernel(&image),
+    }
+}
+
+/// PEM on standard output, each certificate's name on standard error (the
+/// PEM stays pipeable into a file of anchors).
+fn from_kernel(image: &Path) -> u8 {
+    let bytes = match std::fs::read(image) {
+        Ok(b) => b,
+        Err(e) => return usage_error(format!("{}: cannot read: {e}", image.display())),
+    };
+    let certs = match extract_certificates(&bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("modseal: error: {}: {e}", image.display());
+            return EXIT_FAIL;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for der in &certs {
+        let name = Certificate::from_der(der)
+            .map(|c| c.name)
+            .unwrap_or_default();
+        eprintln!("modseal: {}: certificate '{name}'", image.display());
+        if write!(out, "{}", crate::util::pem::encode("CERTIFICATE", der)).is_err() {
+            return EXIT_FAIL;
+        }
+    }
+    EXIT_OK
+}
