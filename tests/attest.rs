@@ -11,10 +11,13 @@ mod common;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{code, describe, modseal};
+use common::{
+    code, describe, json, modseal, output_of, stderr, stdout, tpm2_command, tpm2_tool, MachineDir,
+};
 use serde_json::Value;
 use swtpm::Swtpm;
 
@@ -23,8 +26,16 @@ const OTHER_NONCE: &str = "5eed0fa7a7e57ed00000000000000000000000000000000000000
 
 /// A machine: a module set, its trust bundle and an enrollment in one swtpm.
 struct Machine {
-    dir: tempfile::TempDir,
+    files: MachineDir,
     tpm: Swtpm,
+}
+
+/// The machine's files: `m.path(…)`, `m.modules()`, `m.bundle()`, `m.log()`.
+impl Deref for Machine {
+    type Target = MachineDir;
+    fn deref(&self) -> &MachineDir {
+        &self.files
+    }
 }
 
 /// An attestation key made in the machine's TPM by tpm2-tools.
@@ -34,85 +45,17 @@ struct Ak {
     public: PathBuf,
 }
 
-fn bookworm() -> (PathBuf, PathBuf) {
-    let env = common::repo().join(".cache/kernels/bookworm/env");
-    let text = std::fs::read_to_string(&env)
-        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/fetch-kernels.sh first", env.display()));
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| panic!("{k}= missing in {}", env.display()))
-    };
-    (get("VMLINUZ"), get("MODULES"))
-}
-
 impl Machine {
     /// `n` real bookworm modules, the kernel's certificate as the bundle, an
     /// enrollment sealed to PCR 7, a config in `mode`.
     fn new(n: usize, mode: &str) -> Machine {
-        let (vmlinuz, tree) = bookworm();
+        let tpm = Swtpm::start();
         let m = Machine {
-            dir: tempfile::tempdir().expect("tempdir"),
-            tpm: Swtpm::start(),
+            files: MachineDir::new(n, &tpm.tcti(), mode, ""),
+            tpm,
         };
-        let mut files = common::module_files(&tree);
-        files.sort();
-        assert!(files.len() >= n, "only {} modules", files.len());
-        for f in files.iter().step_by(files.len() / n).take(n) {
-            let dest = m.modules().join(f.strip_prefix(&tree).expect("under tree"));
-            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-            std::fs::copy(f, &dest).expect("copy module");
-        }
-        let keys = modseal(["keys".as_ref(), "from-kernel".as_ref(), vmlinuz.as_os_str()]);
-        assert_eq!(code(&keys), 0, "{}", describe(&keys));
-        std::fs::write(m.path("kernel.pem"), &keys.stdout).expect("pem");
-        let b = modseal([
-            "bundle",
-            "--anchor",
-            &m.path("kernel.pem").display().to_string(),
-            "--out",
-            &m.bundle().display().to_string(),
-        ]);
-        assert_eq!(code(&b), 0, "{}", describe(&b));
-        let e = modseal([
-            "enroll",
-            "--trust",
-            &m.bundle().display().to_string(),
-            "--pcrs",
-            "7",
-            "--out",
-            &m.path("sealed").display().to_string(),
-            "--tcti",
-            &m.tpm.tcti(),
-        ]);
-        assert_eq!(code(&e), 0, "enroll: {}", describe(&e));
-        std::fs::write(
-            m.path("modseal.conf"),
-            format!(
-                "trust = {}\nsealed = {}\nmodules = {}\nlog = {}\npcr = 12\nmode = {mode}\n",
-                m.bundle().display(),
-                m.path("sealed").display(),
-                m.modules().display(),
-                m.log().display()
-            ),
-        )
-        .expect("config");
         std::fs::write(m.path("proc-modules"), "").expect("proc");
         m
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn modules(&self) -> PathBuf {
-        self.path("modules")
-    }
-    fn bundle(&self) -> PathBuf {
-        self.path("trust.bundle")
-    }
-    fn log(&self) -> PathBuf {
-        self.path("run/tpm2-measure.log")
     }
 
     /// Both boot stages, as the dracut module runs them; each must exit 0.
@@ -135,26 +78,14 @@ impl Machine {
 
     /// Runs a tpm2-tools command against this TPM.
     fn tools(&self, program: &str, args: &[&str]) -> Output {
-        Command::new(program)
-            .args(args)
-            .env("TPM2TOOLS_TCTI", self.tpm.tools_tcti())
-            .env("TSS2_LOG", "all+none")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {program}: {e} (scripts/setup.sh installs tpm2-tools)")
-            })
+        output_of(&mut tpm2_command(program, args, &self.tpm.tools_tcti()))
     }
 
     fn tools_ok(&self, program: &str, args: &[&str]) -> Output {
-        let out = self.tools(program, args);
-        assert!(
-            out.status.success(),
-            "{program} {args:?}: {}",
-            describe(&out)
-        );
+        let tcti = self.tpm.tools_tcti();
+        let out = tpm2_tool(program, args, &tcti);
         // No resource manager in front of swtpm: free the transient slots.
-        let f = self.tools("tpm2_flushcontext", &["-t"]);
-        assert!(f.status.success(), "tpm2_flushcontext: {}", describe(&f));
+        tpm2_tool("tpm2_flushcontext", &["-t"], &tcti);
         out
     }
 
@@ -248,13 +179,6 @@ impl Machine {
             .display()
             .to_string()
     }
-
-    fn first_module(&self) -> PathBuf {
-        common::module_files(&self.modules())
-            .into_iter()
-            .next()
-            .expect("a module")
-    }
 }
 
 fn s(p: &Path) -> &str {
@@ -274,14 +198,6 @@ fn attest(ak: &Path, dir: &Path, nonce: &str, extra: &[&str]) -> Output {
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
     modseal(&args)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn verdict(o: &Output) -> String {
@@ -360,10 +276,6 @@ fn make_policy(m: &Machine, ak: &Ak, dir: &Path, modules: bool) -> PathBuf {
     let path = m.path(if modules { "policy-modules" } else { "policy" });
     std::fs::write(&path, &out.stdout).expect("policy");
     path
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(o)))
 }
 
 fn copy_dir(from: &Path, to: &Path) {

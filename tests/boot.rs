@@ -8,32 +8,28 @@ mod common;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 use std::process::Command;
 
-use common::{code, describe, modseal};
+use common::{code, describe, first_module, flip_byte, modseal, MachineDir};
 use swtpm::Swtpm;
 
 /// A module set, its trust bundle and an enrollment in one swtpm.
 struct Setup {
-    dir: tempfile::TempDir,
+    files: MachineDir,
     tpm: Swtpm,
 }
 
-impl Setup {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+/// The setup's files: `s.path(…)`, `s.modules()`, `s.bundle()`, `s.log()`.
+impl Deref for Setup {
+    type Target = MachineDir;
+    fn deref(&self) -> &MachineDir {
+        &self.files
     }
-    fn modules(&self) -> PathBuf {
-        self.path("modules")
-    }
-    fn bundle(&self) -> PathBuf {
-        self.path("trust.bundle")
-    }
-    fn log(&self) -> PathBuf {
-        self.path("run/tpm2-measure.log")
-    }
+}
 
+impl Setup {
     /// `modseal boot` with this setup's files; extra args appended.
     fn boot(&self, extra: &[&str]) -> std::process::Output {
         let mut args: Vec<String> = vec![
@@ -123,87 +119,13 @@ impl Setup {
     }
 }
 
-fn bookworm() -> (PathBuf, PathBuf) {
-    let env = common::repo().join(".cache/kernels/bookworm/env");
-    let text = std::fs::read_to_string(&env)
-        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/fetch-kernels.sh first", env.display()));
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| panic!("{k}= missing in {}", env.display()))
-    };
-    (get("VMLINUZ"), get("MODULES"))
-}
-
 /// `n` real bookworm modules (a stable choice), the kernel's certificate as
 /// a bundle, an enrollment sealed to PCR 7, and a config pointing at them.
 fn setup(n: usize) -> Setup {
-    let (vmlinuz, tree) = bookworm();
-    let dir = tempfile::tempdir().expect("tempdir");
     let tpm = Swtpm::start();
-    let s = Setup { dir, tpm };
-    let mut files = common::module_files(&tree);
-    files.sort();
-    assert!(
-        files.len() >= n,
-        "only {} modules in {}",
-        files.len(),
-        tree.display()
-    );
-    for f in files.iter().step_by(files.len() / n).take(n) {
-        let rel = f.strip_prefix(&tree).expect("under tree");
-        let dest = s.modules().join(rel);
-        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(f, &dest).expect("copy module");
-    }
-    let keys = modseal(["keys".as_ref(), "from-kernel".as_ref(), vmlinuz.as_os_str()]);
-    assert_eq!(code(&keys), 0, "{}", describe(&keys));
-    std::fs::write(s.path("kernel.pem"), &keys.stdout).expect("write pem");
-    let b = modseal([
-        "bundle",
-        "--anchor",
-        &s.path("kernel.pem").display().to_string(),
-        "--out",
-        &s.bundle().display().to_string(),
-    ]);
-    assert_eq!(code(&b), 0, "{}", describe(&b));
-    let e = modseal([
-        "enroll",
-        "--trust",
-        &s.bundle().display().to_string(),
-        "--pcrs",
-        "7",
-        "--out",
-        &s.path("sealed").display().to_string(),
-        "--tcti",
-        &s.tpm.tcti(),
-    ]);
-    assert_eq!(code(&e), 0, "enroll: {}", describe(&e));
-    std::fs::write(
-        s.path("modseal.conf"),
-        format!(
-            "# test config\ntrust = {}\nsealed = {}\nmodules = {}\nlog = {}\npcr = 12\nmode = enforce\n",
-            s.bundle().display(),
-            s.path("sealed").display(),
-            s.modules().display(),
-            s.log().display()
-        ),
-    )
-    .expect("config");
-    s
-}
-
-fn flip_byte(path: &Path, at: usize) {
-    let mut b = std::fs::read(path).expect("read");
-    b[at] ^= 0x01;
-    std::fs::write(path, b).expect("write");
-}
-
-fn first_module(dir: &Path) -> PathBuf {
-    let mut files = common::module_files(dir);
-    files.sort();
-    files.into_iter().next().expect("a module")
+    // The config opens with a comment line: every boot test also reads one.
+    let files = MachineDir::new(n, &tpm.tcti(), "enforce", "# test config\n");
+    Setup { files, tpm }
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::*;
@@ -43,32 +43,10 @@ struct Kernel {
 }
 
 fn kernel() -> Kernel {
-    let env = repo().join(".cache/kernels/bookworm/env");
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}: run scripts/fetch-kernels.sh bookworm (or scripts/setup.sh)",
-            env.display()
-        )
-    });
-    let vars: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
     Kernel {
-        kver: vars["KVER"].to_string(),
-        vmlinuz: PathBuf::from(vars["VMLINUZ"]),
+        kver: bookworm_var("KVER"),
+        vmlinuz: PathBuf::from(bookworm_var("VMLINUZ")),
     }
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (run scripts/setup.sh)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn sh(script: &str) -> Output {
@@ -318,14 +296,6 @@ fn lsinitrd_modules(image: &Path) -> Vec<String> {
         .filter(|l| l.contains(".ko"))
         .map(|l| l.split_whitespace().nth(8).unwrap_or_default().to_string())
         .collect()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -35,19 +35,7 @@ fn sign_file_tool() -> PathBuf {
 
 /// Runs a tool in `cwd`; panics with its output unless it succeeds.
 fn run_ok(program: impl AsRef<OsStr>, args: &[&OsStr], cwd: &Path) -> Output {
-    let program = program.as_ref();
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program:?}: {e} (run scripts/setup.sh)"));
-    assert!(
-        out.status.success(),
-        "{program:?} {args:?} failed\n{}",
-        describe(&out)
-    );
-    out
+    run(Command::new(program).args(args).current_dir(cwd))
 }
 
 fn os<S: AsRef<OsStr> + ?Sized>(s: &S) -> &OsStr {
@@ -251,13 +239,6 @@ fn gzip_compress(src: &Path, dst: &Path) {
     let out = tool("gzip", &[os("-9"), os("-n"), os("-c"), src.as_os_str()]);
     assert!(out.status.success(), "gzip: {}", describe(&out));
     std::fs::write(dst, &out.stdout).expect("write .ko.gz");
-}
-
-/// Inverts one byte of a file.
-fn flip_byte(path: &Path, offset: usize) {
-    let mut d = std::fs::read(path).expect("read");
-    d[offset] ^= 0xff;
-    std::fs::write(path, d).expect("write");
 }
 
 /// `openssl x509 -noout -serial` → "8A2B3C…" (upper-case hex, as printed).
@@ -1280,7 +1261,7 @@ fn mixed_tree(t: &Path) -> (PathBuf, Cert) {
         "sha256",
         false,
     );
-    flip_byte(&bad, 100);
+    xor_byte(&bad, 100, 0xff);
     signed_module(
         &tree.join("sub/unknown.ko"),
         &payload(25, 3000),
@@ -2101,7 +2082,7 @@ fn control_characters_in_reasons_stay_on_one_line() {
         "sha256",
         false,
     );
-    flip_byte(&bad, 50);
+    xor_byte(&bad, 50, 0xff);
     signed_module(
         &tree.join("old.ko"),
         &payload(94, 1000),

@@ -15,39 +15,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use common::{code, describe, modseal, repo};
-
-fn work_root() -> PathBuf {
-    repo().join("target/mkosi-boot")
-}
-
-/// Runs a command, panicking with its output if it fails.
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed\n{}", describe(&out));
-    out
-}
-
-/// The binary that goes into the image: it must be the static build.
-fn static_bin() -> PathBuf {
-    let bin = common::modseal_bin();
-    let out = run(Command::new("file").arg("-b").arg(&bin));
-    let what = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        what.contains("statically linked") || what.contains("static-pie"),
-        "{} is not static ({what}); the image needs the static musl binary: \
-         set MODSEAL_BIN=target/x86_64-unknown-linux-musl/release/modseal (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
+use common::{base64_decode, code, describe, modseal, repo, run, static_bin, work_root};
 
 /// What mkosi/build.sh made (its OUTDIR/env).
 struct Image {
@@ -371,23 +343,6 @@ fn after<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
     line.find(tag).map(|i| &line[i + tag.len()..])
 }
 
-fn base64_decode(b64: &str, to: &Path) {
-    use std::io::Write;
-    let mut child = Command::new("base64")
-        .arg("-d")
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(to).unwrap())
-        .spawn()
-        .expect("base64");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b64.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "base64 -d failed");
-}
-
 /// The good boot: modseal ran in the image's own dracut initramfs, passed
 /// both stages, measured what `modseal predict` says for that initramfs's
 /// module set, and the image's root (systemd) was reached.
@@ -466,7 +421,7 @@ fn mkosi_image_boots_verified_and_measured() {
 
 /// Flips the case of one letter of the module's description (.modinfo, inside
 /// the signed bytes), like qemu/kernel-tree.sh's flip_byte.
-fn flip_byte(module: &Path) {
+fn flip_description_case(module: &Path) {
     let mut data = std::fs::read(module).unwrap();
     let pat = b"description=";
     let off = data
@@ -499,7 +454,7 @@ fn mkosi_image_tampered_module_stops_boot() {
         "no {} in the image's initramfs",
         module.display()
     );
-    flip_byte(&module);
+    flip_description_case(&module);
 
     // Repack: the early cpio (if any) as it was, then the changed tree.
     let initrd = work_root().join("tampered.img");

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use common::{code, describe, modseal, repo};
+use common::{
+    base64_decode, code, describe, kernels_dir, modseal, repo, run, static_bin, work_root,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -47,10 +49,7 @@ struct Kernel {
 }
 
 fn kernel(suite: &str) -> Kernel {
-    let dir = std::env::var_os("MODSEAL_KERNELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".cache/kernels"))
-        .join(suite);
+    let dir = kernels_dir().join(suite);
     let env = std::fs::read_to_string(dir.join("env")).unwrap_or_else(|e| {
         panic!(
             "{}/env: {e}: run scripts/fetch-kernels.sh {suite}",
@@ -76,20 +75,6 @@ fn kernel(suite: &str) -> Kernel {
     }
 }
 
-/// The binary that goes into the initramfs: it must be the static build.
-fn static_bin() -> PathBuf {
-    let bin = common::modseal_bin();
-    let out = run(Command::new("file").arg("-b").arg(&bin));
-    let what = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        what.contains("statically linked") || what.contains("static-pie"),
-        "{} is not static ({what}); the boot tests need the static musl binary: \
-         set MODSEAL_BIN=target/x86_64-unknown-linux-musl/release/modseal (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 /// The kernel's module-signing certificate, taken out of its image the way
 /// a user does (`modseal keys from-kernel`).
 fn signing_cert(suite: &str, vmlinuz: &Path) -> PathBuf {
@@ -105,20 +90,6 @@ fn signing_cert(suite: &str, vmlinuz: &Path) -> PathBuf {
         std::fs::rename(&tmp, &pem).unwrap();
     }
     pem
-}
-
-fn work_root() -> PathBuf {
-    repo().join("target/qemu-boot")
-}
-
-/// Runs a command, panicking with its output if it fails.
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed\n{}", describe(&out));
-    out
 }
 
 fn script(name: &str) -> Command {
@@ -795,27 +766,6 @@ fn boot(s: &Scenario) -> Boot {
         image_modules,
         certs,
     }
-}
-
-fn base64_decode(b64: &str, to: &Path) {
-    use std::io::Write;
-    let mut child = Command::new("base64")
-        .arg("-d")
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(to).unwrap())
-        .spawn()
-        .expect("base64");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b64.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "base64 -d for {} failed",
-        to.display()
-    );
 }
 
 /// A good boot reaches the root; PCR 12 equals `modseal predict` and the

@@ -11,24 +11,14 @@ mod swtpm;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{code, describe, modseal};
+use common::{
+    code, describe, flip_byte, hex, modseal, output_of, run, stderr, stdout, tpm2_command,
+};
 use modseal::attest::quote::{parse_quote_attest, QUOTE_FILES};
 use swtpm::Swtpm;
 
 const AK_HANDLE: &str = "0x81010100";
 const AK_ATTRS: &str = "restricted|sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A test's TPM and scratch directory.
 struct Env {
@@ -52,27 +42,22 @@ impl Env {
         self.path(name).to_str().unwrap().to_owned()
     }
 
-    /// Runs a tpm2-tools program against this TPM.
-    fn tool_output(&self, program: &str, args: &[&str]) -> Output {
-        Command::new(program)
-            .args(args)
-            .env("TPM2TOOLS_TCTI", self.tpm.tools_tcti())
-            .env("TSS2_LOG", "all+none")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {program}: {e} (tpm2-tools is needed; scripts/setup.sh installs it)")
-            })
+    /// A tpm2-tools program against this TPM, run in the scratch directory
+    /// (relative file names are under it).
+    fn tool_command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = tpm2_command(program, args, &self.tpm.tools_tcti());
+        cmd.current_dir(self.dir.path());
+        cmd
     }
 
+    /// Its output, whatever its exit status.
+    fn tool_output(&self, program: &str, args: &[&str]) -> Output {
+        output_of(&mut self.tool_command(program, args))
+    }
+
+    /// Its output; panics unless it succeeds.
     fn tool(&self, program: &str, args: &[&str]) -> Output {
-        let out = self.tool_output(program, args);
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed:\n{}",
-            describe(&out)
-        );
-        out
+        run(&mut self.tool_command(program, args))
     }
 
     /// `modseal quote` with this TPM and `DIR/ak` as --ak-dir.
@@ -168,12 +153,6 @@ fn names_in(dir: &Path) -> Vec<String> {
     v
 }
 
-fn flip(path: &Path, offset: usize) {
-    let mut b = std::fs::read(path).unwrap();
-    b[offset] ^= 0x01;
-    std::fs::write(path, b).unwrap();
-}
-
 #[test]
 fn quote_is_accepted_by_tpm2_checkquote() {
     let env = Env::new();
@@ -257,7 +236,7 @@ fn tampered_or_stale_quotes_are_refused_by_tpm2_checkquote() {
     ] {
         let d = copy(&format!("t-{file}"));
         let len = std::fs::metadata(d.join(file)).unwrap().len() as usize;
-        flip(&d.join(file), offset.unwrap_or(len - 1));
+        flip_byte(&d.join(file), offset.unwrap_or(len - 1));
         let o = env.checkquote(&pem, &format!("t-{file}"), &n);
         assert!(!o.status.success(), "tampered {file} was accepted");
     }

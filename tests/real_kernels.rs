@@ -25,13 +25,6 @@ struct Kernel {
     modules: PathBuf,
 }
 
-fn kernels_dir() -> PathBuf {
-    match std::env::var_os("MODSEAL_KERNELS") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => repo().join(".cache").join("kernels"),
-    }
-}
-
 fn load(suite: &str) -> Kernel {
     let env = kernels_dir().join(suite).join("env");
     let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {

@@ -10,16 +10,12 @@ mod swtpm;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{code, describe, modseal};
+use common::{code, describe, hex, modseal, stderr, tpm2_tool};
 use modseal::seal::{unseal_and_check, SealedInfo, UnsealFailure};
 use modseal::tpm::esapi::EsapiTpm;
 use modseal::tpm::{PcrBank, Tpm, TpmError};
 use sha2::{Digest, Sha256};
 use swtpm::Swtpm;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -33,23 +29,6 @@ struct Env {
     tpm: Swtpm,
     dir: tempfile::TempDir,
     bundle: PathBuf,
-}
-
-fn tool(program: &str, args: &[&str], tcti: &str) -> Output {
-    let out = Command::new(program)
-        .args(args)
-        .env("TPM2TOOLS_TCTI", tcti)
-        .env("TSS2_LOG", "all+none")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program}: {e} (tpm2-tools and openssl are needed; scripts/setup.sh installs them)")
-        });
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed:\n{}",
-        describe(&out)
-    );
-    out
 }
 
 /// A trust bundle made by `modseal bundle` from a fresh self-signed P-256
@@ -151,7 +130,7 @@ impl Env {
 
     fn extend(&self, pcr: u8, data: &[u8]) {
         let d = hex(&Sha256::digest(data));
-        tool(
+        tpm2_tool(
             "tpm2_pcrextend",
             &[&format!("{pcr}:sha256={d}")],
             &self.tpm.tools_tcti(),
@@ -161,7 +140,7 @@ impl Env {
     /// A PCR value as tpm2-tools reads it.
     fn tools_pcr(&self, bank: &str, pcr: u8) -> Vec<u8> {
         let out = self.path(&format!("pcr-{bank}-{pcr}.bin"));
-        tool(
+        tpm2_tool(
             "tpm2_pcrread",
             &["-Q", "-o", out.to_str().unwrap(), &format!("{bank}:{pcr}")],
             &self.tpm.tools_tcti(),
@@ -172,10 +151,6 @@ impl Env {
     fn esapi(&self) -> EsapiTpm {
         EsapiTpm::open(&self.tpm.tcti()).unwrap()
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_failure(o: &Output, name: &str) {
@@ -597,7 +572,7 @@ fn other_banks_seal_and_unseal() {
     env.extend(12, b"y"); // the SHA-256 bank only
     assert_eq!(code(&env.unseal(&env.path("sealed-sha1"))), 0);
     let d = hex(&PcrBank::Sha1.hash(b"y"));
-    tool(
+    tpm2_tool(
         "tpm2_pcrextend",
         &[&format!("12:sha1={d}")],
         &env.tpm.tools_tcti(),
@@ -618,7 +593,7 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
     let prim = env.path("prim.ctx");
     let obj = env.path("obj.ctx");
     let p = |p: &Path| p.to_str().unwrap().to_owned();
-    tool(
+    tpm2_tool(
         "tpm2_createprimary",
         &[
             "-Q",
@@ -633,8 +608,8 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
         ],
         &t,
     );
-    tool("tpm2_flushcontext", &["-t"], &t);
-    tool(
+    tpm2_tool("tpm2_flushcontext", &["-t"], &t);
+    tpm2_tool(
         "tpm2_load",
         &[
             "-Q",
@@ -649,8 +624,8 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
         ],
         &t,
     );
-    tool("tpm2_flushcontext", &["-t"], &t);
-    let out = tool(
+    tpm2_tool("tpm2_flushcontext", &["-t"], &t);
+    let out = tpm2_tool(
         "tpm2_unseal",
         &["-c", &p(&obj), "-p", "pcr:sha256:7,12"],
         &t,
@@ -666,7 +641,7 @@ fn persistent_srk_is_used_when_present() {
     let env = Env::new();
     let t = env.tpm.tools_tcti();
     let prim = env.path("srk.ctx");
-    tool(
+    tpm2_tool(
         "tpm2_createprimary",
         &[
             "-Q",
@@ -681,18 +656,18 @@ fn persistent_srk_is_used_when_present() {
         ],
         &t,
     );
-    tool(
+    tpm2_tool(
         "tpm2_evictcontrol",
         &["-Q", "-C", "o", "-c", prim.to_str().unwrap(), "0x81000001"],
         &t,
     );
-    tool("tpm2_flushcontext", &["-t"], &t);
+    tpm2_tool("tpm2_flushcontext", &["-t"], &t);
     let sealed = env.path("sealed");
     env.enroll_ok(&sealed, "12", &[]);
     assert_eq!(sealed_json(&sealed)["srk"], "persistent:0x81000001");
     assert_eq!(code(&env.unseal(&sealed)), 0);
     // Without that SRK, the object cannot be loaded.
-    tool(
+    tpm2_tool(
         "tpm2_evictcontrol",
         &["-Q", "-C", "o", "-c", "0x81000001"],
         &t,
@@ -728,7 +703,7 @@ fn unseal_sends_a_fixed_number_of_commands_and_leaves_nothing_loaded() {
     drop(tpm);
     let t = env.tpm.tools_tcti();
     for cap in ["handles-transient", "handles-loaded-session"] {
-        let out = tool("tpm2_getcap", &[cap], &t);
+        let out = tpm2_tool("tpm2_getcap", &[cap], &t);
         assert!(
             String::from_utf8_lossy(&out.stdout).trim().is_empty(),
             "{cap}: {}",

@@ -4,7 +4,27 @@
 //!   binary), else the one Cargo built for this test run.
 //! - The fixture corpus: `MODSEAL_FIXTURES` if set, else
 //!   `scripts/make-fixtures.sh target/fixtures`, made once per test process.
+//!
+//! Each test binary includes this module on its own (`mod common;`) and uses
+//! part of it, hence `allow(dead_code)`. By topic, re-exported here so that
+//! every helper is `common::name`:
+//! - [`output`]: exit code, stdout/stderr as text, JSON, `describe`;
+//! - [`commands`]: running other programs (`run`) and tpm2-tools;
+//! - [`machine`]: the real Debian kernels and a machine enrolled from one;
+//! - [`vm`]: the QEMU boot tests' work directory, binary and serial decoding.
+//!
+//! `swtpm.rs` is not one of them: the TPM tests include it themselves
+//! (`#[path = "common/swtpm.rs"] mod swtpm;`).
 #![allow(dead_code)]
+
+mod commands;
+mod machine;
+mod output;
+mod vm;
+
+// Unused in a test binary that needs none of a module, like dead code.
+#[allow(unused_imports)]
+pub use {commands::*, machine::*, output::*, vm::*};
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -44,47 +64,6 @@ where
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} {:?}: {e}", modseal_bin().display(), args))
-}
-
-/// The exit code, or a panic naming the signal.
-pub fn code(out: &Output) -> i32 {
-    match out.status.code() {
-        Some(c) => c,
-        None => panic!(
-            "modseal was killed by a signal: {:?}\n{}",
-            out.status,
-            describe(out)
-        ),
-    }
-}
-
-/// Stdout and stderr, for assertion messages.
-pub fn describe(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let cut = |s: &str| -> String {
-        if s.len() > 4000 {
-            let mut i = 4000;
-            while !s.is_char_boundary(i) {
-                i -= 1;
-            }
-            format!("{}… ({} bytes)", &s[..i], s.len())
-        } else {
-            s.to_string()
-        }
-    };
-    format!(
-        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        cut(&stdout),
-        cut(&stderr)
-    )
-}
-
-/// The JSON document modseal printed on stdout.
-pub fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", describe(out)))
 }
 
 /// One module entry of `verify --json`.
@@ -172,6 +151,18 @@ pub fn sha256_file(path: &Path) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// XORs the byte at `at` of a file with `mask` (tampering with a file).
+pub fn xor_byte(path: &Path, at: usize, mask: u8) {
+    let mut b = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    b[at] ^= mask;
+    std::fs::write(path, b).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Flips the lowest bit of the byte at `at` of a file.
+pub fn flip_byte(path: &Path, at: usize) {
+    xor_byte(path, at, 0x01)
 }
 
 /// Hex with separators and case removed, for comparing key ids and serials.
@@ -354,11 +345,7 @@ pub fn by_trust_set(cases: &[Case]) -> BTreeMap<(Vec<String>, Vec<String>), Vec<
 
 /// Runs a tool and returns its output; panics if it cannot be started.
 pub fn tool(program: &str, args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (run scripts/setup.sh)"))
+    output_of(Command::new(program).args(args))
 }
 
 /// Decompresses with the system tool, reading at most `limit + 1` bytes.
