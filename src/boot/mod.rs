@@ -10,6 +10,9 @@
 //! the config file, the kernel command line (`rd.modseal=`,
 //! `rd.modseal.pcr=`, see [`resolve`]), explicit `--mode` / `--pcr` flags.
 
+pub mod modprobe;
+pub mod taint;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
