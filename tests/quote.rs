@@ -14,7 +14,8 @@ use std::process::{Command, Output};
 use common::{
     code, describe, flip_byte, hex, modseal, output_of, run, stderr, stdout, tpm2_command,
 };
-use modseal::attest::quote::{parse_quote_attest, QUOTE_FILES};
+use modseal::attest::evidence::QUOTE_FILES;
+use modseal::attest::quote_msg::parse_attest;
 use swtpm::Swtpm;
 
 const AK_HANDLE: &str = "0x81010100";
@@ -193,8 +194,8 @@ fn quote_is_accepted_by_tpm2_checkquote() {
     assert_eq!(env.read("q/ak.pem"), env.read("ak/ak.pem"));
     assert_eq!(env.read("q/ak.pub"), env.read("ak/ak.pub"));
     let a = env.read("q/quote.msg");
-    let attest = parse_quote_attest(&a).unwrap();
-    assert_eq!(hex(attest.extra_data), n);
+    let attest = parse_attest(&a).unwrap();
+    assert_eq!(hex(&attest.extra_data), n);
     // Nothing left beside the output directory.
     assert_eq!(
         names_in(env.dir.path())
@@ -390,13 +391,10 @@ fn tpm2_quote_with_modseal_s_ak_writes_the_same_formats() {
     // Same structures; only the clock differs between the two quotes.
     let (tm, qm) = (env.read("t/quote.msg"), env.read("q/quote.msg"));
     assert_eq!(tm.len(), qm.len());
-    let (ta, qa) = (
-        parse_quote_attest(&tm).unwrap(),
-        parse_quote_attest(&qm).unwrap(),
-    );
+    let (ta, qa) = (parse_attest(&tm).unwrap(), parse_attest(&qm).unwrap());
     assert_eq!(ta.qualified_signer, qa.qualified_signer);
     assert_eq!(ta.extra_data, qa.extra_data);
-    assert_eq!(ta.selection, qa.selection);
+    assert_eq!(ta.pcr_select, qa.pcr_select);
     assert_eq!(ta.pcr_digest, qa.pcr_digest);
     assert_eq!(ta.firmware_version, qa.firmware_version);
     assert!(ta.clock >= qa.clock);

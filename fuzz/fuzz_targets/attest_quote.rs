@@ -7,7 +7,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use modseal::attest::{self, policy::Policy, quote_files, Evidence};
+use modseal::attest::{self, pcrs, policy::Policy, quote_msg, signature, Evidence};
+use modseal::tpm::marshal::TPM_GENERATED_VALUE;
 use modseal::verify::pubkey::PublicKey;
 
 /// A P-256 AK made by `tpm2_createprimary -C e -G ecc256:ecdsa-sha256:null` (swtpm).
@@ -34,19 +35,19 @@ fn split3(data: &[u8]) -> (&[u8], &[u8], &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(a) = quote_files::parse_attest(data) {
-        assert_eq!(a.magic, quote_files::TPM_GENERATED_VALUE);
+    if let Ok(a) = quote_msg::parse_attest(data) {
+        assert_eq!(a.magic, TPM_GENERATED_VALUE);
         assert!(a.extra_data.len() <= 66 && a.pcr_digest.len() <= 64);
     }
-    if let Ok(sig) = quote_files::parse_signature(data) {
-        let _ = attest::check_signature(ak(), &sig, data);
+    if let Ok(sig) = signature::parse_signature(data) {
+        let _ = signature::check_signature(ak(), &sig, data);
     }
-    if let Ok(p) = quote_files::parse_pcrs(data) {
+    if let Ok(p) = pcrs::parse_pcrs(data) {
         // What parses writes back to a file that parses the same.
-        let again = p.to_serialized().map(|f| quote_files::parse_pcrs(&f));
+        let again = p.to_serialized().map(|f| pcrs::parse_pcrs(&f));
         assert_eq!(again, Ok(Ok(p.clone())));
-        if let Ok(a) = quote_files::parse_attest(data) {
-            let _ = attest::check_pcr_digest(&a, &p, modseal::tpm::PcrBank::Sha256);
+        if let Ok(a) = quote_msg::parse_attest(data) {
+            let _ = pcrs::check_pcr_digest(&a, &p, modseal::tpm::PcrBank::Sha256);
         }
     }
     let (msg, sig, pcrs) = split3(data);

@@ -10,7 +10,9 @@ pub const MAX_PERMUTED: usize = 6;
 /// The outcome of replaying one PCR in one bank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replay {
+    /// The PCR.
     pub pcr: u8,
+    /// The bank.
     pub bank: PcrBank,
     /// Log indexes of the records for this PCR, in log order.
     pub records: Vec<usize>,
@@ -99,111 +101,160 @@ pub fn replay(records: &[Record], pcr: u8, bank: PcrBank, quoted: &[u8]) -> Repl
         value = bank.extend(&value, d);
         running.push(value.clone());
     }
-    let mut out = Replay {
+    let mismatch = match missing {
+        Some(i) => Some(format!(
+            "record {i} (PCR {pcr}) has no {bank} digest, so the log cannot be replayed in the {bank} bank"
+        )),
+        None if value == quoted => None,
+        None => Some(
+            Mismatch {
+                records,
+                mine: &mine,
+                idx: &idx,
+                digests: &digests,
+                running: &running,
+                pcr,
+                bank,
+                quoted,
+                value: &value,
+            }
+            .explain(),
+        ),
+    };
+    Replay {
         pcr,
         bank,
-        records: idx.clone(),
+        records: idx,
         running,
-        value: value.clone(),
-        mismatch: None,
-    };
-    if let Some(i) = missing {
-        out.mismatch = Some(format!(
-            "record {i} (PCR {pcr}) has no {bank} digest, so the log cannot be replayed in the {bank} bank"
-        ));
-        return out;
+        value,
+        mismatch,
     }
-    if value == quoted {
-        return out;
+}
+
+/// A replay that does not reach the quoted value, to be explained.
+struct Mismatch<'a> {
+    records: &'a [Record],
+    /// The records of the PCR, and their log indexes.
+    mine: &'a [&'a Record],
+    idx: &'a [usize],
+    /// Their digests in the bank, and the value after each.
+    digests: &'a [&'a [u8]],
+    running: &'a [Vec<u8>],
+    pcr: u8,
+    bank: PcrBank,
+    quoted: &'a [u8],
+    value: &'a [u8],
+}
+
+impl Mismatch<'_> {
+    /// The first explanation that fits, after what the log and the quote say.
+    fn explain(&self) -> String {
+        let says = format!(
+            "the log's {} record(s) for PCR {} replay to {} {}, the quote says {}",
+            self.mine.len(),
+            self.pcr,
+            self.bank,
+            crate::util::hex::lower(self.value),
+            crate::util::hex::lower(self.quoted)
+        );
+        let why = self
+            .extra_after_prefix()
+            .or_else(|| self.reordered())
+            .or_else(|| self.relabelled())
+            .unwrap_or_else(|| self.unexplained());
+        format!("{says}: {why}")
     }
-    let says = format!(
-        "the log's {} record(s) for PCR {pcr} replay to {bank} {}, the quote says {}",
-        mine.len(),
-        crate::util::hex::lower(&value),
-        crate::util::hex::lower(quoted)
-    );
-    let zero = vec![0u8; bank.digest_len()];
-    // A prefix reaches the quoted value: what follows it was never measured.
-    let prefix = if quoted == zero.as_slice() {
-        Some(0)
-    } else {
-        out.running.iter().position(|v| v == quoted).map(|k| k + 1)
-    };
-    if let Some(k) = prefix {
-        let extra = &idx[k..];
-        out.mismatch = Some(if k == 0 {
+
+    /// A prefix reaches the quoted value: what follows it was never measured.
+    fn extra_after_prefix(&self) -> Option<String> {
+        let pcr = self.pcr;
+        let k = if self.quoted == vec![0u8; self.bank.digest_len()] {
+            0
+        } else {
+            self.running.iter().position(|v| v == self.quoted)? + 1
+        };
+        let extra = index_list(self.idx.get(k..).unwrap_or_default());
+        Some(if k == 0 {
             format!(
-                "{says}: PCR {pcr} was never extended, so record(s) {} were not measured (added to the log)",
-                index_list(extra)
+                "PCR {pcr} was never extended, so record(s) {extra} were not measured (added to the log)"
             )
         } else {
             format!(
-                "{says}: the first {k} record(s) ({}) replay to the quoted value; record(s) {} after them were not measured (added to the log)",
-                index_list(&idx[..k]),
-                index_list(extra)
+                "the first {k} record(s) ({}) replay to the quoted value; record(s) {extra} after them were not measured (added to the log)",
+                index_list(self.idx.get(..k).unwrap_or_default()),
             )
-        });
-        return out;
+        })
     }
-    if (2..=MAX_PERMUTED).contains(&digests.len()) {
-        if let Some(order) = find_order(digests.len(), |o| {
-            let d: Vec<&[u8]> = o.iter().map(|&i| digests[i]).collect();
-            replay_values(&d, bank) == quoted
-        }) {
-            let measured: Vec<usize> = order.iter().map(|&i| idx[i]).collect();
-            // The first log position holding another record than the TPM measured there.
-            let wrong = order
-                .iter()
-                .enumerate()
-                .find(|(pos, &i)| *pos != i)
-                .map(|(pos, _)| idx[pos])
-                .unwrap_or(idx[0]);
-            out.mismatch = Some(format!(
-                "{says}: the log is reordered: the TPM measured the records in the order {}, the log has {} (record {wrong} is out of place)",
-                index_list(&measured),
-                index_list(&idx)
-            ));
-            return out;
+
+    /// Another order of the same records reaches the quoted value.
+    fn reordered(&self) -> Option<String> {
+        let n = self.digests.len();
+        if !(2..=MAX_PERMUTED).contains(&n) {
+            return None;
         }
+        let order = find_order(n, |o| {
+            let d: Vec<&[u8]> = o.iter().map(|&i| self.digests[i]).collect();
+            replay_values(&d, self.bank) == self.quoted
+        })?;
+        let measured: Vec<usize> = order.iter().map(|&i| self.idx[i]).collect();
+        // The first log position holding another record than the TPM measured there.
+        let wrong = order
+            .iter()
+            .enumerate()
+            .find(|(pos, &i)| *pos != i)
+            .map(|(pos, _)| self.idx[pos])
+            .unwrap_or(self.idx[0]);
+        Some(format!(
+            "the log is reordered: the TPM measured the records in the order {}, the log has {} (record {wrong} is out of place)",
+            index_list(&measured),
+            index_list(self.idx)
+        ))
     }
-    // A record relabelled to another PCR (the label is not covered by the digests).
-    let all: Vec<&Record> = records.iter().collect();
-    if all.len() != mine.len() {
-        let mut v = zero.clone();
-        let mut complete = true;
-        for r in &all {
-            match r.digests.iter().find(|(b, _)| *b == bank) {
-                Some((_, d)) => v = bank.extend(&v, d),
-                None => complete = false,
-            }
+
+    /// Every record of the log, whatever PCR it claims, reaches the quoted
+    /// value: some were relabelled (the label is not covered by the digests).
+    fn relabelled(&self) -> Option<String> {
+        if self.records.len() == self.mine.len() {
+            return None;
         }
-        if complete && v == quoted {
-            let moved: Vec<usize> = all
-                .iter()
-                .filter(|r| r.pcr != pcr)
-                .map(|r| r.index)
-                .collect();
-            out.mismatch = Some(format!(
-                "{says}: record(s) {} claim another PCR but were measured into PCR {pcr} (their pcr field was changed)",
-                index_list(&moved)
-            ));
-            return out;
+        let mut v = vec![0u8; self.bank.digest_len()];
+        for r in self.records {
+            let (_, d) = r.digests.iter().find(|(b, _)| *b == self.bank)?;
+            v = self.bank.extend(&v, d);
         }
+        if v != self.quoted {
+            return None;
+        }
+        let moved: Vec<usize> = self
+            .records
+            .iter()
+            .filter(|r| r.pcr != self.pcr)
+            .map(|r| r.index)
+            .collect();
+        Some(format!(
+            "record(s) {} claim another PCR but were measured into PCR {} (their pcr field was changed)",
+            index_list(&moved),
+            self.pcr
+        ))
     }
-    let stages: Vec<String> = mine
-        .iter()
-        .map(|r| format!("{} {}", r.index, stage_of(r)))
-        .collect();
-    out.mismatch = Some(if mine.is_empty() {
-        format!("{says}: the log has no record for PCR {pcr}, but it was extended")
-    } else {
+
+    /// None of the above: name the records and stages there are.
+    fn unexplained(&self) -> String {
+        let pcr = self.pcr;
+        if self.mine.is_empty() {
+            return format!("the log has no record for PCR {pcr}, but it was extended");
+        }
+        let stages: Vec<String> = self
+            .mine
+            .iter()
+            .map(|r| format!("{} {}", r.index, stage_of(r)))
+            .collect();
         format!(
-            "{says}: no prefix{} of the records (log records: {}) reaches the quoted value: a record is missing, a record was replaced by one with recomputed digests, or something else extended PCR {pcr}",
-            if digests.len() <= MAX_PERMUTED { " and no reordering" } else { "" },
+            "no prefix{} of the records (log records: {}) reaches the quoted value: a record is missing, a record was replaced by one with recomputed digests, or something else extended PCR {pcr}",
+            if self.digests.len() <= MAX_PERMUTED { " and no reordering" } else { "" },
             stages.join(", ")
         )
-    });
-    out
+    }
 }
 
 #[cfg(test)]

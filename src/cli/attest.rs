@@ -1,11 +1,14 @@
 //! `modseal attest`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::attest::policy::{self, Policy};
-use crate::attest::{evaluate, load_ak, parse_nonce, read_capped, read_evidence, render_text};
+use crate::attest::{evaluate, load_ak, parse_nonce, read_evidence, render_text, Evidence};
+use crate::util::read::read_capped;
+use crate::verify::pubkey::PublicKey;
 
+/// `modseal attest`'s arguments.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 trusted; 1 not trusted (or, with --make-policy, the log is \
@@ -56,6 +59,29 @@ fn bad_input(json: bool, msg: &str) -> u8 {
     EXIT_USAGE
 }
 
+/// The nonce, the AK and the quote directory (with `log`, else its own):
+/// `Err` is the message of bad input.
+fn inputs(
+    dir: &Path,
+    ak_path: &Path,
+    nonce: &str,
+    log: Option<&Path>,
+) -> Result<(Vec<u8>, PublicKey, Evidence), String> {
+    let nonce = parse_nonce(nonce).map_err(|e| format!("--nonce {e}"))?;
+    let ak = load_ak(ak_path).map_err(|e| e.to_string())?;
+    let ev = read_evidence(dir, log).map_err(|e| e.to_string())?;
+    Ok((nonce, ak, ev))
+}
+
+/// `--policy`, or the default one.
+fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
+    let Some(p) = path else {
+        return Ok(Policy::default());
+    };
+    let bytes = read_capped(p, policy::MAX_POLICY_SIZE).map_err(|e| e.to_string())?;
+    Policy::parse(&bytes).map_err(|e| format!("{}: malformed policy: {e}", p.display()))
+}
+
 /// `modseal attest`.
 pub fn cmd_attest(a: AttestArgs) -> u8 {
     if a.make_policy {
@@ -66,28 +92,23 @@ pub fn cmd_attest(a: AttestArgs) -> u8 {
     };
     let nonce = match parse_nonce(nonce) {
         Ok(n) => n,
-        Err(e) => return bad_input(a.json, &e),
+        Err(e) => return bad_input(a.json, &format!("--nonce {e}")),
     };
     let ak = match load_ak(ak_path) {
         Ok(k) => k,
-        Err(e) => return bad_input(a.json, &e),
+        Err(e) => return bad_input(a.json, &e.to_string()),
     };
-    let policy = match &a.policy {
-        Some(p) => match read_capped(p, policy::MAX_POLICY_SIZE).and_then(|b| {
-            Policy::parse(&b).map_err(|e| format!("{}: malformed policy: {e}", p.display()))
-        }) {
-            Ok(p) => p,
-            Err(e) => return bad_input(a.json, &e),
-        },
-        None => Policy::default(),
+    let policy = match load_policy(a.policy.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_input(a.json, &e),
     };
     let ev = match read_evidence(dir, a.log.as_deref()) {
         Ok(e) => e,
-        Err(e) => return bad_input(a.json, &e),
+        Err(e) => return bad_input(a.json, &e.to_string()),
     };
     let report = match evaluate(&ak, &ev, &nonce, &policy, a.policy.is_some()) {
         Ok(r) => r,
-        Err(e) => return bad_input(a.json, &e.0),
+        Err(e) => return bad_input(a.json, &e.to_string()),
     };
     let printed = if a.json {
         serde_json::to_string(&report)
@@ -114,7 +135,7 @@ fn make_policy(a: &AttestArgs) -> u8 {
     };
     let log = match read_capped(log_path, crate::measure::MAX_LOG_SIZE) {
         Ok(b) => b,
-        Err(e) => return bad_input(false, &e),
+        Err(e) => return bad_input(false, &e.to_string()),
     };
     let records = match crate::measure::parse_log(&log) {
         Ok(r) => r,
@@ -133,16 +154,8 @@ fn make_policy(a: &AttestArgs) -> u8 {
     match (&a.quote, &a.ak, &a.nonce) {
         (None, None, None) => {}
         (Some(dir), Some(ak_path), Some(nonce)) => {
-            let nonce = match parse_nonce(nonce) {
-                Ok(n) => n,
-                Err(e) => return bad_input(false, &e),
-            };
-            let ak = match load_ak(ak_path) {
-                Ok(k) => k,
-                Err(e) => return bad_input(false, &e),
-            };
-            let ev = match read_evidence(dir, Some(log_path)) {
-                Ok(e) => e,
+            let (nonce, ak, ev) = match inputs(dir, ak_path, nonce, Some(log_path)) {
+                Ok(i) => i,
                 Err(e) => return bad_input(false, &e),
             };
             match evaluate(&ak, &ev, &nonce, &policy, true) {
@@ -154,7 +167,7 @@ fn make_policy(a: &AttestArgs) -> u8 {
                     );
                     return EXIT_FAIL;
                 }
-                Err(e) => return bad_input(false, &e.0),
+                Err(e) => return bad_input(false, &e.to_string()),
             }
         }
         _ => {

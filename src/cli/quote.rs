@@ -1,14 +1,39 @@
 //! `modseal quote`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
-use crate::attest::quote::*;
+use crate::attest::ak::{read_cached_public, update_ak_dir, AkAlg};
+use crate::attest::evidence::{prepare_out_dir, AK_NAME, AK_PEM};
+use crate::attest::nonce::parse_nonce;
+use crate::attest::quote::{
+    make_quote, parse_handle, QuoteError, QuoteOutput, QuoteRequest, DEFAULT_AK_DIR,
+};
+use crate::attest::selection::{parse_pcr_spec, selection_text, PcrRequest};
 use crate::tpm::TpmError;
 
+/// The AK's key type, as `--ak-alg` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AkAlgArg {
+    /// RSA-2048, RSASSA-PKCS1-v1_5 with SHA-256.
+    Rsa,
+    /// ECC NIST P-256, ECDSA with SHA-256.
+    Ecc,
+}
+
+impl From<AkAlgArg> for AkAlg {
+    fn from(a: AkAlgArg) -> AkAlg {
+        match a {
+            AkAlgArg::Rsa => AkAlg::Rsa,
+            AkAlgArg::Ecc => AkAlg::Ecc,
+        }
+    }
+}
+
+/// `modseal quote`'s arguments.
 #[derive(Debug, Args)]
 pub struct QuoteArgs {
     /// Qualifying data chosen by the verifier: hex, 1 to 64 bytes.
@@ -26,7 +51,7 @@ pub struct QuoteArgs {
     pub ak_handle: String,
     /// Key type of a new AK; an existing AK must be of this type when given.
     #[arg(long, value_name = "ALG", value_enum)]
-    pub ak_alg: Option<AkAlg>,
+    pub ak_alg: Option<AkAlgArg>,
     /// Event log copied into the quote directory.
     #[arg(long, value_name = "FILE", default_value = crate::boot::DEFAULT_LOG)]
     pub log: PathBuf,
@@ -36,6 +61,7 @@ pub struct QuoteArgs {
     /// Output directory (replaced as a whole).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The TPM to quote with.
     #[command(flatten)]
     pub tcti: crate::cli::seal::TctiArgs,
 }
@@ -50,96 +76,121 @@ fn failed(msg: impl std::fmt::Display) -> u8 {
     EXIT_FAIL
 }
 
-pub fn cmd_quote(args: QuoteArgs) -> u8 {
-    let start = Instant::now();
-    let nonce = match parse_nonce(&args.nonce) {
-        Ok(n) => n,
-        Err(e) => return usage(format!("--nonce: {e}")),
-    };
-    let selection = match parse_pcr_spec(&args.pcrs) {
-        Ok(s) => s,
-        Err(e) => return usage(format!("--pcrs {}: {e}", args.pcrs)),
-    };
-    let handle = match parse_handle(&args.ak_handle) {
-        Ok(h) => h,
-        Err(e) => return usage(format!("--ak-handle: {e}")),
-    };
-    let out = match prepare_out_dir(&args.out) {
-        Ok(o) => o,
-        Err(e) => return usage(format!("--out: {e}")),
-    };
-    let log_path = (!args.no_log).then(|| args.log.clone());
-    if let Some(p) = &log_path {
+/// The arguments, parsed and checked before the TPM is opened.
+struct Plan {
+    nonce: Vec<u8>,
+    selection: Vec<PcrRequest>,
+    handle: u32,
+    out: PathBuf,
+    log: Option<PathBuf>,
+}
+
+/// Parses the arguments; `Err` is the exit status of a usage error, printed.
+fn plan(args: &QuoteArgs) -> Result<Plan, u8> {
+    let nonce = parse_nonce(&args.nonce).map_err(|e| usage(format!("--nonce {e}")))?;
+    let selection =
+        parse_pcr_spec(&args.pcrs).map_err(|e| usage(format!("--pcrs {}: {e}", args.pcrs)))?;
+    let handle = parse_handle(&args.ak_handle).map_err(|e| usage(format!("--ak-handle: {e}")))?;
+    let out = prepare_out_dir(&args.out).map_err(|e| usage(format!("--out: {e}")))?;
+    let log = (!args.no_log).then(|| args.log.clone());
+    if let Some(p) = &log {
         match std::fs::metadata(p) {
             Ok(m) if m.is_file() => {}
-            Ok(_) => return usage(format!("--log {}: not a regular file", p.display())),
+            Ok(_) => return Err(usage(format!("--log {}: not a regular file", p.display()))),
             Err(e) => {
-                return usage(format!(
+                return Err(usage(format!(
                     "--log {}: {e} (the event log goes with the quote; pass --no-log to quote without one)",
                     p.display()
-                ))
+                )))
             }
         }
     }
+    Ok(Plan {
+        nonce,
+        selection,
+        handle,
+        out,
+        log,
+    })
+}
+
+/// Opens the TPM and makes the checked quote; `Err` is the exit status,
+/// printed.
+fn quote(args: &QuoteArgs, plan: &Plan) -> Result<QuoteOutput, u8> {
     let cached_public = read_cached_public(&args.ak_dir);
     let tcti = crate::tpm::tcti_name(args.tcti.tcti.as_deref());
     let mut tpm = match crate::tpm::esapi::EsapiTpm::open(&tcti) {
         Ok(t) => t,
-        Err(e @ TpmError::Invalid(_)) => return usage(e),
-        Err(e) => return failed(format!("opening the TPM: {e}")),
+        Err(e @ TpmError::Invalid(_)) => return Err(usage(e)),
+        Err(e) => return Err(failed(format!("opening the TPM: {e}"))),
     };
     let req = QuoteRequest {
-        handle,
-        alg: args.ak_alg,
-        nonce: &nonce,
-        selection: &selection,
+        handle: plan.handle,
+        alg: args.ak_alg.map(AkAlg::from),
+        nonce: &plan.nonce,
+        selection: &plan.selection,
         cached_public,
     };
     let mut read_log = || -> Result<Option<Vec<u8>>, QuoteError> {
-        match &log_path {
+        match &plan.log {
             None => Ok(None),
-            Some(p) => read_limited(p, crate::measure::MAX_LOG_SIZE)
+            Some(p) => crate::util::read::read_capped(p, crate::measure::MAX_LOG_SIZE)
                 .map(Some)
-                .map_err(|e| QuoteError::Io(format!("reading the event log {e}"))),
+                .map_err(QuoteError::LogRead),
         }
     };
-    let q = match make_quote(&mut tpm, &req, &mut read_log) {
-        Ok(q) => q,
-        Err(e) if e.is_usage() => return usage(e),
-        Err(e) => return failed(e),
-    };
-    let old_name = std::fs::read(args.ak_dir.join(AK_NAME)).ok();
-    match update_ak_dir(&args.ak_dir, &q.ak) {
-        Ok(written) if !written.is_empty() => {
-            if let Some(old) = old_name.filter(|o| *o != q.ak.name) {
-                log::warn!(
-                    "the AK changed (name {} was {}): a verifier needs the new {}",
-                    crate::util::hex::lower(&q.ak.name),
-                    crate::util::hex::lower(&old),
-                    args.ak_dir.join(AK_PEM).display()
-                );
-            }
-            log::info!("wrote {} in {}", written.join(", "), args.ak_dir.display());
+    make_quote(&mut tpm, &req, &mut read_log).map_err(|e| {
+        if e.is_usage() {
+            usage(e)
+        } else {
+            failed(e)
         }
-        Ok(_) => {}
-        Err(e) => return failed(format!("writing --ak-dir: {e}")),
+    })
+}
+
+/// Brings `--ak-dir` up to date, then replaces `--out`; `Err` is the exit
+/// status, printed.
+fn write(ak_dir: &Path, plan: &Plan, q: &QuoteOutput) -> Result<(), u8> {
+    let old_name = std::fs::read(ak_dir.join(AK_NAME)).ok();
+    let written =
+        update_ak_dir(ak_dir, &q.ak).map_err(|e| failed(format!("writing --ak-dir: {e}")))?;
+    if !written.is_empty() {
+        if let Some(old) = old_name.filter(|o| *o != q.ak.name) {
+            log::warn!(
+                "the AK changed (name {} was {}): a verifier needs the new {}",
+                crate::util::hex::lower(&q.ak.name),
+                crate::util::hex::lower(&old),
+                ak_dir.join(AK_PEM).display()
+            );
+        }
+        log::info!("wrote {} in {}", written.join(", "), ak_dir.display());
     }
-    let files = match quote_files(&q, &nonce) {
-        Ok(f) => f,
-        Err(e) => return failed(e),
-    };
+    let files = q.files(&plan.nonce).map_err(failed)?;
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    if let Err(e) = crate::util::fs::write_dir_replacing(&out, &refs) {
-        return failed(format!("writing {}: {e}", out.display()));
-    }
+    crate::util::fs::write_dir_replacing(&plan.out, &refs)
+        .map_err(|e| failed(format!("writing {}: {e}", plan.out.display())))
+}
+
+/// `modseal quote`.
+pub fn cmd_quote(args: QuoteArgs) -> u8 {
+    let start = Instant::now();
+    let result = plan(&args).and_then(|plan| {
+        let q = quote(&args, &plan)?;
+        write(&args.ak_dir, &plan, &q)?;
+        Ok((plan, q))
+    });
+    let (plan, q) = match result {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     println!(
         "quoted {} with AK {:#010x} ({}, {}, name {}) into {}: {} TPM commands, {:.1} ms{}",
-        selection_text(&selection),
-        handle,
+        selection_text(&plan.selection),
+        plan.handle,
         q.ak.alg.name(),
         if q.ak.created { "created" } else { "reused" },
         crate::util::hex::lower(&q.ak.name),
-        out.display(),
+        plan.out.display(),
         q.commands,
         start.elapsed().as_secs_f64() * 1000.0,
         if q.attempts > 1 {

@@ -6,6 +6,7 @@
 
 pub mod bank;
 pub mod esapi;
+pub mod marshal;
 #[cfg(test)]
 pub mod memory;
 pub mod rc;

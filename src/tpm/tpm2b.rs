@@ -4,6 +4,11 @@
 //! no header. And the public area of a sealed data object, parsed and checked
 //! off the TPM. Pure functions on byte slices; hostile input gives an error.
 
+use super::marshal::{
+    MarshalError, Reader, Writer, MAX_DIGEST, TPM_ALG_HMAC, TPM_ALG_KEYEDHASH, TPM_ALG_NULL,
+    TPM_ALG_SHA256, TPM_ALG_XOR,
+};
+
 /// Largest file accepted: a TPM2B's size field is 16 bits, and real sealed
 /// objects are a few hundred bytes.
 pub const MAX_FILE: usize = 4096;
@@ -15,157 +20,205 @@ pub const MAX_FILE: usize = 4096;
 pub const SEALED_ATTRIBUTES: u32 =
     ATTR_FIXED_TPM | ATTR_FIXED_PARENT | ATTR_ADMIN_WITH_POLICY | ATTR_NO_DA;
 
+/// TPMA_OBJECT fixedTPM: the object cannot leave this TPM.
 pub const ATTR_FIXED_TPM: u32 = 0x0000_0002;
+/// TPMA_OBJECT fixedParent: the object cannot be moved to another parent.
 pub const ATTR_FIXED_PARENT: u32 = 0x0000_0010;
+/// TPMA_OBJECT sensitiveDataOrigin: the TPM made the sensitive part.
 pub const ATTR_SENSITIVE_DATA_ORIGIN: u32 = 0x0000_0020;
+/// TPMA_OBJECT userWithAuth: usable with its authValue, not only its policy.
 pub const ATTR_USER_WITH_AUTH: u32 = 0x0000_0040;
+/// TPMA_OBJECT adminWithPolicy: administration needs the policy.
 pub const ATTR_ADMIN_WITH_POLICY: u32 = 0x0000_0080;
+/// TPMA_OBJECT noDA: exempt from dictionary-attack lockout.
 pub const ATTR_NO_DA: u32 = 0x0000_0400;
+/// TPMA_OBJECT restricted: signs or decrypts only TPM-made structures.
 pub const ATTR_RESTRICTED: u32 = 0x0001_0000;
+/// TPMA_OBJECT decrypt.
 pub const ATTR_DECRYPT: u32 = 0x0002_0000;
+/// TPMA_OBJECT sign (or encrypt).
 pub const ATTR_SIGN_ENCRYPT: u32 = 0x0004_0000;
 
-pub const TPM_ALG_SHA256: u16 = 0x000B;
-pub const TPM_ALG_KEYEDHASH: u16 = 0x0008;
-pub const TPM_ALG_NULL: u16 = 0x0010;
-const TPM_ALG_HMAC: u16 = 0x0005;
-const TPM_ALG_XOR: u16 = 0x000A;
+/// Why a TPM2B file or a sealed object's public area is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Tpm2bError {
+    /// The file is larger than [`MAX_FILE`].
+    #[error("{what}: {len} bytes, larger than the {MAX_FILE}-byte limit")]
+    FileTooLarge {
+        /// The file's name.
+        what: String,
+        /// Its length.
+        len: usize,
+    },
+    /// The file cannot even hold the size field.
+    #[error("{what}: {len} bytes, too short for a TPM2B")]
+    FileTooShort {
+        /// The file's name.
+        what: String,
+        /// Its length.
+        len: usize,
+    },
+    /// The size field is not the length of what follows it.
+    #[error("{what}: TPM2B size field says {size} bytes but {follows} follow")]
+    SizeMismatch {
+        /// The file's name.
+        what: String,
+        /// The size field.
+        size: usize,
+        /// The bytes after it.
+        follows: usize,
+    },
+    /// The TPM2B holds nothing.
+    #[error("{what}: empty TPM2B")]
+    Empty {
+        /// The file's name.
+        what: String,
+    },
+    /// A body to wrap is too long for a TPM2B.
+    #[error(transparent)]
+    Encode(MarshalError),
+    /// The public area does not unmarshal.
+    #[error("public area: {0}")]
+    PublicArea(MarshalError),
+    /// The public area is not a keyed-hash object's.
+    #[error("object type {0:#06x} is not a keyed-hash (sealed data) object")]
+    NotKeyedHash(u16),
+    /// The keyed-hash scheme is none the TPM defines.
+    #[error("unknown keyed-hash scheme {0:#06x}")]
+    UnknownScheme(u16),
+    /// The object's name algorithm is not SHA-256.
+    #[error("name algorithm {0:#06x}, expected SHA-256")]
+    NameAlg(u16),
+    /// The object is usable otherwise than through its policy.
+    #[error("object attributes {0:#010x} are not a policy-only sealed object's (fixedTPM, fixedParent, no userWithAuth)")]
+    Attributes(u32),
+    /// The object's policy is not the enrolled one.
+    #[error(
+        "the object's policy {} differs from sealed.json's policy_digest {}",
+        crate::util::hex::lower(object),
+        crate::util::hex::lower(expected)
+    )]
+    Policy {
+        /// The object's `authPolicy`.
+        object: Vec<u8>,
+        /// `sealed.json`'s policy digest.
+        expected: Vec<u8>,
+    },
+}
 
 /// Wraps `body` as a TPM2B file.
-pub fn encode(body: &[u8]) -> Result<Vec<u8>, String> {
-    let size = u16::try_from(body.len())
-        .map_err(|_| format!("{} bytes do not fit a TPM2B", body.len()))?;
-    let mut out = Vec::with_capacity(body.len() + 2);
-    out.extend_from_slice(&size.to_be_bytes());
-    out.extend_from_slice(body);
-    Ok(out)
+pub fn encode_file(body: &[u8]) -> Result<Vec<u8>, Tpm2bError> {
+    let mut w = Writer::new();
+    w.tpm2b(body).map_err(Tpm2bError::Encode)?;
+    Ok(w.into_bytes())
 }
 
 /// The body of a TPM2B file: the size field must match the file exactly
-/// (no trailing bytes) and the body must not be empty.
-pub fn decode<'a>(what: &str, file: &'a [u8]) -> Result<&'a [u8], String> {
+/// (no trailing bytes) and the body must not be empty. `what` names the
+/// file in errors.
+pub fn decode_file<'a>(what: &str, file: &'a [u8]) -> Result<&'a [u8], Tpm2bError> {
+    let what = || what.to_owned();
     if file.len() > MAX_FILE {
-        return Err(format!(
-            "{what}: {} bytes, larger than the {MAX_FILE}-byte limit",
-            file.len()
-        ));
+        return Err(Tpm2bError::FileTooLarge {
+            what: what(),
+            len: file.len(),
+        });
     }
     let (size, body) = match file {
         [a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
         _ => {
-            return Err(format!(
-                "{what}: {} bytes, too short for a TPM2B",
-                file.len()
-            ))
+            return Err(Tpm2bError::FileTooShort {
+                what: what(),
+                len: file.len(),
+            })
         }
     };
     if size != body.len() {
-        return Err(format!(
-            "{what}: TPM2B size field says {size} bytes but {} follow",
-            body.len()
-        ));
+        return Err(Tpm2bError::SizeMismatch {
+            what: what(),
+            size,
+            follows: body.len(),
+        });
     }
     if size == 0 {
-        return Err(format!("{what}: empty TPM2B"));
+        return Err(Tpm2bError::Empty { what: what() });
     }
     Ok(body)
+}
+
+/// [`encode_file`] with the error as text, for callers not yet moved to
+/// [`Tpm2bError`] (`seal/`, `tpm/esapi.rs`, `tpm/memory.rs`); goes when they
+/// have.
+pub fn encode(body: &[u8]) -> Result<Vec<u8>, String> {
+    encode_file(body).map_err(|e| e.to_string())
+}
+
+/// [`decode_file`] with the error as text, for callers not yet moved to
+/// [`Tpm2bError`] (see [`encode`]).
+pub fn decode<'a>(what: &str, file: &'a [u8]) -> Result<&'a [u8], String> {
+    decode_file(what, file).map_err(|e| e.to_string())
 }
 
 /// The parts of a sealed data object's `TPMT_PUBLIC` modseal checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedPublic<'a> {
+    /// `nameAlg`.
     pub name_alg: u16,
+    /// `objectAttributes` (TPMA_OBJECT).
     pub attributes: u32,
+    /// `authPolicy`.
     pub auth_policy: &'a [u8],
+    /// `unique`.
     pub unique: &'a [u8],
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        match end {
-            Some(end) => {
-                let s = &self.data[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(format!(
-                "public area truncated in {what} at byte {}",
-                self.pos
-            )),
-        }
-    }
-    fn u16(&mut self, what: &str) -> Result<u16, String> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self, what: &str) -> Result<u32, String> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn tpm2b(&mut self, what: &str, max: usize) -> Result<&'a [u8], String> {
-        let n = usize::from(self.u16(what)?);
-        if n > max {
-            return Err(format!("{what}: {n} bytes, more than {max}"));
-        }
-        self.take(n, what)
-    }
-}
-
-/// Parses a marshalled `TPMT_PUBLIC` of a keyed-hash object (what a sealed
-/// data object is). Rejects other object types and trailing bytes.
+/// [`SealedPublic::parse`] with the error as text, for callers not yet
+/// moved to [`Tpm2bError`] (see [`encode`]).
 pub fn parse_sealed_public(tpmt: &[u8]) -> Result<SealedPublic<'_>, String> {
-    let mut r = Reader { data: tpmt, pos: 0 };
-    let ty = r.u16("type")?;
-    if ty != TPM_ALG_KEYEDHASH {
-        return Err(format!(
-            "object type {ty:#06x} is not a keyed-hash (sealed data) object"
-        ));
-    }
-    let name_alg = r.u16("nameAlg")?;
-    let attributes = r.u32("objectAttributes")?;
-    let auth_policy = r.tpm2b("authPolicy", 64)?;
-    match r.u16("keyedHash scheme")? {
-        TPM_ALG_NULL => {}
-        TPM_ALG_HMAC => {
-            r.u16("HMAC hash")?;
-        }
-        TPM_ALG_XOR => {
-            r.u16("XOR hash")?;
-            r.u16("XOR KDF")?;
-        }
-        other => return Err(format!("unknown keyed-hash scheme {other:#06x}")),
-    }
-    let unique = r.tpm2b("unique", 64)?;
-    if r.pos != tpmt.len() {
-        return Err(format!(
-            "{} trailing bytes after the public area",
-            tpmt.len() - r.pos
-        ));
-    }
-    Ok(SealedPublic {
-        name_alg,
-        attributes,
-        auth_policy,
-        unique,
-    })
+    SealedPublic::parse(tpmt).map_err(|e| e.to_string())
 }
 
-impl SealedPublic<'_> {
+impl<'a> SealedPublic<'a> {
+    /// Parses a marshalled `TPMT_PUBLIC` of a keyed-hash object (what a
+    /// sealed data object is). Rejects other object types and trailing bytes.
+    pub fn parse(tpmt: &'a [u8]) -> Result<SealedPublic<'a>, Tpm2bError> {
+        let mut r = Reader::new(tpmt);
+        let m = Tpm2bError::PublicArea;
+        let ty = r.u16("type").map_err(m)?;
+        if ty != TPM_ALG_KEYEDHASH {
+            return Err(Tpm2bError::NotKeyedHash(ty));
+        }
+        let name_alg = r.u16("nameAlg").map_err(m)?;
+        let attributes = r.u32("objectAttributes").map_err(m)?;
+        let auth_policy = r.tpm2b("authPolicy", MAX_DIGEST).map_err(m)?;
+        match r.u16("keyedHash scheme").map_err(m)? {
+            TPM_ALG_NULL => {}
+            TPM_ALG_HMAC => {
+                r.u16("HMAC hash").map_err(m)?;
+            }
+            TPM_ALG_XOR => {
+                r.u16("XOR hash").map_err(m)?;
+                r.u16("XOR KDF").map_err(m)?;
+            }
+            other => return Err(Tpm2bError::UnknownScheme(other)),
+        }
+        let unique = r.tpm2b("unique", MAX_DIGEST).map_err(m)?;
+        r.finish("TPMT_PUBLIC").map_err(m)?;
+        Ok(SealedPublic {
+            name_alg,
+            attributes,
+            auth_policy,
+            unique,
+        })
+    }
+
     /// Checks that this is a sealed data object of the kind modseal makes:
     /// SHA-256 name, no scheme, usable only through its policy, bound to this
     /// TPM and parent, and with `expected_policy` as its policy.
-    pub fn check(&self, expected_policy: &[u8]) -> Result<(), String> {
+    pub fn verify(&self, expected_policy: &[u8]) -> Result<(), Tpm2bError> {
         if self.name_alg != TPM_ALG_SHA256 {
-            return Err(format!(
-                "name algorithm {:#06x}, expected SHA-256",
-                self.name_alg
-            ));
+            return Err(Tpm2bError::NameAlg(self.name_alg));
         }
         let must = ATTR_FIXED_TPM | ATTR_FIXED_PARENT;
         let must_not = ATTR_USER_WITH_AUTH
@@ -174,35 +227,38 @@ impl SealedPublic<'_> {
             | ATTR_DECRYPT
             | ATTR_SIGN_ENCRYPT;
         if self.attributes & must != must || self.attributes & must_not != 0 {
-            return Err(format!(
-                "object attributes {:#010x} are not a policy-only sealed object's (fixedTPM, fixedParent, no userWithAuth)",
-                self.attributes
-            ));
+            return Err(Tpm2bError::Attributes(self.attributes));
         }
         if self.auth_policy != expected_policy {
-            return Err(format!(
-                "the object's policy {} differs from sealed.json's policy_digest {}",
-                crate::util::hex::lower(self.auth_policy),
-                crate::util::hex::lower(expected_policy)
-            ));
+            return Err(Tpm2bError::Policy {
+                object: self.auth_policy.to_vec(),
+                expected: expected_policy.to_vec(),
+            });
         }
         Ok(())
+    }
+
+    /// [`SealedPublic::verify`] with the error as text, for callers not yet
+    /// moved to [`Tpm2bError`] (see [`encode`]).
+    pub fn check(&self, expected_policy: &[u8]) -> Result<(), String> {
+        self.verify(expected_policy).map_err(|e| e.to_string())
     }
 }
 
 /// A marshalled `TPMT_PUBLIC` for a sealed data object with modseal's
-/// attributes (used by the in-memory TPM and the tests).
+/// attributes (used by the in-memory TPM and the tests). The policy and
+/// `unique` are digests.
 pub fn build_sealed_public(auth_policy: &[u8], unique: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&TPM_ALG_KEYEDHASH.to_be_bytes());
-    out.extend_from_slice(&TPM_ALG_SHA256.to_be_bytes());
-    out.extend_from_slice(&SEALED_ATTRIBUTES.to_be_bytes());
-    out.extend_from_slice(&(auth_policy.len() as u16).to_be_bytes());
-    out.extend_from_slice(auth_policy);
-    out.extend_from_slice(&TPM_ALG_NULL.to_be_bytes());
-    out.extend_from_slice(&(unique.len() as u16).to_be_bytes());
-    out.extend_from_slice(unique);
-    out
+    let mut w = Writer::new();
+    w.u16(TPM_ALG_KEYEDHASH)
+        .u16(TPM_ALG_SHA256)
+        .u32(SEALED_ATTRIBUTES)
+        .u16(auth_policy.len() as u16)
+        .bytes(auth_policy)
+        .u16(TPM_ALG_NULL)
+        .u16(unique.len() as u16)
+        .bytes(unique);
+    w.into_bytes()
 }
 
 #[cfg(test)]
@@ -212,30 +268,42 @@ mod tests {
     #[test]
     fn tpm2b_round_trip() {
         let body = b"\x00\x08\x00\x0bhello".to_vec();
-        let file = encode(&body).unwrap();
+        let file = encode_file(&body).unwrap();
         assert_eq!(&file[..2], &[0, 9]);
-        assert_eq!(decode("x", &file).unwrap(), &body[..]);
-        assert!(encode(&vec![0u8; 70_000]).is_err());
+        assert_eq!(decode_file("x", &file).unwrap(), &body[..]);
+        assert!(encode_file(&vec![0u8; 70_000]).is_err());
+        // The text forms say the same.
+        assert_eq!(encode(&body).unwrap(), file);
+        assert_eq!(
+            decode("x", b"\x00\x03ab").unwrap_err(),
+            "x: TPM2B size field says 3 bytes but 2 follow"
+        );
     }
 
     #[test]
     fn tpm2b_rejects_bad_framing() {
-        assert!(decode("x", b"").is_err());
-        assert!(decode("x", b"\x00").is_err());
-        assert!(decode("x", b"\x00\x00").is_err()); // empty body
-        assert!(decode("x", b"\x00\x03ab").is_err()); // short
-        assert!(decode("x", b"\x00\x01ab").is_err()); // trailing
-        assert!(decode("x", &vec![0u8; MAX_FILE + 1]).is_err());
+        assert!(decode_file("x", b"").is_err());
+        assert!(decode_file("x", b"\x00").is_err());
+        assert!(decode_file("x", b"\x00\x00").is_err()); // empty body
+        assert!(decode_file("x", b"\x00\x03ab").is_err()); // short
+        assert!(decode_file("x", b"\x00\x01ab").is_err()); // trailing
+        assert!(decode_file("x", &vec![0u8; MAX_FILE + 1]).is_err());
     }
 
     #[test]
     fn sealed_public_round_trip() {
         let policy = [7u8; 32];
         let tpmt = build_sealed_public(&policy, &[1u8; 32]);
-        let p = parse_sealed_public(&tpmt).unwrap();
+        let p = SealedPublic::parse(&tpmt).unwrap();
         assert_eq!(p.auth_policy, &policy);
         assert_eq!(p.attributes, SEALED_ATTRIBUTES);
-        p.check(&policy).unwrap();
+        p.verify(&policy).unwrap();
+        assert!(p
+            .verify(&[8u8; 32])
+            .unwrap_err()
+            .to_string()
+            .contains("differs"));
+        assert_eq!(parse_sealed_public(&tpmt).unwrap(), p);
         assert!(p.check(&[8u8; 32]).unwrap_err().contains("differs"));
     }
 
@@ -243,22 +311,25 @@ mod tests {
     fn sealed_public_rejects_hostile_input() {
         let tpmt = build_sealed_public(&[7u8; 32], &[1u8; 32]);
         for cut in 0..tpmt.len() {
-            assert!(parse_sealed_public(&tpmt[..cut]).is_err(), "cut at {cut}");
+            assert!(SealedPublic::parse(&tpmt[..cut]).is_err(), "cut at {cut}");
         }
         let mut trailing = tpmt.clone();
         trailing.push(0);
-        assert!(parse_sealed_public(&trailing).is_err());
+        assert_eq!(
+            SealedPublic::parse(&trailing).unwrap_err().to_string(),
+            "public area: 1 trailing byte(s) after the TPMT_PUBLIC"
+        );
         let mut rsa = tpmt.clone();
         rsa[1] = 0x01; // TPM_ALG_RSA
-        assert!(parse_sealed_public(&rsa).is_err());
+        assert!(SealedPublic::parse(&rsa).is_err());
         let mut huge = tpmt.clone();
         huge[8] = 0xff; // authPolicy size 0xff20
-        assert!(parse_sealed_public(&huge).is_err());
+        assert!(SealedPublic::parse(&huge).is_err());
         let mut user = tpmt;
         user[7] |= ATTR_USER_WITH_AUTH as u8;
-        assert!(parse_sealed_public(&user)
+        assert!(SealedPublic::parse(&user)
             .unwrap()
-            .check(&[7u8; 32])
+            .verify(&[7u8; 32])
             .is_err());
     }
 
@@ -278,8 +349,8 @@ mod tests {
                 v[0] = 0;
                 v[1] = 8;
             }
-            let _ = parse_sealed_public(&v);
-            let _ = decode("x", &v);
+            let _ = SealedPublic::parse(&v);
+            let _ = decode_file("x", &v);
         }
     }
 }

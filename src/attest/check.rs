@@ -1,0 +1,720 @@
+//! The verifier's checks, in order (the first failure decides; every check
+//! runs, for the full report):
+//! 1. `signature`: quote.sig over quote.msg with the AK (RSASSA-PKCS1-v1_5
+//!    or ECDSA, SHA-256/384/512);
+//! 2. `quote`: quote.msg is a `TPMS_ATTEST` of type quote made by a TPM;
+//! 3. `nonce`: its extraData is the verifier's nonce;
+//! 4. `pcr-digest`: quote.pcrs selects what the quote selects, and the hash
+//!    of its values is the quote's pcrDigest;
+//! 5. `replay`: every record's digests match its content, and the log
+//!    replays to the quoted value of every PCR/bank it uses that is quoted
+//!    (the policy's PCR and bank must be);
+//! 6. `policy`: the records of the policy's PCR are what the policy expects.
+
+use std::fmt::Display;
+
+use super::evidence::{Evidence, QUOTE_MSG};
+use super::pcrs::{check_pcr_digest, parse_pcrs, PcrValues, PcrsError};
+use super::policy::{self, clip, Policy, Violation};
+use super::quote_msg::{parse_attest, Attest, MsgError};
+use super::replay;
+use super::report::{
+    Check, CheckName, Failure, PcrValueReport, PolicyReport, PolicySource, QuoteReport,
+    RecordReport, ReplayReport, ReplayResult, Report, Status,
+};
+use super::selection::{describe_selection, hash_alg_name};
+use super::signature::{check_signature, digest_hash, parse_signature, SigParseError, Signature};
+use crate::measure::Record;
+use crate::tpm::PcrBank;
+use crate::util::hex;
+use crate::verify::pubkey::PublicKey;
+
+/// Malformed input: no verdict, exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadInput {
+    /// quote.sig does not parse.
+    #[error("quote.sig: {0}")]
+    Signature(SigParseError),
+    /// quote.pcrs does not parse.
+    #[error("quote.pcrs: {0}")]
+    Pcrs(PcrsError),
+    /// The event log does not parse ([`crate::measure::parse_log`] says why).
+    #[error("event log: {0}")]
+    Log(String),
+    /// quote.msg does not parse and the AK did not sign it: garbage, not a
+    /// forged quote.
+    #[error("quote.msg: not a TPMS_ATTEST quote: {0}")]
+    Quote(MsgError),
+}
+
+/// The checks as they run, and the first failure.
+#[derive(Default)]
+struct Checks {
+    list: Vec<Check>,
+    first: Option<Failure>,
+}
+
+impl Checks {
+    /// A check's outcome: its detail, or its failure after `prefix`.
+    fn push<E: Display>(&mut self, name: CheckName, r: Result<String, E>, prefix: &str) {
+        match r {
+            Ok(detail) => self.record(name, Status::Pass, detail),
+            Err(e) => self.fail(name, format!("{prefix}: {e}")),
+        }
+    }
+
+    fn fail(&mut self, name: CheckName, message: String) {
+        if self.first.is_none() {
+            self.first = Some(Failure {
+                check: name,
+                message: message.clone(),
+            });
+        }
+        self.record(name, Status::Fail, message);
+    }
+
+    fn record(&mut self, name: CheckName, status: Status, detail: String) {
+        self.list.push(Check {
+            name,
+            status,
+            detail,
+        });
+    }
+
+    fn skip(&mut self, name: CheckName, why: &str) {
+        self.record(name, Status::Skipped, why.to_owned());
+    }
+}
+
+/// Runs every check on the evidence. `Err` is bad input (exit status 2):
+/// a signature, PCR or log file that cannot be parsed, or a quote.msg that
+/// cannot be parsed and is not signed by the AK either.
+pub fn evaluate(
+    ak: &PublicKey,
+    ev: &Evidence,
+    nonce: &[u8],
+    policy: &Policy,
+    policy_from_file: bool,
+) -> Result<Report, BadInput> {
+    let sig = parse_signature(&ev.sig).map_err(BadInput::Signature)?;
+    let pcrs = parse_pcrs(&ev.pcrs).map_err(BadInput::Pcrs)?;
+    let records = crate::measure::parse_log(&ev.log).map_err(|e| BadInput::Log(e.to_string()))?;
+    let mut checks = Checks::default();
+    let mut quote = quote_report(ak, &sig, &pcrs);
+
+    let sig_result = check_signature(ak, &sig, &ev.msg);
+    let signed = sig_result.is_ok();
+    checks.push(CheckName::Signature, sig_result, "bad signature");
+    let att = check_quote(&ev.msg, signed, &mut checks, &mut quote)?;
+    check_nonce(att.as_ref(), nonce, &mut checks);
+    check_digest(att.as_ref(), &sig, &pcrs, &mut checks);
+
+    // Each record's digests against its content, once (the log may be large).
+    let digest_errors: Vec<Option<String>> = records
+        .iter()
+        .map(|r| r.check_digests().err().map(|e| e.to_string()))
+        .collect();
+    let (replay_result, replays) = replay_all(&records, &digest_errors, &pcrs, policy);
+    checks.push(CheckName::Replay, replay_result, "log replay mismatch");
+
+    let violations = policy::evaluate(policy, &records);
+    let policy_result = match violations.first() {
+        Some(v) if violations.len() > 1 => Err(format!(
+            "{} ({} violation(s) in all)",
+            v.message,
+            violations.len()
+        )),
+        Some(v) => Err(v.message.clone()),
+        None => Ok(policy_summary(policy, &records, policy_from_file)),
+    };
+    checks.push(CheckName::Policy, policy_result, "policy");
+
+    let verdict = verdict(&checks, &replays, policy, &records, policy_from_file);
+    Ok(Report {
+        trusted: checks.first.is_none(),
+        verdict,
+        first_failure: checks.first,
+        checks: checks.list,
+        quote,
+        replay: replays,
+        records: record_reports(&records, &digest_errors, policy, &violations),
+        policy: PolicyReport {
+            source: if policy_from_file {
+                PolicySource::File
+            } else {
+                PolicySource::Default
+            },
+            policy: policy.clone(),
+            violations,
+        },
+    })
+}
+
+/// What is known of the quote before quote.msg is parsed.
+fn quote_report(ak: &PublicKey, sig: &Signature, pcrs: &PcrValues) -> QuoteReport {
+    QuoteReport {
+        ak: ak.describe(),
+        signature: Some(sig.describe()),
+        pcrs_file_select: describe_selection(&pcrs.selection),
+        pcrs: pcrs
+            .entries()
+            .into_iter()
+            .map(|(h, p, v)| PcrValueReport {
+                bank: hash_alg_name(h),
+                pcr: p,
+                value: hex::lower(v),
+            })
+            .collect(),
+        ..QuoteReport::default()
+    }
+}
+
+/// Check 2: quote.msg, parsed into the report.
+fn check_quote(
+    msg: &[u8],
+    signed: bool,
+    checks: &mut Checks,
+    quote: &mut QuoteReport,
+) -> Result<Option<Attest>, BadInput> {
+    let a = match parse_attest(msg) {
+        Ok(a) => a,
+        // Unsigned bytes that do not even parse: garbage, not a forged quote.
+        Err(e) if !signed => return Err(BadInput::Quote(e)),
+        Err(e) => {
+            checks.fail(
+                CheckName::Quote,
+                format!("not a TPM quote: {QUOTE_MSG}: {e}"),
+            );
+            return Ok(None);
+        }
+    };
+    let detail = format!(
+        "TPM-generated quote (magic 0x{:08x}, type 0x{:04x}) over {}, clock {}, resets {}, restarts {}",
+        a.magic,
+        a.kind,
+        describe_selection(&a.pcr_select),
+        a.clock,
+        a.reset_count,
+        a.restart_count
+    );
+    checks.record(CheckName::Quote, Status::Pass, detail);
+    quote.magic = Some(format!("0x{:08x}", a.magic));
+    quote.kind = Some(format!("0x{:04x}", a.kind));
+    quote.qualified_signer = Some(hex::lower(&a.qualified_signer));
+    quote.extra_data = Some(hex::lower(&a.extra_data));
+    quote.clock = Some(a.clock);
+    quote.reset_count = Some(a.reset_count);
+    quote.restart_count = Some(a.restart_count);
+    quote.safe = Some(a.safe);
+    quote.firmware_version = Some(format!("0x{:016x}", a.firmware_version));
+    quote.pcr_select = Some(describe_selection(&a.pcr_select));
+    quote.pcr_digest = Some(hex::lower(&a.pcr_digest));
+    Ok(Some(a))
+}
+
+/// Check 3: the quote's extraData is the verifier's nonce.
+fn check_nonce(att: Option<&Attest>, nonce: &[u8], checks: &mut Checks) {
+    let Some(a) = att else {
+        checks.skip(CheckName::Nonce, "no quote structure");
+        return;
+    };
+    let r = if a.extra_data == nonce {
+        Ok(format!("extraData is the nonce {}", hex::lower(nonce)))
+    } else {
+        Err(format!(
+            "the quote's extraData is '{}', the verifier's nonce is {}",
+            hex::lower(&a.extra_data),
+            hex::lower(nonce)
+        ))
+    };
+    checks.push(CheckName::Nonce, r, "stale nonce");
+}
+
+/// Check 4: quote.pcrs against the quote's digest, in the signature's hash.
+fn check_digest(att: Option<&Attest>, sig: &Signature, pcrs: &PcrValues, checks: &mut Checks) {
+    match (att, digest_hash(sig)) {
+        (Some(a), Ok((_, bank))) => checks.push(
+            CheckName::PcrDigest,
+            check_pcr_digest(a, pcrs, bank),
+            "PCR digest mismatch",
+        ),
+        (Some(_), Err(_)) => {
+            checks.skip(CheckName::PcrDigest, "the signature names no usable hash")
+        }
+        (None, _) => checks.skip(CheckName::PcrDigest, "no quote structure"),
+    }
+}
+
+/// The one-line verdict.
+fn verdict(
+    checks: &Checks,
+    replays: &[ReplayReport],
+    policy: &Policy,
+    records: &[Record],
+    policy_from_file: bool,
+) -> String {
+    if let Some(f) = &checks.first {
+        return format!("NOT TRUSTED: {}", f.message);
+    }
+    let pcr = replays
+        .iter()
+        .find(|r| r.pcr == policy.pcr && r.bank == policy.bank.name())
+        .map(|r| r.replayed.clone())
+        .unwrap_or_default();
+    let mut v = format!(
+        "trusted: PCR {} {} {pcr} is the log's {}",
+        policy.pcr,
+        policy.bank,
+        policy_summary(policy, records, policy_from_file)
+    );
+    if !policy_from_file {
+        v.push_str(
+            " (no --policy: the trust-bundle digest was not checked against an expected one)",
+        );
+    }
+    v
+}
+
+/// What the records of the policy's PCR say, in one phrase.
+fn policy_summary(policy: &Policy, records: &[Record], from_file: bool) -> String {
+    let mut stages = Vec::new();
+    let mut anchors: Vec<String> = Vec::new();
+    let mut modules = 0usize;
+    let mut modes: Vec<&str> = Vec::new();
+    for r in records.iter().filter(|r| r.pcr == policy.pcr) {
+        if let Some(Ok(c)) = r.modseal_content() {
+            stages.push(c.stage.name());
+            modules = modules.max(c.modules.len());
+            if let Some(a) = c.anchor_sha256 {
+                if !anchors.contains(&a) {
+                    anchors.push(clip(&a));
+                }
+            }
+            let m = c.mode.name();
+            if !modes.contains(&m) {
+                modes.push(m);
+            }
+        }
+    }
+    let verdicts: Vec<&str> = policy.allow_verdicts.iter().map(|v| v.name()).collect();
+    format!(
+        "{} record(s) ({}), mode {}, trust bundle {}{}, {modules} module(s) each {}{}",
+        stages.len(),
+        stages.join(", "),
+        modes.join("/"),
+        anchors.join("/"),
+        if from_file { " (expected)" } else { "" },
+        verdicts.join("/"),
+        if policy.modules.is_some() {
+            ", the expected module set"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The PCR/bank pairs to replay: the policy's first, then every pair of a
+/// PCR the log has records for and a bank the log or the policy uses.
+fn replay_pairs(records: &[Record], policy: &Policy) -> Vec<(u8, PcrBank)> {
+    let mut used_pcrs: Vec<u8> = records.iter().map(|r| r.pcr).collect();
+    used_pcrs.push(policy.pcr);
+    used_pcrs.sort_unstable();
+    used_pcrs.dedup();
+    let mut used_banks: Vec<PcrBank> = records
+        .iter()
+        .flat_map(|r| r.digests.iter().map(|(b, _)| *b))
+        .collect();
+    used_banks.push(policy.bank);
+    used_banks.sort();
+    used_banks.dedup();
+    let mut pairs: Vec<(u8, PcrBank)> = vec![(policy.pcr, policy.bank)];
+    for &p in &used_pcrs {
+        for &b in &used_banks {
+            if (p, b) != (policy.pcr, policy.bank) && records.iter().any(|r| r.pcr == p) {
+                pairs.push((p, b));
+            }
+        }
+    }
+    pairs
+}
+
+/// Check 5 over every PCR/bank the log uses that is quoted (the policy's
+/// must be): the result and one report per pair.
+fn replay_all(
+    records: &[Record],
+    digest_errors: &[Option<String>],
+    pcrs: &PcrValues,
+    policy: &Policy,
+) -> (Result<String, String>, Vec<ReplayReport>) {
+    let mut reports = Vec::new();
+    for (pcr, bank) in replay_pairs(records, policy) {
+        let quoted = pcrs.get(bank, pcr);
+        let r = replay::replay(records, pcr, bank, quoted.unwrap_or_default());
+        let result = match (quoted, &r.mismatch) {
+            (None, _) => ReplayResult::NotQuoted,
+            (Some(_), None) => ReplayResult::Match,
+            (Some(_), Some(_)) => ReplayResult::Mismatch,
+        };
+        reports.push(ReplayReport {
+            pcr,
+            bank: bank.name().to_owned(),
+            quoted: quoted.map(hex::lower),
+            replayed: hex::lower(&r.value),
+            result,
+            records: r.records,
+            detail: if quoted.is_some() { r.mismatch } else { None },
+        });
+    }
+    let result = replay_result(records, digest_errors, pcrs, policy, &reports);
+    (result, reports)
+}
+
+/// Check 5's outcome: a digest error first, then the policy's PCR not
+/// quoted, then the first mismatch.
+fn replay_result(
+    records: &[Record],
+    digest_errors: &[Option<String>],
+    pcrs: &PcrValues,
+    policy: &Policy,
+    reports: &[ReplayReport],
+) -> Result<String, String> {
+    if let Some(e) = digest_errors.iter().flatten().next() {
+        return Err(format!("{e} (the record was edited after it was measured)"));
+    }
+    if pcrs.get(policy.bank, policy.pcr).is_none() {
+        return Err(format!(
+            "PCR {} {} is not in the quote (it covers {})",
+            policy.pcr,
+            policy.bank,
+            describe_selection(&pcrs.selection)
+        ));
+    }
+    if let Some(m) = reports
+        .iter()
+        .find(|r| r.result == ReplayResult::Mismatch)
+        .and_then(|r| r.detail.clone())
+    {
+        return Err(m);
+    }
+    let pairs = |want: ReplayResult| -> Vec<String> {
+        reports
+            .iter()
+            .filter(|r| r.result == want)
+            .map(|r| format!("{}/{}", r.pcr, r.bank))
+            .collect()
+    };
+    let (matched, skipped) = (pairs(ReplayResult::Match), pairs(ReplayResult::NotQuoted));
+    let n = records.iter().filter(|r| r.pcr == policy.pcr).count();
+    Ok(format!(
+        "{n} record(s) for PCR {} replay to the quoted value{} ({} checked{})",
+        policy.pcr,
+        if matched.len() > 1 { "s" } else { "" },
+        matched.join(", "),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; not quoted, not checked: {}", skipped.join(", "))
+        }
+    ))
+}
+
+/// One report per record: digests, the policy PCR's running value, the
+/// content as logged and the policy's violations.
+fn record_reports(
+    records: &[Record],
+    digest_errors: &[Option<String>],
+    policy: &Policy,
+    violations: &[Violation],
+) -> Vec<RecordReport> {
+    let mut running = std::collections::BTreeMap::new();
+    // The running values of the policy's PCR/bank, recomputed (cheap).
+    let mut v = vec![0u8; policy.bank.digest_len()];
+    for r in records.iter().filter(|r| r.pcr == policy.pcr) {
+        match r.digests.iter().find(|(b, _)| *b == policy.bank) {
+            Some((_, d)) => {
+                v = policy.bank.extend(&v, d);
+                running.insert(r.index, hex::lower(&v));
+            }
+            None => break,
+        }
+    }
+    records
+        .iter()
+        .zip(digest_errors)
+        .map(|(r, digest_error)| RecordReport {
+            index: r.index,
+            pcr: r.pcr,
+            content_type: r.content_type.clone(),
+            digests: r
+                .digests
+                .iter()
+                .map(|(b, d)| (b.name().to_owned(), hex::lower(d)))
+                .collect(),
+            digest_error: digest_error.clone(),
+            pcr_after: running.get(&r.index).cloned(),
+            // Kept as the raw bytes: a large hostile log is not expanded into a tree.
+            content: String::from_utf8(r.content.clone())
+                .ok()
+                .and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
+            violations: violations
+                .iter()
+                .filter(|x| x.record == Some(r.index))
+                .map(|x| x.message.clone())
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::pcrs::tests::real_pcrs_file;
+    use crate::attest::quote_msg::tests::attest_bytes;
+    use crate::attest::report::render_text;
+    use crate::attest::signature::tests::{p256_ak, sign};
+    use crate::measure::{record_bytes, Content, Mode, ModuleEntry, Stage};
+    use crate::measure::{StageResult, UnsealOutcome};
+    use crate::tpm::marshal::TPM_ALG_SHA256;
+    use crate::verify::Verdict;
+
+    fn content(stage: Stage, verdict: Verdict) -> Vec<u8> {
+        let c = Content {
+            version: 1,
+            stage,
+            mode: Mode::Enforce,
+            result: if verdict == Verdict::Ok {
+                StageResult::Pass
+            } else {
+                StageResult::Fail
+            },
+            anchor_sha256: Some("ab".repeat(32)),
+            unseal: UnsealOutcome::Ok,
+            modules: vec![ModuleEntry {
+                path: "kernel/a.ko".into(),
+                sha256: Some("01".repeat(32)),
+                key_id: None,
+                hash_algo: Some("sha256".into()),
+                verdict,
+                reason: (verdict != Verdict::Ok).then(|| "why".into()),
+            }],
+            unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+        };
+        serde_json::to_vec(&c).unwrap()
+    }
+
+    struct Fixture {
+        key: p256::ecdsa::SigningKey,
+        ak: PublicKey,
+        ev: Evidence,
+    }
+
+    /// A P-256 AK, a two-record log, and a quote over PCR 12 (sha256) of it.
+    fn fixture(nonce: &[u8], contents: &[Vec<u8>]) -> Fixture {
+        let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let ak = p256_ak(&key);
+        let mut log = Vec::new();
+        let mut pcr = vec![0u8; 32];
+        for c in contents {
+            log.extend(record_bytes(12, c, &[PcrBank::Sha1, PcrBank::Sha256]));
+            pcr = PcrBank::Sha256.extend(&pcr, &PcrBank::Sha256.hash(c));
+        }
+        let pcrs = real_pcrs_file(&pcr);
+        let digest = PcrBank::Sha256.hash_parts(&[&[0u8; 32], &pcr]);
+        let msg = attest_bytes(nonce, &[(TPM_ALG_SHA256, &[0, 12])], &digest);
+        let sig = sign(&key, &msg);
+        Fixture {
+            key,
+            ak,
+            ev: Evidence {
+                msg,
+                sig,
+                pcrs,
+                log,
+            },
+        }
+    }
+
+    fn good_contents() -> Vec<Vec<u8>> {
+        vec![
+            content(Stage::Early, Verdict::Ok),
+            content(Stage::PrePivot, Verdict::Ok),
+        ]
+    }
+
+    fn run(f: &Fixture, nonce: &[u8]) -> Report {
+        let p = Policy::parse(
+            format!(
+                "modseal-attest-policy v1\nanchor-sha256 {}\n",
+                "ab".repeat(32)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        evaluate(&f.ak, &f.ev, nonce, &p, true).unwrap()
+    }
+
+    #[test]
+    fn good_evidence_is_trusted() {
+        let f = fixture(b"n0nce", &good_contents());
+        let r = run(&f, b"n0nce");
+        assert!(r.trusted, "{}", render_text(&r));
+        assert!(
+            r.verdict.starts_with("trusted: PCR 12 sha256 "),
+            "{}",
+            r.verdict
+        );
+        assert!(r.checks.iter().all(|c| c.status == Status::Pass));
+        assert_eq!(r.records.len(), 2);
+        assert_eq!(r.replay[0].result, ReplayResult::Match);
+        // The sha1 bank is used by the log but not quoted.
+        assert!(r
+            .replay
+            .iter()
+            .any(|x| x.bank == "sha1" && x.result == ReplayResult::NotQuoted));
+    }
+
+    #[test]
+    fn each_check_names_its_failure() {
+        let f = fixture(b"n0nce", &good_contents());
+        let r = run(&f, b"other");
+        assert!(
+            r.verdict.starts_with("NOT TRUSTED: stale nonce: "),
+            "{}",
+            r.verdict
+        );
+
+        let mut t = fixture(b"n0nce", &good_contents());
+        let other = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        t.ev.sig = sign(&other, &t.ev.msg);
+        let r = run(&t, b"n0nce");
+        assert!(
+            r.verdict
+                .starts_with("NOT TRUSTED: bad signature: ECDSA signature does not match"),
+            "{}",
+            r.verdict
+        );
+
+        let mut t = fixture(b"n0nce", &good_contents());
+        t.ev.pcrs[240] ^= 1; // the second value's last byte
+        t.ev.pcrs[239] ^= 1;
+        let r = run(&t, b"n0nce");
+        assert!(
+            r.verdict.starts_with("NOT TRUSTED: PCR digest mismatch: "),
+            "{}",
+            r.verdict
+        );
+
+        // A selection that differs although the values hash the same.
+        let mut t = fixture(b"n0nce", &good_contents());
+        t.ev.pcrs[7] = 0x02; // PCR 1 instead of PCR 0 (both zero)
+        let r = run(&t, b"n0nce");
+        assert!(
+            r.verdict
+                .contains("quote.pcrs holds sha256:1,12, but the quote is over sha256:0,12"),
+            "{}",
+            r.verdict
+        );
+
+        // A failing module, quoted correctly: the policy names it.
+        let f = fixture(
+            b"n",
+            &[
+                content(Stage::Early, Verdict::BadSignature),
+                content(Stage::PrePivot, Verdict::Ok),
+            ],
+        );
+        let r = run(&f, b"n");
+        assert_eq!(
+            r.verdict,
+            "NOT TRUSTED: policy: record 1: (early) module kernel/a.ko: bad-signature: why"
+        );
+        assert_eq!(r.records[0].violations.len(), 1);
+    }
+
+    #[test]
+    fn log_changes_are_named() {
+        let f = fixture(b"n", &good_contents());
+        // An extra record after the measured ones.
+        let mut t = f.ev.clone();
+        t.log.extend(record_bytes(
+            12,
+            &content(Stage::PrePivot, Verdict::Ok),
+            &[PcrBank::Sha256],
+        ));
+        let r = evaluate(&f.ak, &t, b"n", &Policy::default(), false).unwrap();
+        let v = &r.verdict;
+        assert!(v.starts_with("NOT TRUSTED: log replay mismatch: "), "{v}");
+        assert!(
+            v.contains("record(s) 3 after them were not measured"),
+            "{v}"
+        );
+        // Edited content, digests left alone.
+        let mut t = f.ev.clone();
+        let s = String::from_utf8(t.log.clone()).unwrap();
+        t.log = s.replacen("kernel/a.ko", "kernel/b.ko", 1).into_bytes();
+        let r = evaluate(&f.ak, &t, b"n", &Policy::default(), false).unwrap();
+        assert!(
+            r.verdict.starts_with("NOT TRUSTED: log replay mismatch: record 1: sha1 digest does not match the content"),
+            "{}",
+            r.verdict
+        );
+        // Two records swapped.
+        let recs = crate::measure::parse_log(&f.ev.log).unwrap();
+        let mut t = f.ev.clone();
+        t.log = [
+            record_bytes(12, &recs[1].content, &[PcrBank::Sha1, PcrBank::Sha256]),
+            record_bytes(12, &recs[0].content, &[PcrBank::Sha1, PcrBank::Sha256]),
+        ]
+        .concat();
+        let r = evaluate(&f.ak, &t, b"n", &Policy::default(), false).unwrap();
+        assert!(r.verdict.contains("the log is reordered"), "{}", r.verdict);
+        // Without a policy the anchor is not checked, and the verdict says so.
+        let r = evaluate(&f.ak, &f.ev, b"n", &Policy::default(), false).unwrap();
+        assert!(r.trusted);
+        assert!(r.verdict.contains("not checked"), "{}", r.verdict);
+    }
+
+    #[test]
+    fn malformed_files_are_bad_input() {
+        let f = fixture(b"n", &good_contents());
+        let p = Policy::default();
+        let mut t = f.ev.clone();
+        t.msg.truncate(40);
+        let e = evaluate(&f.ak, &t, b"n", &p, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("quote.msg: not a TPMS_ATTEST quote: truncated"),
+            "{e}"
+        );
+        let mut t = f.ev.clone();
+        t.sig.push(0);
+        assert!(evaluate(&f.ak, &t, b"n", &p, false)
+            .unwrap_err()
+            .to_string()
+            .contains("quote.sig: 1 trailing"));
+        let mut t = f.ev.clone();
+        t.pcrs.pop();
+        assert!(evaluate(&f.ak, &t, b"n", &p, false)
+            .unwrap_err()
+            .to_string()
+            .starts_with("quote.pcrs: "));
+        let mut t = f.ev.clone();
+        t.log = b"\x1e{garbage\n".to_vec();
+        assert!(evaluate(&f.ak, &t, b"n", &p, false)
+            .unwrap_err()
+            .to_string()
+            .starts_with("event log: record 1"));
+        // A structure the AK did sign but that is not a quote is not trusted (exit 1).
+        let mut t = f.ev.clone();
+        t.msg.push(0);
+        t.sig = sign(&f.key, &t.msg);
+        let r = evaluate(&f.ak, &t, b"n", &p, false).unwrap();
+        assert!(
+            r.verdict
+                .starts_with("NOT TRUSTED: not a TPM quote: quote.msg: 1 trailing byte"),
+            "{}",
+            r.verdict
+        );
+    }
+}

@@ -1,0 +1,496 @@
+//! The attestation policy: what a verifier expects a good boot to have
+//! measured. A small text file (format in the README, "Attestation policy"):
+//!
+//! ```text
+//! modseal-attest-policy v1
+//! pcr 12                      # the measurement PCR (default 12)
+//! bank sha256                 # the bank replayed and compared (default sha256)
+//! anchor-sha256 <64 hex>      # repeatable; at least one required
+//! mode enforce                # enforce | warn | any (default enforce)
+//! stages early pre-pivot      # the exact records, in order (default early pre-pivot)
+//! allow-verdict ok            # repeatable; `ok` is always allowed (default: only ok)
+//! allow-content-type <type>   # repeatable: foreign records allowed on the PCR (default none)
+//! module <sha256> <path>      # repeatable: the exact expected module set (default: any set)
+//! ```
+
+mod check;
+mod from_log;
+mod parse;
+
+pub use check::evaluate;
+pub use from_log::{from_log, MakePolicyError};
+pub use parse::{LineError, PolicyError};
+
+use crate::measure::{Mode, Stage};
+use crate::tpm::PcrBank;
+use crate::verify::Verdict;
+
+/// The first line of every policy file.
+pub const HEADER: &str = "modseal-attest-policy v1";
+/// A policy file larger than this is refused.
+pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
+/// Bound on `module` lines (a kernel has a few thousand modules).
+pub const MAX_MODULES: usize = 100_000;
+/// Bound on the module reasons and paths quoted in messages.
+const QUOTE_LIMIT: usize = 200;
+
+/// Which measured modes are acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeRule {
+    /// Only `enforce` boots.
+    Enforce,
+    /// Only `warn` boots.
+    Warn,
+    /// Either.
+    Any,
+}
+
+impl ModeRule {
+    /// The name policy files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModeRule::Enforce => "enforce",
+            ModeRule::Warn => "warn",
+            ModeRule::Any => "any",
+        }
+    }
+
+    /// Whether a boot measured in mode `m` is acceptable.
+    pub fn allows(self, m: Mode) -> bool {
+        matches!(
+            (self, m),
+            (ModeRule::Any, _) | (ModeRule::Enforce, Mode::Enforce) | (ModeRule::Warn, Mode::Warn)
+        )
+    }
+}
+
+/// One expected module: its file SHA-256 (lower-case hex) and path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct ExpectedModule {
+    /// The module file's SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Its path, relative to the module tree as records write it.
+    pub path: String,
+}
+
+/// What a verifier expects a good boot to have measured.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Policy {
+    /// The measurement PCR.
+    pub pcr: u8,
+    /// The bank replayed and compared.
+    pub bank: PcrBank,
+    /// Expected trust-bundle digests (lower-case hex). Empty only for the
+    /// built-in default policy, which does not check anchors.
+    pub anchors: Vec<String>,
+    /// The modes accepted.
+    pub mode: ModeRule,
+    /// The exact records expected on the PCR, in order.
+    pub stages: Vec<Stage>,
+    /// Module verdicts accepted; always contains `ok`.
+    pub allow_verdicts: Vec<Verdict>,
+    /// Foreign record types allowed on the PCR.
+    pub allow_content_types: Vec<String>,
+    /// The exact module set, sorted by path; `None`: any set.
+    pub modules: Option<Vec<ExpectedModule>>,
+}
+
+impl Default for Policy {
+    /// No policy file: PCR 12, sha256, enforce, early then pre-pivot, every
+    /// module ok; the anchor is reported but not checked.
+    fn default() -> Self {
+        Policy {
+            pcr: 12,
+            bank: PcrBank::Sha256,
+            anchors: Vec::new(),
+            mode: ModeRule::Enforce,
+            stages: vec![Stage::Early, Stage::PrePivot],
+            allow_verdicts: vec![Verdict::Ok],
+            allow_content_types: Vec::new(),
+            modules: None,
+        }
+    }
+}
+
+/// Every verdict, for `allow-verdict`.
+pub const VERDICTS: [Verdict; 9] = [
+    Verdict::Ok,
+    Verdict::Unsigned,
+    Verdict::UnknownKey,
+    Verdict::BadSignature,
+    Verdict::Malformed,
+    Verdict::UnsupportedAlgorithm,
+    Verdict::Denied,
+    Verdict::UntrustedChain,
+    Verdict::IoError,
+];
+
+/// The stage a policy names.
+pub fn stage_from_name(s: &str) -> Option<Stage> {
+    match s {
+        "early" => Some(Stage::Early),
+        "pre-pivot" => Some(Stage::PrePivot),
+        _ => None,
+    }
+}
+
+/// Lower-case 64-digit hex of a SHA-256, or `None`.
+pub fn sha256_hex(s: &str) -> Option<String> {
+    (s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
+}
+
+/// Whether a module path can be written as one policy token: no
+/// whitespace or control characters, and no leading `#` (a comment).
+pub fn path_is_writable(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 4096
+        && !p.starts_with('#')
+        && !p.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl Policy {
+    /// The policy as a file that [`Policy::parse`] reads back to the same policy.
+    pub fn render(&self) -> String {
+        let mut out = format!("{HEADER}\n");
+        out.push_str("# modseal attestation policy: see the README, \"Attestation policy\"\n");
+        out.push_str(&format!("pcr {}\nbank {}\n", self.pcr, self.bank));
+        for a in &self.anchors {
+            out.push_str(&format!("anchor-sha256 {a}\n"));
+        }
+        out.push_str(&format!("mode {}\n", self.mode.name()));
+        let stages: Vec<&str> = self.stages.iter().map(|s| s.name()).collect();
+        out.push_str(&format!("stages {}\n", stages.join(" ")));
+        for v in &self.allow_verdicts {
+            out.push_str(&format!("allow-verdict {v}\n"));
+        }
+        for t in &self.allow_content_types {
+            out.push_str(&format!("allow-content-type {t}\n"));
+        }
+        if let Some(mods) = &self.modules {
+            out.push_str(&format!(
+                "# the exact module set: {} module(s)\n",
+                mods.len()
+            ));
+            for m in mods {
+                out.push_str(&format!("module {} {}\n", m.sha256, m.path));
+            }
+        }
+        out
+    }
+
+    /// Whether the trust-bundle digest is checked (only the built-in
+    /// default policy does not).
+    pub fn checks_anchors(&self) -> bool {
+        !self.anchors.is_empty()
+    }
+}
+
+/// Makes a string safe for a one-line report: control characters replaced,
+/// length bounded.
+pub fn clip(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(QUOTE_LIMIT)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().count() > QUOTE_LIMIT {
+        out.push('…');
+    }
+    out
+}
+
+/// One way the records break the policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// The record (1-based log index), if one is to blame.
+    pub record: Option<usize>,
+    /// What is wrong, naming the record.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{parse_log, record_bytes, ModuleEntry};
+    use crate::measure::{Content, Record, StageResult, UnsealOutcome};
+
+    fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
+        Content {
+            version: 1,
+            stage,
+            mode,
+            result: if verdict == Verdict::Ok {
+                StageResult::Pass
+            } else {
+                StageResult::Fail
+            },
+            anchor_sha256: Some("ab".repeat(32)),
+            unseal: UnsealOutcome::Ok,
+            modules: vec![
+                ModuleEntry {
+                    path: "kernel/a.ko".into(),
+                    sha256: Some("01".repeat(32)),
+                    key_id: Some("AA".into()),
+                    hash_algo: Some("sha256".into()),
+                    verdict: Verdict::Ok,
+                    reason: None,
+                },
+                ModuleEntry {
+                    path: "kernel/b.ko".into(),
+                    sha256: Some("02".repeat(32)),
+                    key_id: Some("AA".into()),
+                    hash_algo: Some("sha256".into()),
+                    verdict,
+                    reason: (verdict != Verdict::Ok).then(|| "the\x1b[31m reason".into()),
+                },
+            ],
+            unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+        }
+    }
+
+    pub(crate) fn log_of(contents: &[Content]) -> Vec<Record> {
+        let mut log = Vec::new();
+        for c in contents {
+            log.extend(record_bytes(
+                12,
+                &serde_json::to_vec(c).unwrap(),
+                &[PcrBank::Sha1, PcrBank::Sha256],
+            ));
+        }
+        parse_log(&log).unwrap()
+    }
+
+    fn good() -> Vec<Record> {
+        log_of(&[
+            content(Stage::Early, Mode::Enforce, Verdict::Ok),
+            content(Stage::PrePivot, Mode::Enforce, Verdict::Ok),
+        ])
+    }
+
+    #[test]
+    fn parse_and_render_round_trip() {
+        let text = format!(
+            "# comment\n\n{HEADER}\npcr 13   # trailing comment\nbank sha384\nanchor-sha256 {}\nanchor-sha256 {}\n\
+             mode any\nstages pre-pivot\nallow-verdict unsigned\nallow-content-type systemd\n\
+             module {} kernel/x#y.ko\nmodule {} kernel/a.ko\n",
+            "AB".repeat(32),
+            "cd".repeat(32),
+            "01".repeat(32),
+            "02".repeat(32)
+        );
+        let p = Policy::parse(text.as_bytes()).unwrap();
+        assert_eq!(p.pcr, 13);
+        assert_eq!(p.bank, PcrBank::Sha384);
+        assert_eq!(p.anchors, vec!["ab".repeat(32), "cd".repeat(32)]);
+        assert_eq!(p.mode, ModeRule::Any);
+        assert_eq!(p.stages, vec![Stage::PrePivot]);
+        assert_eq!(p.allow_verdicts, vec![Verdict::Ok, Verdict::Unsigned]);
+        assert_eq!(p.allow_content_types, vec!["systemd".to_owned()]);
+        let mods = p.modules.clone().unwrap();
+        // `#` inside a token is not a comment; sorted by path.
+        assert_eq!(mods[0].path, "kernel/a.ko");
+        assert_eq!(mods[1].path, "kernel/x#y.ko");
+        assert_eq!(Policy::parse(p.render().as_bytes()).unwrap(), p);
+    }
+
+    #[test]
+    fn defaults_apply_to_a_minimal_file() {
+        let p = Policy::parse(format!("{HEADER}\nanchor-sha256 {}\n", "00".repeat(32)).as_bytes())
+            .unwrap();
+        let d = Policy::default();
+        assert_eq!((p.pcr, p.bank, p.mode), (d.pcr, d.bank, d.mode));
+        assert_eq!(p.stages, d.stages);
+        assert_eq!(p.allow_verdicts, vec![Verdict::Ok]);
+        assert!(p.modules.is_none());
+    }
+
+    #[test]
+    fn malformed_policies_are_named() {
+        let a = format!("anchor-sha256 {}\n", "00".repeat(32));
+        let cases: Vec<(String, &str)> = vec![
+            (String::new(), "header"),
+            ("pcr 12\n".into(), "header"),
+            (format!("{HEADER}\n"), "anchor-sha256"),
+            (format!("{HEADER}\n{a}pcr 24\n"), "not a PCR"),
+            (format!("{HEADER}\n{a}pcr 1\npcr 2\n"), "twice"),
+            (format!("{HEADER}\n{a}bank md5\n"), "unknown bank"),
+            (format!("{HEADER}\nanchor-sha256 00\n"), "not a SHA-256"),
+            (format!("{HEADER}\n{a}mode strict\n"), "unknown mode"),
+            (format!("{HEADER}\n{a}stages early late\n"), "unknown stage"),
+            (format!("{HEADER}\n{a}stages\n"), "1 to 16"),
+            (
+                format!("{HEADER}\n{a}allow-verdict fine\n"),
+                "unknown verdict",
+            ),
+            (
+                format!("{HEADER}\n{a}allow-content-type modseal\n"),
+                "always checked",
+            ),
+            (format!("{HEADER}\n{a}module 00 x.ko\n"), "not a SHA-256"),
+            (
+                format!("{HEADER}\n{a}module {} a b.ko\n", "00".repeat(32)),
+                "no spaces",
+            ),
+            (
+                format!(
+                    "{HEADER}\n{a}module {0} a.ko\nmodule {0} a.ko\n",
+                    "00".repeat(32)
+                ),
+                "twice",
+            ),
+            (
+                format!("{HEADER}\n{a}frobnicate yes\n"),
+                "line 3: unknown directive",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Policy::parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+        let err = |b: &[u8]| Policy::parse(b).unwrap_err().to_string();
+        assert!(err(&[0xff, 0xfe]).contains("UTF-8"));
+        let huge = vec![b'#'; MAX_POLICY_SIZE + 1];
+        assert!(err(&huge).contains("limit"));
+        assert_eq!(
+            err(format!("{HEADER}\n{a}pcr 24\n").as_bytes()),
+            "line 3: '24' is not a PCR index (0-23)"
+        );
+        assert_eq!(
+            err(format!("{HEADER}\n{a}pcr 1 2\n").as_bytes()),
+            "line 3: 'pcr' takes one PCR index (0-23)"
+        );
+    }
+
+    #[test]
+    fn good_log_passes_and_makes_a_policy_that_accepts_it() {
+        let recs = good();
+        let p = from_log(&recs, true).unwrap();
+        assert_eq!(p.anchors, vec!["ab".repeat(32)]);
+        assert_eq!(p.stages, vec![Stage::Early, Stage::PrePivot]);
+        assert_eq!(p.modules.as_ref().map(Vec::len), Some(2));
+        assert!(evaluate(&p, &recs).is_empty());
+        assert!(evaluate(&Policy::default(), &recs).is_empty());
+        let parsed = Policy::parse(p.render().as_bytes()).unwrap();
+        assert_eq!(parsed, p);
+    }
+
+    #[test]
+    fn violations_name_record_module_and_verdict() {
+        let recs = log_of(&[
+            content(Stage::Early, Mode::Warn, Verdict::BadSignature),
+            content(Stage::PrePivot, Mode::Warn, Verdict::Ok),
+        ]);
+        let v = evaluate(&Policy::default(), &recs);
+        assert_eq!(
+            v[0].message,
+            "record 1: (early) module kernel/b.ko: bad-signature: the?[31m reason"
+        );
+        assert_eq!(v[0].record, Some(1));
+        assert!(v
+            .iter()
+            .any(|x| x.message.contains("mode warn, the policy requires enforce")));
+        assert!(from_log(&recs, false)
+            .unwrap_err()
+            .to_string()
+            .contains("not a passing boot"));
+        // Allowed by the policy: only the mode is left, and `any` allows it.
+        let mut p = Policy::default();
+        p.allow_verdicts.push(Verdict::BadSignature);
+        p.mode = ModeRule::Any;
+        assert!(evaluate(&p, &recs).is_empty());
+    }
+
+    #[test]
+    fn stages_anchor_modules_and_foreign_records() {
+        let recs = good();
+        let mut p = from_log(&recs, true).unwrap();
+        // Only one record expected.
+        p.stages = vec![Stage::Early];
+        assert!(evaluate(&p, &recs)[0].message.starts_with("stages:"));
+        p.stages = vec![Stage::Early, Stage::PrePivot];
+        p.anchors = vec!["cd".repeat(32)];
+        assert!(evaluate(&p, &recs)[0]
+            .message
+            .contains("unexpected trust anchor"));
+        p.anchors = vec!["ab".repeat(32)];
+        if let Some(m) = p.modules.as_mut() {
+            m[0].sha256 = "ff".repeat(32);
+            m.remove(1);
+        }
+        let v = evaluate(&p, &recs);
+        assert!(
+            v.iter()
+                .any(|x| x.message.contains("module kernel/a.ko: sha256")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter()
+                .any(|x| x.message.contains("unexpected module kernel/b.ko")),
+            "{v:?}"
+        );
+        // A record relabelled to another content type is still seen.
+        let mut relabelled = good();
+        relabelled[1].content_type = "systemd".into();
+        let v = evaluate(&Policy::default(), &relabelled);
+        assert!(v[0].message.contains("relabelled"), "{v:?}");
+        // A foreign record: refused unless allowed.
+        let mut log = Vec::new();
+        for r in good() {
+            log.extend(record_bytes(12, &r.content, &[PcrBank::Sha256]));
+        }
+        let foreign = b"{\"x\":1}";
+        let mut extra = record_bytes(12, foreign, &[PcrBank::Sha256]);
+        let s = String::from_utf8(extra.clone())
+            .unwrap()
+            .replace("\"modseal\"", "\"other\"");
+        extra = s.into_bytes();
+        log.extend(extra);
+        let recs = parse_log(&log).unwrap();
+        assert!(evaluate(&Policy::default(), &recs)[0]
+            .message
+            .contains("foreign 'other'"));
+        let mut p = Policy::default();
+        p.allow_content_types.push("other".into());
+        assert!(evaluate(&p, &recs).is_empty());
+    }
+
+    #[test]
+    fn unseal_and_unverified_loaded() {
+        let mut early = content(Stage::Early, Mode::Enforce, Verdict::Ok);
+        early.unseal = UnsealOutcome::PcrChanged;
+        let mut pp = content(Stage::PrePivot, Mode::Enforce, Verdict::Ok);
+        pp.unverified_loaded = Some(vec!["rootkit".into()]);
+        let v = evaluate(&Policy::default(), &log_of(&[early, pp.clone()]));
+        assert!(v[0].message.contains("unseal pcr-changed"), "{v:?}");
+        assert!(v[1].message.contains("rootkit"), "{v:?}");
+        pp.unverified_loaded = None;
+        let v = evaluate(
+            &Policy::default(),
+            &log_of(&[content(Stage::Early, Mode::Enforce, Verdict::Ok), pp]),
+        );
+        assert!(v[0].message.contains("not reconciled"), "{v:?}");
+    }
+
+    #[test]
+    fn logs_that_make_no_policy_say_why() {
+        let err = |recs: &[Record]| from_log(recs, true).unwrap_err().to_string();
+        assert_eq!(err(&[]), "the log has no modseal record");
+        let mut foreign = good();
+        foreign[1].content_type = "sys\x1btemd".into();
+        assert_eq!(
+            err(&foreign),
+            "record 2: a foreign 'sys?temd' record: make the policy by hand (allow-content-type)"
+        );
+        let mut edited = good();
+        edited[0].content.push(b' ');
+        assert!(err(&edited).starts_with("record 1: "), "{}", err(&edited));
+        let mut warn = content(Stage::PrePivot, Mode::Warn, Verdict::Ok);
+        warn.unverified_loaded = Some(Vec::new());
+        let mixed = log_of(&[content(Stage::Early, Mode::Enforce, Verdict::Ok), warn]);
+        assert_eq!(
+            err(&mixed),
+            "record 2: mode warn, record 1 mode enforce: the log mixes modes"
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! Reading a policy file: every error names its line.
+
+use super::{
+    clip, path_is_writable, sha256_hex, stage_from_name, ExpectedModule, ModeRule, Policy, HEADER,
+    MAX_MODULES, MAX_POLICY_SIZE, VERDICTS,
+};
+use crate::tpm::PcrBank;
+use crate::verify::Verdict;
+
+/// Why a policy file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Larger than [`MAX_POLICY_SIZE`].
+    #[error("{0} bytes, more than the {MAX_POLICY_SIZE}-byte limit")]
+    TooLarge(usize),
+    /// Not text.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// A line that does not parse.
+    #[error("line {line}: {problem}")]
+    Line {
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong with it.
+        problem: LineError,
+    },
+    /// Nothing but comments and blank lines.
+    #[error("empty: no '{HEADER}' header")]
+    NoHeader,
+    /// No expected trust-bundle digest.
+    #[error("no 'anchor-sha256' line: at least one expected trust-bundle digest is required")]
+    NoAnchor,
+    /// More than [`MAX_MODULES`] `module` lines.
+    #[error("more than {MAX_MODULES} modules")]
+    TooManyModules,
+    /// A module path given twice.
+    #[error("module '{0}' listed twice")]
+    ModuleTwice(String),
+}
+
+/// What is wrong with one line of a policy file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// Something before the header.
+    #[error("expected the header '{HEADER}' before anything else")]
+    Header,
+    /// A directive that may appear once, twice.
+    #[error("'{0}' given twice")]
+    Twice(&'static str),
+    /// Not exactly one argument.
+    #[error("'{key}' takes one {what}")]
+    Arity {
+        /// The directive.
+        key: String,
+        /// What it takes.
+        what: &'static str,
+    },
+    /// `pcr` out of range.
+    #[error("'{0}' is not a PCR index (0-23)")]
+    Pcr(String),
+    /// `bank` unknown.
+    #[error("unknown bank '{0}' (sha1, sha256, sha384, sha512)")]
+    Bank(String),
+    /// Not 64 hex digits.
+    #[error("'{0}' is not a SHA-256 (64 hex digits)")]
+    Sha256(String),
+    /// `mode` unknown.
+    #[error("unknown mode '{0}' (enforce, warn, any)")]
+    Mode(String),
+    /// `stages` with no name or too many.
+    #[error("'stages' takes 1 to 16 stage names")]
+    StageCount,
+    /// A stage name unknown.
+    #[error("unknown stage '{0}' (early, pre-pivot)")]
+    Stage(String),
+    /// A verdict name unknown.
+    #[error("unknown verdict '{0}'")]
+    Verdict(String),
+    /// `allow-content-type` of modseal's own records.
+    #[error("'{0}' records are always checked, they cannot be allowed as foreign")]
+    AlwaysChecked(String),
+    /// A content type with control characters, or too long.
+    #[error("content type is not printable")]
+    ContentType,
+    /// `module` without exactly a digest and a path.
+    #[error("'module' takes a SHA-256 and a path (no spaces)")]
+    ModuleArity,
+    /// A module path a policy cannot hold.
+    #[error("module path is not printable")]
+    ModulePath,
+    /// A directive modseal does not know (clipped for the message).
+    #[error("unknown directive '{0}'")]
+    Directive(String),
+}
+
+/// The text before a comment: `#` at the start or after whitespace.
+fn strip_comment(line: &str) -> &str {
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && prev_space {
+            return &line[..i];
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
+/// The policy as it is read, line by line.
+struct Builder {
+    policy: Policy,
+    seen: Vec<&'static str>,
+    verdicts: Vec<Verdict>,
+    modules: Vec<ExpectedModule>,
+}
+
+/// A line's failure, before its number is known.
+enum Fail {
+    Line(LineError),
+    File(PolicyError),
+}
+
+impl From<LineError> for Fail {
+    fn from(e: LineError) -> Self {
+        Fail::Line(e)
+    }
+}
+
+fn one<'a>(key: &str, args: &[&'a str], what: &'static str) -> Result<&'a str, LineError> {
+    match args {
+        [a] => Ok(*a),
+        _ => Err(LineError::Arity {
+            key: key.to_owned(),
+            what,
+        }),
+    }
+}
+
+impl Builder {
+    fn once(&mut self, key: &'static str) -> Result<(), LineError> {
+        if self.seen.contains(&key) {
+            return Err(LineError::Twice(key));
+        }
+        self.seen.push(key);
+        Ok(())
+    }
+
+    /// One directive and its arguments.
+    fn directive(&mut self, key: &str, args: &[&str]) -> Result<(), Fail> {
+        match key {
+            "pcr" => {
+                self.once("pcr")?;
+                let v = one(key, args, "PCR index (0-23)")?;
+                self.policy.pcr = match v.parse::<u8>() {
+                    Ok(x) if x <= 23 => x,
+                    _ => return Err(LineError::Pcr(v.to_owned()).into()),
+                };
+            }
+            "bank" => {
+                self.once("bank")?;
+                let v = one(key, args, "bank (sha1, sha256, sha384, sha512)")?;
+                self.policy.bank =
+                    PcrBank::from_name(v).ok_or_else(|| LineError::Bank(v.to_owned()))?;
+            }
+            "anchor-sha256" => {
+                let v = one(key, args, "SHA-256 (64 hex digits)")?;
+                let h = sha256_hex(v).ok_or_else(|| LineError::Sha256(v.to_owned()))?;
+                if !self.policy.anchors.contains(&h) {
+                    self.policy.anchors.push(h);
+                }
+            }
+            "mode" => {
+                self.once("mode")?;
+                self.policy.mode = match one(key, args, "mode (enforce, warn, any)")? {
+                    "enforce" => ModeRule::Enforce,
+                    "warn" => ModeRule::Warn,
+                    "any" => ModeRule::Any,
+                    v => return Err(LineError::Mode(v.to_owned()).into()),
+                };
+            }
+            "stages" => {
+                self.once("stages")?;
+                if args.is_empty() || args.len() > 16 {
+                    return Err(LineError::StageCount.into());
+                }
+                self.policy.stages = args
+                    .iter()
+                    .map(|s| stage_from_name(s).ok_or_else(|| LineError::Stage((*s).to_owned())))
+                    .collect::<Result<_, _>>()?;
+            }
+            "allow-verdict" => self.verdict(one(key, args, "verdict")?)?,
+            "allow-content-type" => self.content_type(one(key, args, "content type")?)?,
+            "module" => self.module(args)?,
+            other => return Err(LineError::Directive(clip(other)).into()),
+        }
+        Ok(())
+    }
+
+    fn verdict(&mut self, v: &str) -> Result<(), LineError> {
+        let verdict = VERDICTS
+            .into_iter()
+            .find(|x| x.name() == v)
+            .ok_or_else(|| LineError::Verdict(v.to_owned()))?;
+        if !self.verdicts.contains(&verdict) {
+            self.verdicts.push(verdict);
+        }
+        Ok(())
+    }
+
+    fn content_type(&mut self, v: &str) -> Result<(), LineError> {
+        if v == crate::measure::CONTENT_TYPE {
+            return Err(LineError::AlwaysChecked(v.to_owned()));
+        }
+        if v.chars().any(char::is_control) || v.len() > 256 {
+            return Err(LineError::ContentType);
+        }
+        let types = &mut self.policy.allow_content_types;
+        if !types.iter().any(|t| t == v) {
+            types.push(v.to_owned());
+        }
+        Ok(())
+    }
+
+    fn module(&mut self, args: &[&str]) -> Result<(), Fail> {
+        let [h, path] = args else {
+            return Err(LineError::ModuleArity.into());
+        };
+        let sha256 = sha256_hex(h).ok_or_else(|| LineError::Sha256((*h).to_owned()))?;
+        if !path_is_writable(path) {
+            return Err(LineError::ModulePath.into());
+        }
+        if self.modules.len() == MAX_MODULES {
+            return Err(Fail::File(PolicyError::TooManyModules));
+        }
+        self.modules.push(ExpectedModule {
+            sha256,
+            path: (*path).to_owned(),
+        });
+        Ok(())
+    }
+
+    /// The policy, once every line was read.
+    fn finish(mut self) -> Result<Policy, PolicyError> {
+        let mut p = self.policy;
+        if p.anchors.is_empty() {
+            return Err(PolicyError::NoAnchor);
+        }
+        self.verdicts.sort();
+        p.allow_verdicts = self.verdicts;
+        if !self.modules.is_empty() {
+            self.modules.sort_by(|a, b| a.path.cmp(&b.path));
+            if let Some(w) = self.modules.windows(2).find(|w| w[0].path == w[1].path) {
+                return Err(PolicyError::ModuleTwice(w[0].path.clone()));
+            }
+            p.modules = Some(self.modules);
+        }
+        Ok(p)
+    }
+}
+
+impl Policy {
+    /// Parses a policy file. Every error names its line.
+    pub fn parse(bytes: &[u8]) -> Result<Policy, PolicyError> {
+        if bytes.len() > MAX_POLICY_SIZE {
+            return Err(PolicyError::TooLarge(bytes.len()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8)?;
+        let mut b = Builder {
+            policy: Policy::default(),
+            seen: Vec::new(),
+            verdicts: vec![Verdict::Ok],
+            modules: Vec::new(),
+        };
+        let mut seen_header = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let at = |problem| PolicyError::Line { line, problem };
+            let words: Vec<&str> = strip_comment(raw).split_whitespace().collect();
+            let Some((key, args)) = words.split_first() else {
+                continue;
+            };
+            if !seen_header {
+                if strip_comment(raw).trim() != HEADER {
+                    return Err(at(LineError::Header));
+                }
+                seen_header = true;
+                continue;
+            }
+            match b.directive(key, args) {
+                Ok(()) => {}
+                Err(Fail::Line(problem)) => return Err(at(problem)),
+                Err(Fail::File(e)) => return Err(e),
+            }
+        }
+        if !seen_header {
+            return Err(PolicyError::NoHeader);
+        }
+        b.finish()
+    }
+}

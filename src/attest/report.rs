@@ -1,0 +1,239 @@
+//! The report of one attestation: what `modseal attest` prints, as text
+//! ([`render_text`]) or JSON (the types serialized).
+
+use serde::Serialize;
+
+use super::policy::{Policy, Violation};
+
+/// The checks, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckName {
+    /// quote.sig over quote.msg with the AK.
+    Signature,
+    /// quote.msg is a TPM-made quote.
+    Quote,
+    /// Its qualifying data is the verifier's nonce.
+    Nonce,
+    /// quote.pcrs holds the values the quote's digest covers.
+    PcrDigest,
+    /// The log replays to the quoted values.
+    Replay,
+    /// The records are what the policy expects.
+    Policy,
+}
+
+impl CheckName {
+    /// The name reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckName::Signature => "signature",
+            CheckName::Quote => "quote",
+            CheckName::Nonce => "nonce",
+            CheckName::PcrDigest => "pcr-digest",
+            CheckName::Replay => "replay",
+            CheckName::Policy => "policy",
+        }
+    }
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It passed.
+    Pass,
+    /// It failed: not trusted.
+    Fail,
+    /// It could not run (what it checks did not parse).
+    Skipped,
+}
+
+/// One check and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Which check.
+    pub name: CheckName,
+    /// How it ended.
+    pub status: Status,
+    /// What was checked, or why it failed or did not run.
+    pub detail: String,
+}
+
+/// The failure that decides the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The check that failed first.
+    pub check: CheckName,
+    /// Its message.
+    pub message: String,
+}
+
+/// The quote's fields, as far as they parsed.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct QuoteReport {
+    /// The AK's algorithm (`rsa-2048`, `ecdsa-p256`).
+    pub ak: String,
+    /// The signature's scheme and hash (`rsassa/sha256`).
+    pub signature: Option<String>,
+    /// `magic`, hex.
+    pub magic: Option<String>,
+    /// `type`, hex.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `qualifiedSigner`, hex.
+    pub qualified_signer: Option<String>,
+    /// `extraData` (the nonce), hex.
+    pub extra_data: Option<String>,
+    /// `clockInfo.clock`.
+    pub clock: Option<u64>,
+    /// `clockInfo.resetCount`.
+    pub reset_count: Option<u32>,
+    /// `clockInfo.restartCount`.
+    pub restart_count: Option<u32>,
+    /// `clockInfo.safe`.
+    pub safe: Option<bool>,
+    /// `firmwareVersion`, hex.
+    pub firmware_version: Option<String>,
+    /// The quote's selection (`sha256:0,12`).
+    pub pcr_select: Option<String>,
+    /// `pcrDigest`, hex.
+    pub pcr_digest: Option<String>,
+    /// quote.pcrs's selection.
+    pub pcrs_file_select: String,
+    /// quote.pcrs's values.
+    pub pcrs: Vec<PcrValueReport>,
+}
+
+/// One value of quote.pcrs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PcrValueReport {
+    /// The bank.
+    pub bank: String,
+    /// The PCR.
+    pub pcr: u8,
+    /// The value, hex.
+    pub value: String,
+}
+
+/// How one PCR/bank replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplayResult {
+    /// The log replays to the quoted value.
+    Match,
+    /// It does not.
+    Mismatch,
+    /// The quote does not cover it: not checked.
+    NotQuoted,
+}
+
+/// The replay of one PCR in one bank.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    /// The PCR.
+    pub pcr: u8,
+    /// The bank.
+    pub bank: String,
+    /// The quoted value, hex, if quoted.
+    pub quoted: Option<String>,
+    /// The value the log replays to, hex.
+    pub replayed: String,
+    /// How it compares.
+    pub result: ReplayResult,
+    /// The log indexes of its records.
+    pub records: Vec<usize>,
+    /// Why it does not match, when quoted and it does not.
+    pub detail: Option<String>,
+}
+
+/// One record of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordReport {
+    /// 1-based position in the log.
+    pub index: usize,
+    /// Its PCR.
+    pub pcr: u8,
+    /// Its content type.
+    pub content_type: String,
+    /// Its digests, hex, by bank.
+    pub digests: std::collections::BTreeMap<String, String>,
+    /// `None` when every digest matches the content, else why not.
+    pub digest_error: Option<String>,
+    /// The policy bank's PCR value after this record, for records of the policy's PCR.
+    pub pcr_after: Option<String>,
+    /// The content exactly as logged (JSON: the log parser checked it).
+    pub content: Option<Box<serde_json::value::RawValue>>,
+    /// The policy's complaints about it.
+    pub violations: Vec<String>,
+}
+
+/// Where the policy came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicySource {
+    /// `--policy`.
+    File,
+    /// No `--policy`: the built-in one, which does not check the anchor.
+    Default,
+}
+
+/// The policy and what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    /// `file` or `default` (no --policy: the anchor is not checked).
+    pub source: PolicySource,
+    /// The policy applied.
+    pub policy: Policy,
+    /// Every violation.
+    pub violations: Vec<Violation>,
+}
+
+/// The full report of one attestation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Every check passed.
+    pub trusted: bool,
+    /// The one-line verdict: `trusted: …` or `NOT TRUSTED: …`.
+    pub verdict: String,
+    /// The failure that decides, if any.
+    pub first_failure: Option<Failure>,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// The quote.
+    pub quote: QuoteReport,
+    /// The replay of every PCR/bank the log uses.
+    pub replay: Vec<ReplayReport>,
+    /// Every record.
+    pub records: Vec<RecordReport>,
+    /// The policy.
+    pub policy: PolicyReport,
+}
+
+/// The text report: the verdict line, then one line per check (policy
+/// violations after it, indented).
+pub fn render_text(r: &Report) -> String {
+    let mut out = format!("{}\n", r.verdict);
+    for c in &r.checks {
+        let status = match c.status {
+            Status::Pass => "ok",
+            Status::Fail => "FAIL",
+            Status::Skipped => "skipped",
+        };
+        out.push_str(&format!("  {}: {status}: {}\n", c.name.name(), c.detail));
+    }
+    const SHOWN: usize = 20;
+    let v = &r.policy.violations;
+    if v.len() > 1 {
+        for x in v.iter().take(SHOWN) {
+            out.push_str(&format!("    {}\n", x.message));
+        }
+        if v.len() > SHOWN {
+            out.push_str(&format!(
+                "    … and {} more (--json lists all)\n",
+                v.len() - SHOWN
+            ));
+        }
+    }
+    out
+}
