@@ -8,7 +8,7 @@ use crate::trust::TrustStore;
 use crate::util::read::{read_capped_into, ReadError};
 use crate::verify::algorithm::sha256;
 use crate::verify::inspect::{inspect_module, Inspection};
-use crate::verify::{verify_module, Options, Report, Verdict, MAX_MODULE_SIZE};
+use crate::verify::{verify_module, Error, Options, Report, MAX_MODULE_SIZE};
 
 /// Reads and checks one module file.
 pub fn verify_file(path: &Path, display: &str, trust: &TrustStore, opts: &Options) -> Report {
@@ -33,27 +33,15 @@ pub fn verify_file_with(
             trust,
             opts,
         ),
-        Err(e) => Report::new(display, Verdict::IoError, e),
+        Err(e) => Report::failed(display, &Error::Read(e)),
     }
 }
 
 /// Reads a regular file of at most [`MAX_MODULE_SIZE`] bytes into `buf`.
 /// Anything else (a FIFO, a device such as /dev/zero behind a symlink, a
 /// directory) is refused, so a planted file cannot hang or exhaust the run.
-/// The reason names no path: the report carries it.
-pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), String> {
-    read_capped_into(path, MAX_MODULE_SIZE, buf).map_err(|e| match e {
-        ReadError::Open { source, .. } => format!("cannot open: {source}"),
-        ReadError::Stat { source, .. } => format!("cannot stat: {source}"),
-        ReadError::NotRegular { .. } => "not a regular file".into(),
-        ReadError::TooLarge { size, .. } => {
-            format!("file is {size} bytes, larger than the {MAX_MODULE_SIZE}-byte limit")
-        }
-        ReadError::Read { source, .. } => format!("cannot read: {source}"),
-        ReadError::Grew { .. } => {
-            format!("file grew past the {MAX_MODULE_SIZE}-byte limit while being read")
-        }
-    })
+pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), ReadError> {
+    read_capped_into(path, MAX_MODULE_SIZE, buf)
 }
 
 /// Checks a module given as bytes; `format` says whether they are compressed.
@@ -71,7 +59,7 @@ pub fn verify_bytes(
     match decompress::decompress(format, file, MAX_MODULE_SIZE) {
         Ok(inner) => verify_module(&inner, Some(file_sha), path, trust, opts),
         Err(e) => {
-            let mut r = Report::new(path, Verdict::Malformed, e.to_string());
+            let mut r = Report::failed(path, &Error::Decompress(Box::new(e)));
             r.sha256 = Some(crate::util::hex::lower(&file_sha));
             r
         }

@@ -4,21 +4,28 @@
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::trust::error::{CertError, CertSignatureError};
 use crate::verify::algorithm::{sig_alg_from_oid, SigAlgLookup};
 use crate::verify::pubkey::{KeyError, PublicKey};
 
+/// A parsed certificate, owning its bytes.
 #[derive(Debug, Clone)]
 pub struct Certificate {
+    /// The whole certificate, DER.
     pub der: Vec<u8>,
+    /// DER of the subject Name.
     pub subject: Vec<u8>,
+    /// DER of the issuer Name.
     pub issuer: Vec<u8>,
     /// Serial number content bytes, as an IssuerAndSerialNumber carries them.
     pub serial: Vec<u8>,
+    /// The subject key identifier, if any.
     pub skid: Option<Vec<u8>>,
     /// The authority key identifier's keyIdentifier, if any.
     pub akid: Option<Vec<u8>>,
     /// A readable name (the subject's common name or the whole subject).
     pub name: String,
+    /// The subject public key, or why modseal cannot use it.
     pub key: Result<PublicKey, KeyError>,
     /// keyUsage bits when the extension is present: (digitalSignature, keyCertSign).
     pub key_usage: Option<(bool, bool)>,
@@ -26,31 +33,30 @@ pub struct Certificate {
     pub eku_code_signing: Option<bool>,
     /// basicConstraints cA, when present.
     pub is_ca: Option<bool>,
+    /// notBefore, Unix time.
     pub not_before: i64,
+    /// notAfter, Unix time.
     pub not_after: i64,
+    /// DER of the TBSCertificate, what the issuer signed.
     pub tbs: Vec<u8>,
+    /// The issuer's signature algorithm, OID content.
     pub sig_alg: Vec<u8>,
+    /// The issuer's signature.
     pub sig_value: Vec<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a valid X.509 certificate: {0}")]
-pub struct CertError(pub String);
-
 impl Certificate {
+    /// Parses one DER certificate; trailing bytes are refused.
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| CertError(e.to_string()))?;
+        let (rest, cert) = X509Certificate::from_der(der).map_err(CertError::Parse)?;
         if !rest.is_empty() {
-            return Err(CertError(format!(
-                "{} trailing bytes after the certificate",
-                rest.len()
-            )));
+            return Err(CertError::Trailing { len: rest.len() });
         }
         Self::from_parsed(&cert, &der[..der.len() - rest.len()])
     }
 
     fn from_parsed(cert: &X509Certificate<'_>, der: &[u8]) -> Result<Self, CertError> {
-        let ext_err = |e: x509_parser::error::X509Error| CertError(format!("extension: {e}"));
+        let ext_err = CertError::Extension;
         let mut skid = None;
         let mut akid = None;
         for ext in cert.extensions() {
@@ -107,24 +113,25 @@ impl Certificate {
     }
 
     /// Checks that `issuer` signed this certificate.
-    pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), String> {
+    pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), CertSignatureError> {
         let key = issuer
             .key
             .as_ref()
-            .map_err(|e| format!("issuer '{}' key: {e}", issuer.name))?;
+            .map_err(|e| CertSignatureError::IssuerKey {
+                issuer: issuer.name.clone(),
+                source: e.clone(),
+            })?;
         let hash = match sig_alg_from_oid(&self.sig_alg) {
             SigAlgLookup::Supported(family, Some(hash)) if family == key.family() => hash,
-            SigAlgLookup::Supported(..) => {
-                return Err("certificate signature algorithm does not fit the issuer's key".into())
+            SigAlgLookup::Supported(..) => return Err(CertSignatureError::AlgorithmMismatch),
+            SigAlgLookup::Refused(name) => {
+                return Err(CertSignatureError::RefusedAlgorithm { name })
             }
-            SigAlgLookup::Refused(name) => return Err(format!("certificate signed with {name}")),
-            SigAlgLookup::Unknown(oid) => {
-                return Err(format!("certificate signature algorithm {oid} unknown"))
-            }
+            SigAlgLookup::Unknown(oid) => return Err(CertSignatureError::UnknownAlgorithm { oid }),
         };
         let digest = hash.digest(&self.tbs);
         key.verify(hash, &digest, &self.sig_value)
-            .map_err(|e| e.to_string())
+            .map_err(CertSignatureError::Signature)
     }
 }
 

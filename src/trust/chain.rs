@@ -4,32 +4,25 @@
 //! intermediates cannot make it slow.
 
 use crate::trust::cert::Certificate;
+use crate::trust::error::Error;
 use crate::trust::TrustStore;
 use crate::verify::pkcs7::SignerId;
 
 const MAX_DEPTH: usize = 8;
 const MAX_SIGNATURE_CHECKS: usize = 32;
-/// Extended key usage OID content for codeSigning (1.3.6.1.5.5.7.3.3) is
-/// checked through x509-parser's decoded flags; this is the name used in messages.
-const CODE_SIGNING: &str = "codeSigning";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChainError {
-    /// No certificate in the anchors, the extra certificates or the message
-    /// matches the signer identifier.
-    UnknownSigner,
-    /// The signer is known but no valid path leads to an anchor.
-    Untrusted(String),
-}
 
 /// Where a certificate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// A trust anchor (`--trust`, the bundle).
     Anchor,
+    /// An untrusted certificate given to modseal (`--cert`).
     Extra,
+    /// A certificate the signature carries.
     Message,
 }
 
+/// Whether `cert` is the one the signer identifier names.
 pub fn matches_signer(cert: &Certificate, id: &SignerId<'_>) -> bool {
     match id {
         SignerId::IssuerSerial { issuer, serial } => {
@@ -62,47 +55,47 @@ pub fn find_signer<'a>(
 }
 
 /// Checks what the signer's certificate allows: keyUsage digitalSignature and
-/// extendedKeyUsage codeSigning, where those extensions are present.
-pub fn check_signer_usage(cert: &Certificate) -> Result<(), String> {
+/// extendedKeyUsage codeSigning (1.3.6.1.5.5.7.3.3, through x509-parser's
+/// decoded flags), where those extensions are present.
+pub fn check_signer_usage(cert: &Certificate) -> Result<(), Error> {
+    let name = || cert.name.clone();
     if let Some((digital_signature, _)) = cert.key_usage {
         if !digital_signature {
-            return Err(format!(
-                "'{}' key usage does not allow digitalSignature",
-                cert.name
-            ));
+            return Err(Error::SignerKeyUsage { name: name() });
         }
     }
     if cert.eku_code_signing == Some(false) {
-        return Err(format!(
-            "'{}' extended key usage does not include {CODE_SIGNING}",
-            cert.name
-        ));
+        return Err(Error::SignerExtendedKeyUsage { name: name() });
     }
     Ok(())
 }
 
-fn check_issuer_usage(cert: &Certificate) -> Result<(), String> {
+fn check_issuer_usage(cert: &Certificate) -> Result<(), Error> {
+    let name = || cert.name.clone();
     if cert.is_ca != Some(true) {
-        return Err(format!(
-            "'{}' is not a CA (basicConstraints cA is not set)",
-            cert.name
-        ));
+        return Err(Error::NotCa { name: name() });
     }
     if let Some((_, key_cert_sign)) = cert.key_usage {
         if !key_cert_sign {
-            return Err(format!(
-                "'{}' key usage does not allow keyCertSign",
-                cert.name
-            ));
+            return Err(Error::IssuerKeyUsage { name: name() });
         }
     }
     Ok(())
 }
 
-fn check_time(cert: &Certificate, now: Option<i64>) -> Result<(), String> {
+fn check_time(cert: &Certificate, now: Option<i64>) -> Result<(), Error> {
+    let name = || cert.name.clone();
     match now {
-        Some(t) if t < cert.not_before => Err(format!("'{}' is not valid yet", cert.name)),
-        Some(t) if t > cert.not_after => Err(format!("'{}' has expired", cert.name)),
+        Some(now) if now < cert.not_before => Err(Error::NotYetValid {
+            name: name(),
+            not_before: cert.not_before,
+            now,
+        }),
+        Some(now) if now > cert.not_after => Err(Error::Expired {
+            name: name(),
+            not_after: cert.not_after,
+            now,
+        }),
         _ => Ok(()),
     }
 }
@@ -113,7 +106,7 @@ pub fn build_path<'a>(
     trust: &'a TrustStore,
     message: &'a [Certificate],
     now: Option<i64>,
-) -> Result<Vec<&'a Certificate>, String> {
+) -> Result<Vec<&'a Certificate>, Error> {
     let (leaf, source) = signer;
     check_signer_usage(leaf)?;
     check_time(leaf, now)?;
@@ -122,7 +115,9 @@ pub fn build_path<'a>(
         return Ok(path);
     }
     let mut budget = MAX_SIGNATURE_CHECKS;
-    let mut last_problem = format!("no anchor issued '{}'", leaf.name);
+    let mut last_problem = Error::NoIssuer {
+        name: leaf.name.clone(),
+    };
     let mut current = leaf;
     'walk: while path.len() <= MAX_DEPTH {
         for (issuer, src) in candidates(trust, message) {
@@ -135,14 +130,17 @@ pub fn build_path<'a>(
                 }
             }
             if budget == 0 {
-                return Err("chain building gave up: too many candidate issuers".into());
+                return Err(Error::TooManyCandidates {
+                    checks: MAX_SIGNATURE_CHECKS,
+                });
             }
             budget -= 1;
             if let Err(e) = current.verify_signed_by(issuer) {
-                last_problem = format!(
-                    "'{}' not validly signed by '{}': {e}",
-                    current.name, issuer.name
-                );
+                last_problem = Error::NotSignedBy {
+                    subject: current.name.clone(),
+                    issuer: issuer.name.clone(),
+                    source: Box::new(e),
+                };
                 continue;
             }
             if let Err(e) = check_issuer_usage(issuer).and_then(|()| check_time(issuer, now)) {
@@ -158,5 +156,5 @@ pub fn build_path<'a>(
         }
         return Err(last_problem);
     }
-    Err(format!("chain longer than {MAX_DEPTH} certificates"))
+    Err(Error::ChainTooLong { max: MAX_DEPTH })
 }

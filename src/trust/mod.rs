@@ -2,6 +2,8 @@
 
 pub mod cert;
 pub mod chain;
+mod error;
 mod store;
 
+pub use error::*;
 pub use store::*;

@@ -16,79 +16,75 @@
 //!
 //! Its SHA-256 (of the exact file bytes) is what gets sealed in the TPM.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use x509_parser::pem::Pem;
 
-use crate::trust::cert::{strip_sign_byte, CertError, Certificate};
+use crate::trust::cert::{strip_sign_byte, Certificate};
+use crate::trust::error::{BundleProblem, Error, FileProblem};
 
+/// The first line of a trust bundle.
 pub const BUNDLE_HEADER: &str = "modseal-trust-bundle v1";
 /// A trust file larger than this is refused before parsing.
 pub const MAX_TRUST_FILE: usize = 16 * 1024 * 1024;
 const MAX_CERTS_PER_FILE: usize = 4096;
 
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-    #[error("{path}: line {line}: {reason}")]
-    Bundle {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
-}
+/// The trust layer's error, under the name other layers have used.
+pub type TrustError = Error;
 
+/// What the trust bundle refuses even when a chain to an anchor exists.
 #[derive(Debug, Clone, Default)]
 pub struct Denylist {
+    /// Subject key identifiers of certificates, and key identifiers that
+    /// signatures name.
     pub key_ids: Vec<Vec<u8>>,
+    /// Certificate serials (content bytes; a leading sign byte is ignored).
     pub serials: Vec<Vec<u8>>,
+    /// SHA-256 of module files, decompressed modules or signed payloads.
     pub module_sha256: Vec<[u8; 32]>,
 }
 
 impl Denylist {
+    /// Whether nothing is denied.
     pub fn is_empty(&self) -> bool {
         self.key_ids.is_empty() && self.serials.is_empty() && self.module_sha256.is_empty()
     }
 
-    /// Why `cert` is denied, if it is.
-    pub fn denies_cert(&self, cert: &Certificate) -> Option<String> {
+    /// Refuses `cert` when its key id or serial is denied.
+    pub fn check_cert(&self, cert: &Certificate) -> Result<(), Error> {
         if let Some(skid) = &cert.skid {
             if self.key_ids.iter().any(|k| k == skid) {
-                return Some(format!(
-                    "key id {} of '{}' is denied",
-                    crate::util::hex::colon(skid),
-                    cert.name
-                ));
+                return Err(Error::DeniedKeyId {
+                    key_id: skid.clone(),
+                    name: cert.name.clone(),
+                });
             }
         }
         let serial = strip_sign_byte(&cert.serial);
         if self.serials.iter().any(|s| strip_sign_byte(s) == serial) {
-            return Some(format!(
-                "certificate serial {} ('{}') is denied",
-                cert.serial_hex(),
-                cert.name
-            ));
+            return Err(Error::DeniedSerial {
+                serial: serial.to_vec(),
+                name: cert.name.clone(),
+            });
         }
-        None
+        Ok(())
     }
 }
 
+/// Everything module verification trusts or refuses.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
+    /// Trust anchors: a path ends at one of these.
     pub anchors: Vec<Certificate>,
+    /// Untrusted certificates that may complete a path.
     pub intermediates: Vec<Certificate>,
+    /// What is refused regardless of paths.
     pub deny: Denylist,
 }
 
 impl TrustStore {
     /// Adds anchors from a PEM or DER certificate file or a trust bundle.
-    pub fn add_trust_file(&mut self, path: &Path) -> Result<(), TrustError> {
+    pub fn add_trust_file(&mut self, path: &Path) -> Result<(), Error> {
         let bytes = read_limited(path)?;
         if looks_like_bundle(&bytes) {
             let (certs, deny) = parse_bundle(path, &bytes)?;
@@ -103,7 +99,7 @@ impl TrustStore {
     }
 
     /// Adds certificates trusted only through a chain to an anchor.
-    pub fn add_cert_file(&mut self, path: &Path) -> Result<(), TrustError> {
+    pub fn add_cert_file(&mut self, path: &Path) -> Result<(), Error> {
         let bytes = read_limited(path)?;
         self.intermediates.extend(parse_cert_file(path, &bytes)?);
         Ok(())
@@ -117,8 +113,8 @@ pub const MAX_CERT_FILES: usize = 256;
 impl TrustStore {
     /// Adds untrusted certificates from a file, or from every regular file
     /// of a directory (in name order, at most [`MAX_CERT_FILES`]).
-    pub fn add_cert_path(&mut self, path: &Path) -> Result<(), TrustError> {
-        let io = |source| TrustError::Io {
+    pub fn add_cert_path(&mut self, path: &Path) -> Result<(), Error> {
+        let io = |source| Error::Io {
             path: path.to_owned(),
             source,
         };
@@ -132,9 +128,11 @@ impl TrustStore {
                 files.push(entry.path());
             }
             if files.len() > MAX_CERT_FILES {
-                return Err(TrustError::Invalid {
+                return Err(Error::Invalid {
                     path: path.to_owned(),
-                    reason: format!("more than {MAX_CERT_FILES} certificate files"),
+                    problem: FileProblem::TooManyFiles {
+                        max: MAX_CERT_FILES,
+                    },
                 });
             }
         }
@@ -146,25 +144,31 @@ impl TrustStore {
     }
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, TrustError> {
+fn read_limited(path: &Path) -> Result<Vec<u8>, Error> {
     use crate::util::read::{read_capped, ReadError};
-    read_capped(path, MAX_TRUST_FILE).map_err(|e| match e {
-        ReadError::Open { source, .. }
-        | ReadError::Stat { source, .. }
-        | ReadError::Read { source, .. } => TrustError::Io {
-            path: path.to_owned(),
-            source,
-        },
-        other => TrustError::Invalid {
-            path: path.to_owned(),
-            reason: match other {
-                ReadError::TooLarge { size, .. } => {
-                    format!("{size} bytes, larger than the {MAX_TRUST_FILE}-byte limit")
+    read_capped(path, MAX_TRUST_FILE).map_err(|e| {
+        let problem = match e {
+            ReadError::Open { source, .. }
+            | ReadError::Stat { source, .. }
+            | ReadError::Read { source, .. } => {
+                return Error::Io {
+                    path: path.to_owned(),
+                    source,
                 }
-                ReadError::NotRegular { .. } => "not a regular file".into(),
-                _ => format!("grew past the {MAX_TRUST_FILE}-byte limit while being read"),
+            }
+            ReadError::TooLarge { size, .. } => FileProblem::TooLarge {
+                size,
+                cap: MAX_TRUST_FILE,
             },
-        },
+            ReadError::NotRegular { .. } => FileProblem::NotRegular,
+            _ => FileProblem::Grew {
+                cap: MAX_TRUST_FILE,
+            },
+        };
+        Error::Invalid {
+            path: path.to_owned(),
+            problem,
+        }
     })
 }
 
@@ -179,56 +183,68 @@ fn looks_like_bundle(bytes: &[u8]) -> bool {
 }
 
 /// Parses PEM (one or more CERTIFICATE blocks) or a single DER certificate.
-pub fn parse_cert_file(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>, TrustError> {
-    let invalid = |reason: String| TrustError::Invalid {
+pub fn parse_cert_file(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+    let invalid = |problem| Error::Invalid {
         path: path.to_owned(),
-        reason,
+        problem,
     };
     if bytes.is_empty() {
-        return Err(invalid(
-            "empty file, expected PEM or DER certificates".into(),
-        ));
+        return Err(invalid(FileProblem::Empty));
     }
     if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         let certs = pem_certificates(bytes).map_err(invalid)?;
         if certs.is_empty() {
-            return Err(invalid("no CERTIFICATE block in PEM file".into()));
+            return Err(invalid(FileProblem::NoPemCertificate));
         }
         return Ok(certs);
     }
     Certificate::from_der(bytes)
         .map(|c| vec![c])
-        .map_err(|CertError(e)| invalid(format!("neither PEM nor a DER certificate: {e}")))
+        .map_err(|e| invalid(FileProblem::NotCertificate(e)))
 }
 
-fn pem_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
+fn pem_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, FileProblem> {
     let mut out = Vec::new();
     for (i, pem) in Pem::iter_from_buffer(bytes).enumerate() {
-        let pem: Pem = pem.map_err(|e| format!("PEM block {}: {e}", i + 1))?;
+        let number = i + 1;
+        let pem: Pem = pem.map_err(|source| FileProblem::Pem { number, source })?;
         if pem.label != "CERTIFICATE" {
             continue;
         }
         if out.len() == MAX_CERTS_PER_FILE {
-            return Err(format!("more than {MAX_CERTS_PER_FILE} certificates"));
+            return Err(FileProblem::TooManyCertificates {
+                max: MAX_CERTS_PER_FILE,
+            });
         }
         let cert = Certificate::from_der(&pem.contents)
-            .map_err(|e| format!("certificate {}: {e}", i + 1))?;
+            .map_err(|source| FileProblem::PemCertificate { number, source })?;
         out.push(cert);
     }
     Ok(out)
 }
 
 /// Parses a trust bundle: header, directives, PEM anchors.
-pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Denylist), TrustError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| TrustError::Invalid {
+pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Denylist), Error> {
+    let invalid = |problem| Error::Invalid {
         path: path.to_owned(),
-        reason: format!("trust bundle is not UTF-8 text: {e}"),
-    })?;
-    let err = |line: usize, reason: String| TrustError::Bundle {
+        problem,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| invalid(FileProblem::NotUtf8(e)))?;
+    let deny = parse_directives(text).map_err(|(line, problem)| Error::Bundle {
         path: path.to_owned(),
         line,
-        reason,
-    };
+        problem,
+    })?;
+    let certs = pem_certificates(bytes).map_err(invalid)?;
+    if certs.is_empty() {
+        return Err(invalid(FileProblem::NoAnchor));
+    }
+    Ok((certs, deny))
+}
+
+/// The header and the `deny-*` lines of a bundle, skipping PEM blocks; an
+/// error carries its line number.
+fn parse_directives(text: &str) -> Result<Denylist, (usize, BundleProblem)> {
     let mut deny = Denylist::default();
     let mut seen_header = false;
     let mut in_pem = false;
@@ -244,10 +260,9 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
         }
         if !seen_header {
             if line != BUNDLE_HEADER {
-                return Err(err(
-                    line_no,
-                    format!("expected '{BUNDLE_HEADER}', found '{line}'"),
-                ));
+                let found = line.to_owned();
+                let expected = BUNDLE_HEADER;
+                return Err((line_no, BundleProblem::Header { expected, found }));
             }
             seen_header = true;
             continue;
@@ -256,43 +271,32 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
             in_pem = true;
             continue;
         }
-        let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let value = value.split('#').next().unwrap_or("").trim();
-        let bytes = crate::util::hex::parse(value).ok_or_else(|| {
-            err(
-                line_no,
-                format!("'{key}' needs a hex value, found '{value}'"),
-            )
-        })?;
-        match key {
-            "deny-key-id" => deny.key_ids.push(bytes),
-            "deny-serial" => deny.serials.push(bytes),
-            "deny-module-sha256" => {
-                let d: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| err(line_no, "deny-module-sha256 needs 64 hex digits".into()))?;
-                deny.module_sha256.push(d);
-            }
-            other => return Err(err(line_no, format!("unknown directive '{other}'"))),
-        }
+        add_directive(&mut deny, line).map_err(|p| (line_no, p))?;
     }
     if in_pem {
-        return Err(err(
-            text.lines().count(),
-            "PEM block without END line".into(),
-        ));
+        return Err((text.lines().count(), BundleProblem::UnterminatedPem));
     }
-    let certs = pem_certificates(bytes).map_err(|reason| TrustError::Invalid {
-        path: path.to_owned(),
-        reason,
+    Ok(deny)
+}
+
+/// One `deny-* HEX` line (a trailing `# comment` allowed).
+fn add_directive(deny: &mut Denylist, line: &str) -> Result<(), BundleProblem> {
+    let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let value = value.split('#').next().unwrap_or("").trim();
+    let bytes = crate::util::hex::parse(value).ok_or_else(|| BundleProblem::NotHex {
+        directive: key.to_owned(),
+        value: value.to_owned(),
     })?;
-    if certs.is_empty() {
-        return Err(TrustError::Invalid {
-            path: path.to_owned(),
-            reason: "trust bundle holds no certificate".into(),
-        });
+    match key {
+        "deny-key-id" => deny.key_ids.push(bytes),
+        "deny-serial" => deny.serials.push(bytes),
+        "deny-module-sha256" => {
+            let d: [u8; 32] = bytes.try_into().map_err(|_| BundleProblem::DigestLength)?;
+            deny.module_sha256.push(d);
+        }
+        other => return Err(BundleProblem::UnknownDirective(other.to_owned())),
     }
-    Ok((certs, deny))
+    Ok(())
 }
 
 /// Writes a bundle's text for the given anchors and denylist.

@@ -10,11 +10,17 @@ use sha2::Digest as _;
 /// A digest algorithm a module signature may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashAlgo {
+    /// SHA-256.
     Sha256,
+    /// SHA-384.
     Sha384,
+    /// SHA-512.
     Sha512,
+    /// SHA3-256.
     Sha3_256,
+    /// SHA3-384.
     Sha3_384,
+    /// SHA3-512.
     Sha3_512,
 }
 
@@ -31,6 +37,7 @@ impl HashAlgo {
         }
     }
 
+    /// A running hash of this algorithm.
     pub fn hasher(self) -> Hasher {
         match self {
             HashAlgo::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
@@ -42,6 +49,7 @@ impl HashAlgo {
         }
     }
 
+    /// The digest of `data`.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
         let mut h = self.hasher();
         h.update(data);
@@ -58,15 +66,22 @@ impl std::fmt::Display for HashAlgo {
 /// A running hash of any supported algorithm.
 #[derive(Clone)]
 pub enum Hasher {
+    /// SHA-256.
     Sha256(sha2::Sha256),
+    /// SHA-384.
     Sha384(sha2::Sha384),
+    /// SHA-512.
     Sha512(sha2::Sha512),
+    /// SHA3-256.
     Sha3_256(sha3::Sha3_256),
+    /// SHA3-384.
     Sha3_384(sha3::Sha3_384),
+    /// SHA3-512.
     Sha3_512(sha3::Sha3_512),
 }
 
 impl Hasher {
+    /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
@@ -78,6 +93,7 @@ impl Hasher {
         }
     }
 
+    /// The digest of everything fed.
     pub fn finish(self) -> Vec<u8> {
         match self {
             Hasher::Sha256(h) => h.finalize().to_vec(),
@@ -90,6 +106,7 @@ impl Hasher {
     }
 }
 
+/// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
 }
@@ -97,9 +114,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// What a hash OID turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashLookup {
+    /// A hash modseal accepts.
     Supported(HashAlgo),
     /// Known but refused (SHA-1, MD5, SHA-224): the name says which.
     Refused(&'static str),
+    /// Not known; the OID, dotted.
     Unknown(String),
 }
 
@@ -108,15 +127,25 @@ const NIST_HASH: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
 const NIST_SIG: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03];
 const PKCS1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
 const X962_SIG: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04];
+/// SHA-1 (1.3.14.3.2.26).
 pub const OID_SHA1: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x1a];
+/// MD5 (1.2.840.113549.2.5).
 pub const OID_MD5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05];
+/// rsaEncryption (1.2.840.113549.1.1.1).
 pub const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// id-ecPublicKey (1.2.840.10045.2.1).
 pub const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// The P-256 curve, prime256v1 (1.2.840.10045.3.1.7).
 pub const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// The P-384 curve, secp384r1 (1.3.132.0.34).
 pub const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+/// PKCS#7 signedData (1.2.840.113549.1.7.2).
 pub const OID_PKCS7_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+/// PKCS#7 data (1.2.840.113549.1.7.1).
 pub const OID_PKCS7_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+/// The contentType attribute (1.2.840.113549.1.9.3).
 pub const OID_CONTENT_TYPE: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
+/// The messageDigest attribute (1.2.840.113549.1.9.4).
 pub const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
 
 /// Dotted form of DER OID content, for messages.
@@ -131,6 +160,7 @@ fn last_arc(oid: &[u8], prefix: &[u8]) -> Option<u8> {
     }
 }
 
+/// What a digest algorithm OID (content bytes) names.
 pub fn hash_from_oid(oid: &[u8]) -> HashLookup {
     if oid == OID_SHA1 {
         return HashLookup::Refused("sha1");
@@ -153,7 +183,9 @@ pub fn hash_from_oid(oid: &[u8]) -> HashLookup {
 /// The public-key family a signature algorithm OID names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFamily {
+    /// RSA (PKCS#1 v1.5).
     Rsa,
+    /// ECDSA.
     Ecdsa,
 }
 
@@ -161,11 +193,15 @@ pub enum KeyFamily {
 /// its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigAlgLookup {
+    /// An algorithm modseal accepts, and the hash it names, if any.
     Supported(KeyFamily, Option<HashAlgo>),
+    /// Known but refused: the name says which.
     Refused(&'static str),
+    /// Not known; the OID, dotted.
     Unknown(String),
 }
 
+/// What a signature algorithm OID (content bytes) names.
 pub fn sig_alg_from_oid(oid: &[u8]) -> SigAlgLookup {
     use HashAlgo::*;
     use KeyFamily::*;

@@ -7,19 +7,66 @@ use asn1_rs::{Any, Class, FromDer};
 /// bound keeps hostile input from costing stack or time.
 const MAX_DEPTH: u8 = 16;
 
+/// A DER element that could not be read: what was expected, where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} at offset {offset}: {reason}")]
+#[error("{what} at offset {offset}: {kind}")]
 pub struct DerError {
+    /// The element the caller was reading (`"SignerInfo.version"`).
     pub what: &'static str,
+    /// Offset of the element (or of the missing one) in the outermost input.
     pub offset: usize,
-    pub reason: String,
+    /// What was wrong with it.
+    pub kind: DerErrorKind,
+}
+
+/// Why a DER element was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DerErrorKind {
+    /// A reader was asked for the content of a primitive element.
+    #[error("expected a constructed element")]
+    NotConstructed,
+    /// Nesting reached [`MAX_DEPTH`].
+    #[error("nesting too deep")]
+    TooDeep,
+    /// The input ended where an element was required.
+    #[error("missing (end of input)")]
+    Missing,
+    /// The element's length runs past the end of the input.
+    #[error("truncated")]
+    Truncated,
+    /// The header or encoding is not valid DER.
+    #[error("invalid DER ({0})")]
+    Invalid(asn1_rs::Error),
+    /// The element has another tag than the one required.
+    #[error("expected {}, found {}", tag_name(Class::Universal, *.expected), tag_name(*.found_class, *.found_tag))]
+    UnexpectedTag {
+        /// The universal tag required.
+        expected: u32,
+        /// The class found.
+        found_class: Class,
+        /// The tag number found.
+        found_tag: u32,
+    },
+    /// Bytes follow the last element of a SEQUENCE or of the input.
+    #[error("{len} unexpected trailing bytes")]
+    TrailingBytes {
+        /// How many.
+        len: usize,
+    },
+    /// A version INTEGER that is not a small non-negative number.
+    #[error("not a small non-negative integer")]
+    NotSmallUint,
 }
 
 /// One parsed element: tag, where it starts, its whole encoding and content.
 #[derive(Debug, Clone, Copy)]
 pub struct Element<'a> {
+    /// The tag class.
     pub class: Class,
+    /// Whether the element is constructed (holds elements).
     pub constructed: bool,
+    /// The tag number.
     pub tag: u32,
     /// Offset of the first header byte in the outermost input.
     pub offset: usize,
@@ -27,16 +74,24 @@ pub struct Element<'a> {
     pub content_offset: usize,
     /// Header and content, as encoded.
     pub raw: &'a [u8],
+    /// Content only, without the header.
     pub content: &'a [u8],
     depth: u8,
 }
 
+/// Universal tag INTEGER.
 pub const TAG_INTEGER: u32 = 2;
+/// Universal tag BIT STRING.
 pub const TAG_BIT_STRING: u32 = 3;
+/// Universal tag OCTET STRING.
 pub const TAG_OCTET_STRING: u32 = 4;
+/// Universal tag NULL.
 pub const TAG_NULL: u32 = 5;
+/// Universal tag OBJECT IDENTIFIER.
 pub const TAG_OID: u32 = 6;
+/// Universal tag SEQUENCE.
 pub const TAG_SEQUENCE: u32 = 16;
+/// Universal tag SET.
 pub const TAG_SET: u32 = 17;
 
 /// Reads consecutive elements from a slice.
@@ -63,14 +118,14 @@ impl<'a> Reader<'a> {
             return Err(DerError {
                 what,
                 offset: el.offset,
-                reason: "expected a constructed element".into(),
+                kind: DerErrorKind::NotConstructed,
             });
         }
         if el.depth >= MAX_DEPTH {
             return Err(DerError {
                 what,
                 offset: el.offset,
-                reason: "nesting too deep".into(),
+                kind: DerErrorKind::TooDeep,
             });
         }
         Ok(Reader {
@@ -80,10 +135,12 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Where the next element starts in the outermost input.
     pub fn offset(&self) -> usize {
         self.offset
     }
 
+    /// Whether every element has been read.
     pub fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
@@ -102,13 +159,13 @@ impl<'a> Reader<'a> {
             return Err(DerError {
                 what,
                 offset: self.offset,
-                reason: "missing (end of input)".into(),
+                kind: DerErrorKind::Missing,
             });
         }
         let (rem, any) = Any::from_der(self.rest).map_err(|e| DerError {
             what,
             offset: self.offset,
-            reason: describe(e),
+            kind: describe(e),
         })?;
         let consumed = self.rest.len() - rem.len();
         let header_len = consumed - any.data.len();
@@ -134,11 +191,11 @@ impl<'a> Reader<'a> {
             return Err(DerError {
                 what,
                 offset: el.offset,
-                reason: format!(
-                    "expected {}, found {}",
-                    tag_name(Class::Universal, tag),
-                    tag_name(el.class, el.tag)
-                ),
+                kind: DerErrorKind::UnexpectedTag {
+                    expected: tag,
+                    found_class: el.class,
+                    found_tag: el.tag,
+                },
             });
         }
         Ok(el)
@@ -177,7 +234,9 @@ impl<'a> Reader<'a> {
             Err(DerError {
                 what,
                 offset: self.offset,
-                reason: format!("{} unexpected trailing bytes", self.rest.len()),
+                kind: DerErrorKind::TrailingBytes {
+                    len: self.rest.len(),
+                },
             })
         }
     }
@@ -190,19 +249,20 @@ impl<'a> Reader<'a> {
             _ => Err(DerError {
                 what,
                 offset: el.offset,
-                reason: "not a small non-negative integer".into(),
+                kind: DerErrorKind::NotSmallUint,
             }),
         }
     }
 }
 
-fn describe(e: asn1_rs::Err<asn1_rs::Error>) -> String {
+fn describe(e: asn1_rs::Err<asn1_rs::Error>) -> DerErrorKind {
     match e {
-        asn1_rs::Err::Incomplete(_) => "truncated".into(),
-        asn1_rs::Err::Error(e) | asn1_rs::Err::Failure(e) => format!("invalid DER ({e})"),
+        asn1_rs::Err::Incomplete(_) => DerErrorKind::Truncated,
+        asn1_rs::Err::Error(e) | asn1_rs::Err::Failure(e) => DerErrorKind::Invalid(e),
     }
 }
 
+/// A tag as messages name it (`SEQUENCE`, `[0]`).
 pub fn tag_name(class: Class, tag: u32) -> String {
     match (class, tag) {
         (Class::Universal, TAG_INTEGER) => "INTEGER".into(),
@@ -271,7 +331,8 @@ mod tests {
                     Err(_) => break,
                 },
                 Err(e) => {
-                    assert!(e.reason.contains("deep"));
+                    assert_eq!(e.kind, DerErrorKind::TooDeep);
+                    assert!(e.to_string().contains("deep"));
                     break;
                 }
             }

@@ -10,29 +10,48 @@ use crate::verify::algorithm::{
 use crate::verify::modsig::{self, Trailer};
 use crate::verify::pkcs7::{self, SignerId};
 
+/// What a module's signature says, field by field (`modseal inspect`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Inspection {
+    /// The file as the user named it.
     pub path: String,
+    /// The compression of the stored file (`none`, `xz`, …).
     pub compression: String,
+    /// Size of the stored file.
     pub file_size: usize,
+    /// Size of the (decompressed) module.
     pub module_size: usize,
+    /// Whether a signature trailer is present and sound.
     pub signed: bool,
+    /// The signature format, as `modinfo`'s `sig_id` (`PKCS#7`).
     pub sig_id: Option<String>,
+    /// The signer's name, as `modinfo`'s `signer`.
     pub signer: Option<String>,
+    /// The serial or key identifier, as `modinfo`'s `sig_key`.
     pub sig_key: Option<String>,
+    /// Which of the two `sig_key` is.
     pub key_id_type: Option<String>,
+    /// The digest algorithm, as `modinfo`'s `sig_hashalgo`.
     pub sig_hashalgo: Option<String>,
+    /// The signature algorithm.
     pub sig_algo: Option<String>,
+    /// Whether the signature covers signed attributes.
     pub signed_attributes: Option<bool>,
+    /// How many certificates the message carries.
     pub certificates: Option<usize>,
+    /// Size of the signature value.
     pub signature_size: Option<usize>,
+    /// Size of the PKCS#7 blob (`sig_len`).
     pub pkcs7_size: Option<usize>,
+    /// Size of the signed content.
     pub payload_size: Option<usize>,
+    /// `ALGO:HEX` digest of the signed content with the signature's hash.
     pub payload_digest: Option<String>,
     /// SHA-256 of the signed content, what `deny-module-sha256` can name.
     pub payload_sha256: Option<String>,
     /// Bytes after the PKCS#7 message inside `sig_len` (the kernel ignores them).
     pub bytes_after_pkcs7: Option<usize>,
+    /// Why the signature could not be read, if it could not.
     pub error: Option<String>,
 }
 
@@ -72,7 +91,7 @@ pub fn inspect_module(module: &[u8], mut out: Inspection) -> Inspection {
         Ok(Trailer::Signed(s)) => s,
         Ok(Trailer::Unsigned) => return out,
         Err(e) => {
-            out.error = Some(format!("signature trailer: {e}"));
+            out.error = Some(crate::verify::error::Error::Trailer(e).to_string());
             return out;
         }
     };

@@ -2,7 +2,9 @@
 //! keys, the RSA operation and the verdict for one module.
 
 pub mod algorithm;
+mod check;
 pub mod der;
+mod error;
 pub mod inspect;
 pub mod modsig;
 pub mod pkcs7;
@@ -10,4 +12,6 @@ pub mod pubkey;
 pub mod rsa_public;
 mod verdict;
 
-pub use verdict::*;
+pub use check::{verify_module, MAX_MODULE_SIZE};
+pub use error::Error;
+pub use verdict::{Options, Report, Verdict};

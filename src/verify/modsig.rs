@@ -4,6 +4,7 @@
 
 use static_assertions::const_assert_eq;
 
+/// The magic string that ends a signed module.
 pub const MAGIC: &[u8] = b"~Module signature appended~\n";
 /// `struct module_signature`: algo, hash, id_type, signer_len, key_id_len,
 /// 3 pad bytes, then the big-endian `sig_len`.
@@ -24,35 +25,56 @@ pub struct Signed<'a> {
     pub pkcs7_offset: usize,
 }
 
+/// What the end of a module file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trailer<'a> {
     /// No signature magic at the end: the kernel treats the module as unsigned.
     Unsigned,
+    /// A trailer that passes the kernel's checks.
     Signed(Signed<'a>),
 }
 
+/// A signature trailer the kernel's `mod_check_sig()` would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrailerError {
     /// The magic is there but no room is left for the 12-byte info block.
     #[error(
         "signature magic present but file is {len} bytes, too short for the signature info block"
     )]
-    TooShort { len: usize },
+    TooShort {
+        /// The file's length.
+        len: usize,
+    },
     /// `sig_len` does not leave at least one payload byte (the kernel's check).
     #[error("sig_len {sig_len} at offset {offset} does not fit in the {available} bytes before the trailer")]
     SigLenOutOfRange {
+        /// The `sig_len` field.
         sig_len: u32,
+        /// Bytes before the info block.
         available: usize,
+        /// File offset of `sig_len`.
         offset: usize,
     },
+    /// `id_type` is not PKCS#7 (PGP and bare X.509 signatures are refused).
     #[error("id_type {id_type} at offset {offset} is not PKCS#7 ({PKEY_ID_PKCS7})")]
-    NotPkcs7 { id_type: u8, offset: usize },
+    NotPkcs7 {
+        /// The `id_type` field.
+        id_type: u8,
+        /// Its file offset.
+        offset: usize,
+    },
+    /// A field a PKCS#7 signature leaves zero is not.
     #[error("signature info field {field} at offset {offset} is {value}, must be 0")]
     NonZeroField {
+        /// The field's name in `struct module_signature`.
         field: &'static str,
+        /// Its value.
         value: u8,
+        /// Its file offset.
         offset: usize,
     },
+    /// `sig_len` is zero.
     #[error("sig_len is 0: no PKCS#7 message")]
     EmptySignature,
 }

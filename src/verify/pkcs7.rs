@@ -15,28 +15,146 @@ use crate::verify::der::{DerError, Element, Reader, TAG_NULL, TAG_OCTET_STRING, 
 const MAX_CERTIFICATES: usize = 16;
 const MAX_ATTRIBUTES: usize = 32;
 
+/// A signature that is not a PKCS#7 message the kernel would take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Pkcs7Error {
+    /// A DER element could not be read.
     #[error("PKCS#7: {0}")]
     Der(#[from] DerError),
-    #[error("PKCS#7: {reason} (at offset {offset})")]
-    Invalid { reason: String, offset: usize },
+    /// The DER is sound but the message breaks a rule of module signatures.
+    #[error("PKCS#7: {kind} (at offset {offset})")]
+    Invalid {
+        /// Which rule.
+        kind: Pkcs7ErrorKind,
+        /// Offset of the offending element in the PKCS#7 blob.
+        offset: usize,
+    },
 }
 
-fn invalid(reason: impl Into<String>, offset: usize) -> Pkcs7Error {
-    Pkcs7Error::Invalid {
-        reason: reason.into(),
-        offset,
-    }
+/// The rule of module signatures a PKCS#7 message breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Pkcs7ErrorKind {
+    /// The ContentInfo holds something else than SignedData.
+    #[error("content type {oid} is not signedData")]
+    NotSignedData {
+        /// The content type, dotted.
+        oid: String,
+    },
+    /// The ContentInfo has no `[0]` content.
+    #[error("ContentInfo has no content")]
+    NoContent,
+    /// SignedData version other than 1 or 3.
+    #[error("SignedData version {version} (expected 1 or 3)")]
+    SignedDataVersion {
+        /// The version found.
+        version: u32,
+    },
+    /// The encapsulated content type is not id-data.
+    #[error("encapsulated content type is not data (the kernel refuses it)")]
+    NotData,
+    /// The content is embedded rather than detached.
+    #[error("content is embedded; a module signature is detached")]
+    EmbeddedContent,
+    /// More certificates than [`MAX_CERTIFICATES`].
+    #[error("more than {max} certificates")]
+    TooManyCertificates {
+        /// The limit.
+        max: usize,
+    },
+    /// More than one SignerInfo.
+    #[error("more than one SignerInfo; a module signature has exactly one")]
+    MultipleSigners,
+    /// An issuer+serial signer outside version 1 messages.
+    #[error("SignerInfo version {signer_version} with issuer+serial in SignedData version {signed_data_version} (both must be 1)")]
+    IssuerSerialVersion {
+        /// SignerInfo version.
+        signer_version: u32,
+        /// SignedData version.
+        signed_data_version: u32,
+    },
+    /// A key-identifier signer outside version 3 messages.
+    #[error("subject key identifier signer needs SignedData and SignerInfo version 3")]
+    KeyIdVersion {
+        /// SignerInfo version.
+        signer_version: u32,
+        /// SignedData version.
+        signed_data_version: u32,
+    },
+    /// A key-identifier signer with an empty identifier.
+    #[error("empty subject key identifier")]
+    EmptyKeyId,
+    /// The signer identifier has another form.
+    #[error("signer identifier is neither issuer+serial nor key id")]
+    BadSignerId,
+    /// The signature value is empty.
+    #[error("empty signature value")]
+    EmptySignature,
+    /// More signed attributes than the limit.
+    #[error("too many signed attributes")]
+    TooManyAttributes {
+        /// The limit.
+        max: usize,
+    },
+    /// A messageDigest or contentType attribute with several values.
+    #[error("signed attribute has more than one value")]
+    MultiValuedAttribute,
+    /// messageDigest twice, or not an OCTET STRING.
+    #[error("messageDigest attribute repeated or not an OCTET STRING")]
+    BadMessageDigest,
+    /// contentType twice, or not id-data.
+    #[error("contentType attribute repeated or not id-data")]
+    BadContentType,
+    /// Signed attributes without messageDigest.
+    #[error("signed attributes lack messageDigest")]
+    NoMessageDigest,
+    /// Signed attributes without contentType.
+    #[error("signed attributes lack contentType")]
+    NoContentType,
+    /// An AlgorithmIdentifier with parameters other than absent or NULL.
+    #[error("{what} has unexpected parameters")]
+    AlgorithmParameters {
+        /// Which AlgorithmIdentifier.
+        what: &'static str,
+    },
+}
+
+fn invalid(kind: Pkcs7ErrorKind, offset: usize) -> Pkcs7Error {
+    Pkcs7Error::Invalid { kind, offset }
 }
 
 /// How the signer's certificate is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignerId<'a> {
     /// DER of the issuer Name and the serial number's content bytes.
-    IssuerSerial { issuer: &'a [u8], serial: &'a [u8] },
+    IssuerSerial {
+        /// DER of the issuer's Name.
+        issuer: &'a [u8],
+        /// Content bytes of the serial INTEGER.
+        serial: &'a [u8],
+    },
     /// Subject key identifier (`sign-file -k`).
     KeyId(&'a [u8]),
+}
+
+/// Which form a [`SignerId`] has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerIdKind {
+    /// [`SignerId::IssuerSerial`].
+    IssuerSerial,
+    /// [`SignerId::KeyId`].
+    KeyId,
+}
+
+impl SignerId<'_> {
+    /// The identifier's form.
+    pub fn kind(&self) -> SignerIdKind {
+        match self {
+            SignerId::IssuerSerial { .. } => SignerIdKind::IssuerSerial,
+            SignerId::KeyId(_) => SignerIdKind::KeyId,
+        }
+    }
 }
 
 /// Signed attributes: what the signature covers instead of the content.
@@ -44,6 +162,7 @@ pub enum SignerId<'a> {
 pub struct SignedAttrs<'a> {
     /// The `[0] IMPLICIT` element as encoded; signed as a `SET OF` (tag 0x31).
     pub raw: &'a [u8],
+    /// The messageDigest attribute's value: the content's digest.
     pub message_digest: &'a [u8],
 }
 
@@ -58,18 +177,27 @@ impl SignedAttrs<'_> {
     }
 }
 
+/// The one signer of a module signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignerInfo<'a> {
+    /// How the signer's certificate is named.
     pub id: SignerId<'a>,
+    /// The digest algorithm's OID content.
     pub digest_oid: &'a [u8],
+    /// The signature algorithm's OID content.
     pub signature_oid: &'a [u8],
+    /// Signed attributes, when the signature covers them.
     pub signed_attrs: Option<SignedAttrs<'a>>,
+    /// The signature value.
     pub signature: &'a [u8],
 }
 
+/// A parsed module signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedData<'a> {
+    /// DER of the certificates the message carries (untrusted).
     pub certificates: Vec<&'a [u8]>,
+    /// The signer.
     pub signer: SignerInfo<'a>,
     /// Bytes between the end of the ContentInfo and the trailer.
     pub trailing: usize,
@@ -85,25 +213,34 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     let ct = content_info.expect(TAG_OID, "ContentInfo.contentType")?;
     if ct.content != OID_PKCS7_SIGNED_DATA {
         return Err(invalid(
-            format!(
-                "content type {} is not signedData",
-                crate::verify::algorithm::oid_string(ct.content)
-            ),
+            Pkcs7ErrorKind::NotSignedData {
+                oid: crate::verify::algorithm::oid_string(ct.content),
+            },
             ct.offset,
         ));
     }
     let explicit = content_info
         .optional_context(0, "ContentInfo.content")?
-        .ok_or_else(|| invalid("ContentInfo has no content", content_info.offset()))?;
+        .ok_or_else(|| invalid(Pkcs7ErrorKind::NoContent, content_info.offset()))?;
     content_info.finish("ContentInfo")?;
     let mut wrapper = Reader::inside(&explicit, "ContentInfo.content")?;
-    let mut sd = wrapper.sequence("SignedData")?;
+    let sd = wrapper.sequence("SignedData")?;
     wrapper.finish("ContentInfo.content")?;
+    let (certificates, signer) = signed_data(sd)?;
+    let trailing = input.len() - top.offset();
+    Ok(SignedData {
+        certificates,
+        signer,
+        trailing,
+    })
+}
 
+/// The SignedData's content: its certificates and its one SignerInfo.
+fn signed_data(mut sd: Reader<'_>) -> Result<(Vec<&[u8]>, SignerInfo<'_>), Pkcs7Error> {
     let version = sd.small_uint("SignedData.version")?;
     if !matches!(version, 1 | 3) {
         return Err(invalid(
-            format!("SignedData version {version} (expected 1 or 3)"),
+            Pkcs7ErrorKind::SignedDataVersion { version },
             sd.offset(),
         ));
     }
@@ -112,36 +249,8 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     while !algs.is_empty() {
         algorithm_identifier(&mut algs, "digestAlgorithms")?;
     }
-
-    let mut encap = sd.sequence("SignedData.encapContentInfo")?;
-    let ect = encap.expect(TAG_OID, "encapContentInfo.eContentType")?;
-    if ect.content != OID_PKCS7_DATA {
-        return Err(invalid(
-            "encapsulated content type is not data (the kernel refuses it)",
-            ect.offset,
-        ));
-    }
-    if !encap.is_empty() {
-        return Err(invalid(
-            "content is embedded; a module signature is detached",
-            encap.offset(),
-        ));
-    }
-
-    let mut certificates = Vec::new();
-    if let Some(certs) = sd.optional_context(0, "SignedData.certificates")? {
-        let mut r = Reader::inside(&certs, "certificates")?;
-        while !r.is_empty() {
-            let c = r.any("certificate")?;
-            if certificates.len() == MAX_CERTIFICATES {
-                return Err(invalid(
-                    format!("more than {MAX_CERTIFICATES} certificates"),
-                    c.offset,
-                ));
-            }
-            certificates.push(c.raw);
-        }
-    }
+    encap_content_info(&mut sd)?;
+    let certificates = certificates(&mut sd)?;
     // CRLs are ignored by the kernel; skip them when present.
     sd.optional_context(1, "SignedData.crls")?;
 
@@ -150,18 +259,43 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     let mut infos_r = Reader::inside(&infos, "signerInfos")?;
     let first = infos_r.sequence("SignerInfo")?;
     if !infos_r.is_empty() {
-        return Err(invalid(
-            "more than one SignerInfo; a module signature has exactly one",
-            infos_r.offset(),
-        ));
+        return Err(invalid(Pkcs7ErrorKind::MultipleSigners, infos_r.offset()));
     }
-    let signer = signer_info(first, version)?;
-    let trailing = input.len() - top.offset();
-    Ok(SignedData {
-        certificates,
-        signer,
-        trailing,
-    })
+    Ok((certificates, signer_info(first, version)?))
+}
+
+/// The encapsulated content: id-data, detached.
+fn encap_content_info(sd: &mut Reader<'_>) -> Result<(), Pkcs7Error> {
+    let mut encap = sd.sequence("SignedData.encapContentInfo")?;
+    let ect = encap.expect(TAG_OID, "encapContentInfo.eContentType")?;
+    if ect.content != OID_PKCS7_DATA {
+        return Err(invalid(Pkcs7ErrorKind::NotData, ect.offset));
+    }
+    if !encap.is_empty() {
+        return Err(invalid(Pkcs7ErrorKind::EmbeddedContent, encap.offset()));
+    }
+    Ok(())
+}
+
+/// The optional `[0]` certificates, as DER, at most [`MAX_CERTIFICATES`].
+fn certificates<'a>(sd: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Pkcs7Error> {
+    let mut certificates = Vec::new();
+    if let Some(certs) = sd.optional_context(0, "SignedData.certificates")? {
+        let mut r = Reader::inside(&certs, "certificates")?;
+        while !r.is_empty() {
+            let c = r.any("certificate")?;
+            if certificates.len() == MAX_CERTIFICATES {
+                return Err(invalid(
+                    Pkcs7ErrorKind::TooManyCertificates {
+                        max: MAX_CERTIFICATES,
+                    },
+                    c.offset,
+                ));
+            }
+            certificates.push(c.raw);
+        }
+    }
+    Ok(certificates)
 }
 
 fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkcs7Error> {
@@ -177,7 +311,10 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
             // SignerInfo needs a v1 SignedData.
             if version != 1 || sd_version != 1 {
                 return Err(invalid(
-                    format!("SignerInfo version {version} with issuer+serial in SignedData version {sd_version} (both must be 1)"),
+                    Pkcs7ErrorKind::IssuerSerialVersion {
+                        signer_version: version,
+                        signed_data_version: sd_version,
+                    },
                     sid.offset,
                 ));
             }
@@ -189,21 +326,19 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
         (Class::ContextSpecific, 0, false) => {
             if version != 3 || sd_version != 3 {
                 return Err(invalid(
-                    "subject key identifier signer needs SignedData and SignerInfo version 3",
+                    Pkcs7ErrorKind::KeyIdVersion {
+                        signer_version: version,
+                        signed_data_version: sd_version,
+                    },
                     sid.offset,
                 ));
             }
             if sid.content.is_empty() {
-                return Err(invalid("empty subject key identifier", sid.offset));
+                return Err(invalid(Pkcs7ErrorKind::EmptyKeyId, sid.offset));
             }
             SignerId::KeyId(sid.content)
         }
-        _ => {
-            return Err(invalid(
-                "signer identifier is neither issuer+serial nor key id",
-                sid.offset,
-            ))
-        }
+        _ => return Err(invalid(Pkcs7ErrorKind::BadSignerId, sid.offset)),
     };
     let digest_oid = algorithm_identifier(&mut r, "SignerInfo.digestAlgorithm")?;
     let signed_attrs = match r.optional_context(0, "SignerInfo.signedAttrs")? {
@@ -213,7 +348,7 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
     let signature_oid = algorithm_identifier(&mut r, "SignerInfo.signatureAlgorithm")?;
     let sig = r.expect(TAG_OCTET_STRING, "SignerInfo.signature")?;
     if sig.content.is_empty() {
-        return Err(invalid("empty signature value", sig.offset));
+        return Err(invalid(Pkcs7ErrorKind::EmptySignature, sig.offset));
     }
     r.optional_context(1, "SignerInfo.unsignedAttrs")?;
     r.finish("SignerInfo")?;
@@ -234,7 +369,12 @@ fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
     while !r.is_empty() {
         count += 1;
         if count > MAX_ATTRIBUTES {
-            return Err(invalid("too many signed attributes", r.offset()));
+            return Err(invalid(
+                Pkcs7ErrorKind::TooManyAttributes {
+                    max: MAX_ATTRIBUTES,
+                },
+                r.offset(),
+            ));
         }
         let mut attr = r.sequence("Attribute")?;
         let at = attr.offset();
@@ -249,30 +389,27 @@ fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
         let mut vr = Reader::inside(&values, "Attribute.values")?;
         let value = vr.any("attribute value")?;
         if !vr.is_empty() {
-            return Err(invalid("signed attribute has more than one value", at));
+            return Err(invalid(Pkcs7ErrorKind::MultiValuedAttribute, at));
         }
         if is_md {
             if message_digest.is_some()
                 || value.tag != TAG_OCTET_STRING
                 || value.class != Class::Universal
             {
-                return Err(invalid(
-                    "messageDigest attribute repeated or not an OCTET STRING",
-                    at,
-                ));
+                return Err(invalid(Pkcs7ErrorKind::BadMessageDigest, at));
             }
             message_digest = Some(value.content);
         } else {
             if content_type || value.tag != TAG_OID || value.content != OID_PKCS7_DATA {
-                return Err(invalid("contentType attribute repeated or not id-data", at));
+                return Err(invalid(Pkcs7ErrorKind::BadContentType, at));
             }
             content_type = true;
         }
     }
     let message_digest =
-        message_digest.ok_or_else(|| invalid("signed attributes lack messageDigest", el.offset))?;
+        message_digest.ok_or_else(|| invalid(Pkcs7ErrorKind::NoMessageDigest, el.offset))?;
     if !content_type {
-        return Err(invalid("signed attributes lack contentType", el.offset));
+        return Err(invalid(Pkcs7ErrorKind::NoContentType, el.offset));
     }
     Ok(SignedAttrs {
         raw: el.raw,
@@ -291,7 +428,7 @@ fn algorithm_identifier<'a>(
     if let Some(p) = seq.peek(what)? {
         if !(p.class == Class::Universal && p.tag == TAG_NULL && p.content.is_empty()) {
             return Err(invalid(
-                format!("{what} has unexpected parameters"),
+                Pkcs7ErrorKind::AlgorithmParameters { what },
                 p.offset,
             ));
         }

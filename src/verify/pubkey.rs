@@ -7,44 +7,134 @@ use rsa::pkcs1v15::Pkcs1v15Sign;
 use crate::verify::algorithm::{
     oid_string, HashAlgo, KeyFamily, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION,
 };
-use crate::verify::der::{Reader, TAG_BIT_STRING, TAG_INTEGER, TAG_OID};
+use crate::verify::der::{DerError, Reader, TAG_BIT_STRING, TAG_INTEGER, TAG_OID};
 
+/// The smallest RSA modulus accepted.
 pub const RSA_MIN_BITS: usize = 2048;
+/// The largest RSA modulus accepted.
 pub const RSA_MAX_BITS: usize = 4096;
 
+/// A public key modseal can check signatures with.
 #[derive(Debug, Clone)]
 pub enum PublicKey {
+    /// RSA, 2048–4096 bits.
     Rsa {
+        /// The modulus, ready for the public operation.
         modulus: crate::verify::rsa_public::Modulus,
+        /// The public exponent.
         e: u64,
+        /// The modulus' size in bits.
         bits: usize,
     },
+    /// ECDSA on P-256.
     P256(p256::ecdsa::VerifyingKey),
+    /// ECDSA on P-384.
     P384(p384::ecdsa::VerifyingKey),
 }
 
+/// A SubjectPublicKeyInfo modseal cannot use: refused by policy
+/// ([`KeyError::is_unsupported`]) or broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
-    /// The key is of a kind or size modseal refuses.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The key's encoding is broken.
-    #[error("{0}")]
-    Malformed(String),
+    /// The SubjectPublicKeyInfo's DER is broken.
+    #[error("public key: {0}")]
+    Spki(DerError),
+    /// The key's BIT STRING has unused bits.
+    #[error("public key bit string has unused bits")]
+    UnusedBits,
+    /// An EC key whose parameters are not a named curve.
+    #[error("EC key without a named curve")]
+    NoNamedCurve,
+    /// An EC point that is not on its curve.
+    #[error("EC public key is not a valid curve point")]
+    BadPoint,
+    /// A curve other than P-256 and P-384.
+    #[error("EC curve {oid} (P-256 and P-384 are supported)")]
+    UnsupportedCurve {
+        /// The curve's OID, dotted.
+        oid: String,
+    },
+    /// A key algorithm other than RSA and EC.
+    #[error("public key algorithm {oid}")]
+    UnsupportedAlgorithm {
+        /// The algorithm's OID, dotted.
+        oid: String,
+    },
+    /// The RSAPublicKey's DER is broken.
+    #[error("RSA public key: {0}")]
+    RsaDer(DerError),
+    /// The modulus is zero or negative.
+    #[error("RSA modulus is not positive")]
+    RsaModulusNotPositive,
+    /// The exponent is zero or negative.
+    #[error("RSA exponent is not positive")]
+    RsaExponentNotPositive,
+    /// The modulus is outside [`RSA_MIN_BITS`]..=[`RSA_MAX_BITS`].
+    #[error("RSA-{bits} key (supported: {RSA_MIN_BITS}-{RSA_MAX_BITS} bits)")]
+    RsaSize {
+        /// The modulus' size.
+        bits: usize,
+    },
+    /// The `rsa` crate's key checks refused it.
+    #[error("RSA public key rejected: {0}")]
+    RsaRejected(rsa::Error),
+    /// The exponent does not fit 64 bits.
+    #[error("RSA public exponent wider than 64 bits")]
+    RsaExponentTooWide,
+    /// The modulus is even.
+    #[error("RSA modulus is not odd")]
+    RsaModulusEven,
 }
 
+impl KeyError {
+    /// Whether the key is well-formed but of a kind or size modseal refuses
+    /// (verdict `unsupported-algorithm`, not `malformed`).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self,
+            KeyError::NoNamedCurve
+                | KeyError::UnsupportedCurve { .. }
+                | KeyError::UnsupportedAlgorithm { .. }
+                | KeyError::RsaSize { .. }
+                | KeyError::RsaExponentTooWide
+        )
+    }
+}
+
+/// A signature that does not verify under a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SigError {
-    #[error("{0}")]
-    Unsupported(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// The ECDSA signature is not a DER `(r, s)` pair.
+    #[error("ECDSA signature is not a valid DER (r, s) pair")]
+    EcdsaEncoding,
+    /// The ECDSA signature does not match the digest.
+    #[error("ECDSA signature does not match")]
+    EcdsaMismatch,
+    /// The RSA signature's length is not the modulus'.
+    #[error("RSA signature is {len} bytes, key is {key_len}")]
+    RsaLength {
+        /// The signature's length.
+        len: usize,
+        /// The modulus' length in bytes.
+        key_len: usize,
+    },
+    /// The modulus cannot hold the DigestInfo.
+    #[error("RSA key too short for the digest")]
+    RsaKeyTooShort,
+    /// The signature, as a number, is not below the modulus.
+    #[error("RSA signature value out of range")]
+    RsaOutOfRange,
+    /// The recovered encoded message is not the expected one.
+    #[error("RSA signature does not match")]
+    RsaMismatch,
 }
 
 impl PublicKey {
     /// Parses a DER SubjectPublicKeyInfo.
     pub fn from_spki(spki: &[u8]) -> Result<Self, KeyError> {
-        let bad = |e: crate::verify::der::DerError| KeyError::Malformed(format!("public key: {e}"));
+        let bad = KeyError::Spki;
         let mut top = Reader::new(spki);
         let mut seq = top.sequence("SubjectPublicKeyInfo").map_err(bad)?;
         top.finish("SubjectPublicKeyInfo").map_err(bad)?;
@@ -57,11 +147,7 @@ impl PublicKey {
         seq.finish("SubjectPublicKeyInfo").map_err(bad)?;
         let key = match bits.content.split_first() {
             Some((0, rest)) => rest,
-            _ => {
-                return Err(KeyError::Malformed(
-                    "public key bit string has unused bits".into(),
-                ))
-            }
+            _ => return Err(KeyError::UnusedBits),
         };
         if oid.content == OID_RSA_ENCRYPTION {
             return Self::rsa(key);
@@ -69,10 +155,9 @@ impl PublicKey {
         if oid.content == OID_EC_PUBLIC_KEY {
             let curve = match params {
                 Some(p) if p.tag == TAG_OID => p.content,
-                _ => return Err(KeyError::Unsupported("EC key without a named curve".into())),
+                _ => return Err(KeyError::NoNamedCurve),
             };
-            let bad_point =
-                |_| KeyError::Malformed("EC public key is not a valid curve point".into());
+            let bad_point = |_| KeyError::BadPoint;
             return if curve == OID_P256 {
                 p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
                     .map(PublicKey::P256)
@@ -82,38 +167,33 @@ impl PublicKey {
                     .map(PublicKey::P384)
                     .map_err(bad_point)
             } else {
-                Err(KeyError::Unsupported(format!(
-                    "EC curve {} (P-256 and P-384 are supported)",
-                    oid_string(curve)
-                )))
+                Err(KeyError::UnsupportedCurve {
+                    oid: oid_string(curve),
+                })
             };
         }
-        Err(KeyError::Unsupported(format!(
-            "public key algorithm {}",
-            oid_string(oid.content)
-        )))
+        Err(KeyError::UnsupportedAlgorithm {
+            oid: oid_string(oid.content),
+        })
     }
 
     fn rsa(der: &[u8]) -> Result<Self, KeyError> {
-        let bad =
-            |e: crate::verify::der::DerError| KeyError::Malformed(format!("RSA public key: {e}"));
+        let bad = KeyError::RsaDer;
         let mut top = Reader::new(der);
         let mut seq = top.sequence("RSAPublicKey").map_err(bad)?;
         top.finish("RSAPublicKey").map_err(bad)?;
         let n = positive_integer(seq.expect(TAG_INTEGER, "modulus").map_err(bad)?.content)
-            .ok_or_else(|| KeyError::Malformed("RSA modulus is not positive".into()))?;
+            .ok_or(KeyError::RsaModulusNotPositive)?;
         let e = positive_integer(
             seq.expect(TAG_INTEGER, "publicExponent")
                 .map_err(bad)?
                 .content,
         )
-        .ok_or_else(|| KeyError::Malformed("RSA exponent is not positive".into()))?;
+        .ok_or(KeyError::RsaExponentNotPositive)?;
         seq.finish("RSAPublicKey").map_err(bad)?;
         let bits = bit_length(n);
         if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
-            return Err(KeyError::Unsupported(format!(
-                "RSA-{bits} key (supported: {RSA_MIN_BITS}-{RSA_MAX_BITS} bits)"
-            )));
+            return Err(KeyError::RsaSize { bits });
         }
         // The rsa crate's checks decide which keys are acceptable (odd
         // modulus, exponent range); the arithmetic is rsa_public's.
@@ -122,7 +202,7 @@ impl PublicKey {
             rsa::BoxedUint::from_be_slice_vartime(e),
             RSA_MIN_BITS..=RSA_MAX_BITS,
         )
-        .map_err(|err| KeyError::Malformed(format!("RSA public key rejected: {err}")))?;
+        .map_err(KeyError::RsaRejected)?;
         let e_trimmed = &e[e.iter().position(|&b| b != 0).unwrap_or(e.len())..];
         let e = match <[u8; 8]>::try_from(
             [
@@ -133,17 +213,13 @@ impl PublicKey {
             .as_slice(),
         ) {
             Ok(b) => u64::from_be_bytes(b),
-            Err(_) => {
-                return Err(KeyError::Unsupported(
-                    "RSA public exponent wider than 64 bits".into(),
-                ))
-            }
+            Err(_) => return Err(KeyError::RsaExponentTooWide),
         };
-        let modulus = crate::verify::rsa_public::Modulus::new(n)
-            .ok_or_else(|| KeyError::Malformed("RSA modulus is not odd".into()))?;
+        let modulus = crate::verify::rsa_public::Modulus::new(n).ok_or(KeyError::RsaModulusEven)?;
         Ok(PublicKey::Rsa { modulus, e, bits })
     }
 
+    /// RSA or ECDSA.
     pub fn family(&self) -> KeyFamily {
         match self {
             PublicKey::Rsa { .. } => KeyFamily::Rsa,
@@ -175,18 +251,16 @@ impl PublicKey {
                 verify_pkcs1v15(modulus, *e, &scheme.prefix, digest, signature)
             }
             PublicKey::P256(key) => {
-                let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| {
-                    SigError::Invalid("ECDSA signature is not a valid DER (r, s) pair".into())
-                })?;
+                let sig = p256::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| SigError::EcdsaEncoding)?;
                 key.verify_prehash(digest, &sig)
-                    .map_err(|_| SigError::Invalid("ECDSA signature does not match".into()))
+                    .map_err(|_| SigError::EcdsaMismatch)
             }
             PublicKey::P384(key) => {
-                let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| {
-                    SigError::Invalid("ECDSA signature is not a valid DER (r, s) pair".into())
-                })?;
+                let sig = p384::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| SigError::EcdsaEncoding)?;
                 key.verify_prehash(digest, &sig)
-                    .map_err(|_| SigError::Invalid("ECDSA signature does not match".into()))
+                    .map_err(|_| SigError::EcdsaMismatch)
             }
         }
     }
@@ -203,18 +277,16 @@ fn verify_pkcs1v15(
 ) -> Result<(), SigError> {
     let k = modulus.byte_len();
     if signature.len() != k {
-        return Err(SigError::Invalid(format!(
-            "RSA signature is {} bytes, key is {k}",
-            signature.len()
-        )));
+        return Err(SigError::RsaLength {
+            len: signature.len(),
+            key_len: k,
+        });
     }
     let t_len = prefix.len() + digest.len();
     if k < t_len + 11 {
-        return Err(SigError::Invalid("RSA key too short for the digest".into()));
+        return Err(SigError::RsaKeyTooShort);
     }
-    let em = modulus
-        .pow(signature, e)
-        .ok_or_else(|| SigError::Invalid("RSA signature value out of range".into()))?;
+    let em = modulus.pow(signature, e).ok_or(SigError::RsaOutOfRange)?;
     let mut expected = Vec::with_capacity(k);
     expected.extend_from_slice(&[0x00, 0x01]);
     expected.resize(k - t_len - 1, 0xff);
@@ -224,7 +296,7 @@ fn verify_pkcs1v15(
     if em == expected {
         Ok(())
     } else {
-        Err(SigError::Invalid("RSA signature does not match".into()))
+        Err(SigError::RsaMismatch)
     }
 }
 
@@ -272,7 +344,7 @@ mod tests {
     fn garbage_spki_is_an_error() {
         assert!(matches!(
             PublicKey::from_spki(&[0x30, 0x03, 0x02, 0x01, 0x00]),
-            Err(KeyError::Malformed(_))
+            Err(ref e) if !e.is_unsupported()
         ));
         assert!(PublicKey::from_spki(&[]).is_err());
     }

@@ -45,6 +45,7 @@ impl Modulus {
         Some(m)
     }
 
+    /// The modulus' length in bytes (the signature's length).
     pub fn byte_len(&self) -> usize {
         self.len
     }

@@ -1,0 +1,338 @@
+//! The checks for one module, in the order the kernel meets them: trailer,
+//! PKCS#7, denylist, algorithms, signer and chain, signature. Each step
+//! returns an [`Error`]; the report takes its verdict from it.
+
+use sha2::Digest as _;
+
+use crate::trust::cert::{common_name, strip_sign_byte, Certificate};
+use crate::trust::chain::{build_path, find_signer};
+use crate::trust::{Denylist, TrustStore};
+use crate::util::hex;
+use crate::verify::algorithm::{
+    hash_from_oid, oid_string, sha256, sig_alg_from_oid, HashAlgo, HashLookup, KeyFamily,
+    SigAlgLookup,
+};
+use crate::verify::error::Error;
+use crate::verify::modsig::{self, Signed, Trailer};
+use crate::verify::pkcs7::{self, SignedData, SignerId, SignerInfo};
+use crate::verify::pubkey::PublicKey;
+use crate::verify::verdict::{Options, Report, Verdict};
+
+/// Decompressed modules larger than this are refused as bombs: the largest
+/// Debian module is ~20 MiB.
+pub const MAX_MODULE_SIZE: usize = 256 * 1024 * 1024;
+
+/// Checks an uncompressed module. `file_sha` is the stored file's digest when
+/// that differs from the module's (compressed files).
+pub fn verify_module(
+    module: &[u8],
+    file_sha: Option<[u8; 32]>,
+    path: &str,
+    trust: &TrustStore,
+    opts: &Options,
+) -> Report {
+    let mut report = Report::new(path, Verdict::Malformed, "");
+    match check(module, file_sha, trust, opts, &mut report) {
+        Ok(reason) => {
+            report.verdict = Verdict::Ok;
+            report.reason = reason;
+        }
+        Err(e) => report.fail(&e),
+    }
+    report
+}
+
+/// The steps of [`verify_module`]; each fills in what it learns in `report`,
+/// so a failed module's report says as much as is known. Returns the reason
+/// of an `ok` verdict.
+fn check(
+    module: &[u8],
+    file_sha: Option<[u8; 32]>,
+    trust: &TrustStore,
+    opts: &Options,
+    report: &mut Report,
+) -> Result<String, Error> {
+    let (signed, msg) = parse_signature(module).inspect_err(|_| {
+        report.sha256 = Some(hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
+    })?;
+    let info = &msg.signer;
+    report.key_id = Some(key_id_text(&info.id));
+    if let SignerId::IssuerSerial { issuer, .. } = info.id {
+        report.signer = common_name(issuer);
+    }
+
+    let hash_lookup = hash_from_oid(info.digest_oid);
+    let digests = Digests::of(module, signed.payload.len(), &hash_lookup);
+    let stored_sha = file_sha.unwrap_or(digests.module_sha256);
+    report.sha256 = Some(hex::lower(&stored_sha));
+    check_module_denied(&trust.deny, stored_sha, file_sha.is_some(), &digests)?;
+
+    let hash = supported_hash(hash_lookup)?;
+    report.hash_algo = Some(hash.name().into());
+    let family = signature_family(info.signature_oid, hash)?;
+
+    let message_certs = message_certificates(&msg.certificates)?;
+    let Some(found) = find_signer(&info.id, trust, &message_certs) else {
+        return Err(Error::UnknownSigner {
+            by: info.id.kind(),
+            key_id: report.key_id.clone().unwrap_or_default(),
+        });
+    };
+    let signer = found.0;
+    report.signer = Some(signer.name.clone());
+    let key = signer_key(signer, family)?;
+    let path = build_path(found, trust, &message_certs, opts.now);
+    check_signer_denied(&trust.deny, &path, signer, &info.id)?;
+
+    let payload_digest = digests
+        .payload
+        .unwrap_or_else(|| hash.digest(signed.payload));
+    check_signature(key, signer, hash, info, payload_digest)?;
+    path.map_err(Error::Trust)?;
+    Ok(format!(
+        "signed by '{}' ({}, {hash})",
+        signer.name,
+        key.describe()
+    ))
+}
+
+/// Step 1: the trailer, then the PKCS#7 message it delimits.
+fn parse_signature(module: &[u8]) -> Result<(Signed<'_>, SignedData<'_>), Error> {
+    let signed = match modsig::split(module).map_err(Error::Trailer)? {
+        Trailer::Signed(s) => s,
+        Trailer::Unsigned if module.is_empty() => return Err(Error::Empty),
+        Trailer::Unsigned => return Err(Error::Unsigned),
+    };
+    let msg = pkcs7::parse(signed.pkcs7).map_err(|source| Error::Pkcs7 {
+        source,
+        pkcs7_offset: signed.pkcs7_offset,
+    })?;
+    Ok((signed, msg))
+}
+
+/// The key identifier as `modinfo` prints `sig_key`.
+fn key_id_text(id: &SignerId<'_>) -> String {
+    match id {
+        SignerId::IssuerSerial { serial, .. } => hex::colon(strip_sign_byte(serial)),
+        SignerId::KeyId(k) => hex::colon(k),
+    }
+}
+
+/// Step 2: the denylist's module digests. The file's hash changes with
+/// recompression or bytes outside what is signed; the signed content's hash
+/// does not. Any of them on the list denies.
+fn check_module_denied(
+    deny: &Denylist,
+    stored: [u8; 32],
+    compressed: bool,
+    digests: &Digests,
+) -> Result<(), Error> {
+    let denied = |sha: &[u8; 32]| deny.module_sha256.contains(sha);
+    if denied(&stored) {
+        return Err(Error::DeniedFile { sha256: stored });
+    }
+    if compressed && denied(&digests.module_sha256) {
+        return Err(Error::DeniedDecompressed {
+            sha256: digests.module_sha256,
+        });
+    }
+    if denied(&digests.payload_sha256) {
+        return Err(Error::DeniedPayload {
+            sha256: digests.payload_sha256,
+        });
+    }
+    Ok(())
+}
+
+/// Step 3a: the digest algorithm.
+fn supported_hash(lookup: HashLookup) -> Result<HashAlgo, Error> {
+    match lookup {
+        HashLookup::Supported(h) => Ok(h),
+        HashLookup::Refused(name) => Err(Error::RefusedHash { name }),
+        HashLookup::Unknown(oid) => Err(Error::UnknownHash { oid }),
+    }
+}
+
+/// Step 3b: the signature algorithm, which must agree with the digest
+/// algorithm when it names a hash.
+fn signature_family(oid: &[u8], hash: HashAlgo) -> Result<KeyFamily, Error> {
+    match sig_alg_from_oid(oid) {
+        // The kernel's pkcs7_sig_note_pkey_algo() takes only rsaEncryption
+        // for RSA in a SignerInfo and refuses the combined OIDs (-ENOPKG).
+        SigAlgLookup::Supported(KeyFamily::Rsa, Some(_)) => Err(Error::RsaSignatureOid {
+            oid: oid_string(oid),
+        }),
+        SigAlgLookup::Supported(_, Some(named)) if named != hash => Err(Error::HashMismatch {
+            digest: hash,
+            signature: named,
+        }),
+        SigAlgLookup::Supported(family, _) => Ok(family),
+        SigAlgLookup::Refused(name) => Err(Error::RefusedSignatureAlgorithm { name }),
+        SigAlgLookup::Unknown(oid) => Err(Error::UnknownSignatureAlgorithm { oid }),
+    }
+}
+
+/// Step 4a: the certificates the message carries, all of which must parse.
+fn message_certificates(ders: &[&[u8]]) -> Result<Vec<Certificate>, Error> {
+    ders.iter()
+        .enumerate()
+        .map(|(i, der)| {
+            Certificate::from_der(der).map_err(|source| Error::MessageCertificate {
+                number: i + 1,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Step 4b: the signer's key, of the family the signature algorithm names.
+fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey, Error> {
+    let key = signer
+        .key
+        .as_ref()
+        .map_err(|e| Error::SignerKey(e.clone()))?;
+    if key.family() != family {
+        return Err(Error::KeyMismatch {
+            key: key.describe(),
+            signature: family,
+        });
+    }
+    Ok(key)
+}
+
+/// Step 5: the denylist's certificates (on the path, or the signer alone
+/// when there is none) and the key identifier the signature names.
+fn check_signer_denied(
+    deny: &Denylist,
+    path: &Result<Vec<&Certificate>, crate::trust::Error>,
+    signer: &Certificate,
+    id: &SignerId<'_>,
+) -> Result<(), Error> {
+    match path {
+        Ok(p) => p.iter().try_for_each(|c| deny.check_cert(c)),
+        Err(_) => deny.check_cert(signer),
+    }
+    .map_err(Error::Trust)?;
+    if let SignerId::KeyId(k) = id {
+        if deny.key_ids.iter().any(|d| d == k) {
+            return Err(Error::DeniedKeyId { key_id: k.to_vec() });
+        }
+    }
+    Ok(())
+}
+
+/// Step 6: the signature, over the payload digest or over the signed
+/// attributes that carry it.
+fn check_signature(
+    key: &PublicKey,
+    signer: &Certificate,
+    hash: HashAlgo,
+    info: &SignerInfo<'_>,
+    payload_digest: Vec<u8>,
+) -> Result<(), Error> {
+    let signed_digest = match &info.signed_attrs {
+        None => payload_digest,
+        Some(attrs) => {
+            if attrs.message_digest != payload_digest.as_slice() {
+                return Err(Error::MessageDigestMismatch);
+            }
+            let mut h = hash.hasher();
+            attrs.signed_bytes(|b| h.update(b));
+            h.finish()
+        }
+    };
+    key.verify(hash, &signed_digest, info.signature)
+        .map_err(|source| Error::Signature {
+            source,
+            signer: signer.name.clone(),
+            key: key.describe(),
+        })
+}
+
+/// Digests from one pass over the module: the payload with the signature's
+/// hash (when it is supported), the payload's SHA-256 and the whole
+/// module's SHA-256.
+struct Digests {
+    payload: Option<Vec<u8>>,
+    payload_sha256: [u8; 32],
+    module_sha256: [u8; 32],
+}
+
+impl Digests {
+    /// When the signature hash is SHA-256, the payload digest is the
+    /// module digest's intermediate state, so the payload is read once.
+    fn of(module: &[u8], payload_len: usize, hash: &HashLookup) -> Self {
+        let (payload, tail) = module.split_at(payload_len.min(module.len()));
+        let mut sha = sha2::Sha256::new();
+        sha.update(payload);
+        let payload_sha256: [u8; 32] = sha.clone().finalize().into();
+        let payload_digest = match hash {
+            HashLookup::Supported(HashAlgo::Sha256) => Some(payload_sha256.to_vec()),
+            HashLookup::Supported(other) => Some(other.digest(payload)),
+            _ => None,
+        };
+        sha.update(tail);
+        Digests {
+            payload: payload_digest,
+            payload_sha256,
+            module_sha256: sha.finalize().into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verify(module: &[u8]) -> Report {
+        verify_module(
+            module,
+            None,
+            "m.ko",
+            &TrustStore::default(),
+            &Options::default(),
+        )
+    }
+
+    #[test]
+    fn unsigned_and_empty_modules() {
+        let r = verify(b"");
+        assert_eq!(
+            (r.verdict, r.reason.as_str()),
+            (Verdict::Unsigned, "empty file")
+        );
+        assert_eq!(r.sha256.as_deref(), Some(hex::lower(&sha256(b"")).as_str()));
+        let r = verify(b"\x7fELF plain");
+        assert_eq!(r.verdict, Verdict::Unsigned);
+        assert!(r.reason.starts_with("no signature"), "{}", r.reason);
+    }
+
+    #[test]
+    fn broken_trailer_and_pkcs7_are_malformed() {
+        let r = verify(modsig::MAGIC);
+        assert_eq!(r.verdict, Verdict::Malformed);
+        assert!(r.reason.starts_with("signature trailer: "), "{}", r.reason);
+        let mut m = b"PAYLOAD".to_vec();
+        m.extend_from_slice(b"SIG");
+        m.extend_from_slice(&modsig::trailer_for(3));
+        let r = verify(&m);
+        assert_eq!(r.verdict, Verdict::Malformed);
+        assert!(
+            r.reason.ends_with("(signature starts at file offset 7)"),
+            "{}",
+            r.reason
+        );
+        assert!(r.key_id.is_none() && r.sha256.is_some());
+    }
+
+    #[test]
+    fn the_file_digest_is_the_module_digest_in_one_pass() {
+        let module = b"payload and tail";
+        let d = Digests::of(module, 7, &HashLookup::Supported(HashAlgo::Sha256));
+        assert_eq!(d.module_sha256, sha256(module));
+        assert_eq!(d.payload_sha256, sha256(b"payload"));
+        assert_eq!(d.payload, Some(sha256(b"payload").to_vec()));
+        let d = Digests::of(module, 7, &HashLookup::Refused("sha1"));
+        assert_eq!(d.payload, None);
+    }
+}
