@@ -3,6 +3,8 @@
 pub mod attest;
 pub mod boot;
 pub mod check_initramfs;
+pub mod log;
+pub mod predict;
 pub mod quote;
 pub mod seal;
 
@@ -82,10 +84,10 @@ pub enum Command {
     /// Exit status: 0 pass (or any outcome in warn mode); 1 fail in enforce mode; 2 usage error.
     Boot(crate::cli::boot::BootArgs),
     /// The PCR value a good boot with this trust bundle and module set will produce.
-    Predict(crate::cli::boot::PredictArgs),
+    Predict(crate::cli::predict::PredictArgs),
     /// Read an event log: list it, or replay it (against the TPM with --tcti).
     #[command(subcommand)]
-    Log(crate::cli::boot::LogCommand),
+    Log(crate::cli::log::LogCommand),
     /// Quote PCRs with an attestation key (made on first use at a persistent handle) for a
     /// remote verifier.
     ///
@@ -181,8 +183,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Enroll(a) => crate::cli::seal::cmd_enroll(a),
         Command::Unseal(a) => crate::cli::seal::cmd_unseal(a),
         Command::Boot(a) => crate::cli::boot::cmd_boot(a),
-        Command::Predict(a) => crate::cli::boot::cmd_predict(a),
-        Command::Log(c) => crate::cli::boot::cmd_log(c),
+        Command::Predict(a) => crate::cli::predict::cmd_predict(a),
+        Command::Log(c) => crate::cli::log::cmd_log(c),
         Command::Quote(a) => crate::cli::quote::cmd_quote(a),
         Command::Attest(a) => crate::cli::attest::cmd_attest(a),
     }
