@@ -4,12 +4,28 @@
 use crate::measure::Mode;
 use crate::util::kmsg::Level;
 
+use std::path::Path;
+
 use super::config::Config;
+use super::error::BootError;
 
 /// The kernel command-line parameter of the mode (`modseal boot --cmdline`).
 pub const CMDLINE_MODE: &str = "rd.modseal";
 /// The kernel command-line parameter of the PCR (`modseal boot --cmdline`).
 pub const CMDLINE_PCR: &str = "rd.modseal.pcr";
+
+/// Reads a kernel command line file (the dracut hooks pass /proc/cmdline).
+/// Like an unreadable config, an unreadable one is an error: the stage must
+/// not run with settings other than those asked for (a dropped
+/// `rd.modseal=enforce`).
+pub fn read_cmdline(path: &Path) -> Result<String, BootError> {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|source| BootError::CmdlineRead {
+            path: path.to_owned(),
+            source,
+        })
+}
 
 /// The kernel's `isspace()` (ASCII whitespace, vertical tab included).
 fn kernel_space(c: char) -> bool {

@@ -1,6 +1,6 @@
 //! `modseal.conf`: the settings of a boot run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::measure::Mode;
 
@@ -47,6 +47,36 @@ pub struct Config {
     pub allow_weaken: bool,
 }
 
+/// Why a config file's text was refused; `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A line that is not `key = value`.
+    #[error("line {line}: expected 'key = value'")]
+    Syntax {
+        /// The line.
+        line: usize,
+    },
+    /// A key this version does not know.
+    #[error("line {line}: unknown setting '{key}'")]
+    UnknownSetting {
+        /// The line.
+        line: usize,
+        /// The key as written.
+        key: String,
+    },
+    /// A known key with a value it does not take.
+    #[error("line {line}: {key}: {expected}")]
+    BadValue {
+        /// The line.
+        line: usize,
+        /// The key.
+        key: String,
+        /// What the value must be.
+        expected: &'static str,
+    },
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -64,8 +94,28 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Reads the config file `explicit`, else [`DEFAULT_CONFIG`]. Only a
+    /// missing default file means the built-in defaults: an unreadable one
+    /// must not silently replace the configured paths, PCR or mode.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, BootError> {
+        let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG));
+        match std::fs::read_to_string(path) {
+            Ok(t) => Config::parse(&t).map_err(|source| BootError::Config {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(BootError::ConfigRead {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
     /// Parses a config file's text over the built-in defaults.
-    pub fn parse(text: &str) -> Result<Self, BootError> {
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let mut c = Config::default();
         for (n, raw) in text.lines().enumerate() {
             let line = n + 1;
@@ -76,15 +126,15 @@ impl Config {
             let (k, v) = body
                 .split_once('=')
                 .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
-                .ok_or(BootError::ConfigSyntax { line })?;
+                .ok_or(ConfigError::Syntax { line })?;
             c.set(line, k, v)?;
         }
         Ok(c)
     }
 
     /// Applies one `key = value` line.
-    fn set(&mut self, line: usize, k: &str, v: &str) -> Result<(), BootError> {
-        let bad = |expected| BootError::ConfigValue {
+    fn set(&mut self, line: usize, k: &str, v: &str) -> Result<(), ConfigError> {
+        let bad = |expected| ConfigError::BadValue {
             line,
             key: k.to_owned(),
             expected,
@@ -118,7 +168,7 @@ impl Config {
                 }
             }
             _ => {
-                return Err(BootError::ConfigUnknown {
+                return Err(ConfigError::UnknownSetting {
                     line,
                     key: k.to_owned(),
                 })
@@ -158,5 +208,26 @@ mod tests {
         );
         assert_eq!(e("bogus = 1"), "line 1: unknown setting 'bogus'");
         assert_eq!(e("# c\nnonsense"), "line 2: expected 'key = value'");
+    }
+
+    #[test]
+    fn load_defaults_only_for_a_missing_default_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("none.conf");
+        assert_eq!(
+            Config::load(Some(&missing)).unwrap_err().to_string(),
+            format!(
+                "{}: cannot read: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let bad = tmp.path().join("bad.conf");
+        std::fs::write(&bad, "pcr = 99\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&bad)).unwrap_err().to_string(),
+            format!("{}: line 1: pcr: not a PCR index 0-23", bad.display())
+        );
+        std::fs::write(&bad, "mode = warn\n").unwrap();
+        assert_eq!(Config::load(Some(&bad)).unwrap().mode, Mode::Warn);
     }
 }

@@ -1,35 +1,40 @@
 //! The boot layer's one error type.
 
+use std::path::PathBuf;
+
 use crate::measure::MeasureError;
 use crate::trust::TrustError;
 
-/// Why a boot's settings were refused or its record could not be predicted.
+use super::config::ConfigError;
+
+/// Why a boot's settings could not be read or its records could not be
+/// predicted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BootError {
-    /// A config line that is not `key = value` (`line` is 1-based).
-    #[error("line {line}: expected 'key = value'")]
-    ConfigSyntax {
-        /// The line.
-        line: usize,
+    /// The config file cannot be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
     },
-    /// A config key this version does not know.
-    #[error("line {line}: unknown setting '{key}'")]
-    ConfigUnknown {
-        /// The line.
-        line: usize,
-        /// The key as written.
-        key: String,
+    /// The config file does not parse.
+    #[error("{}: {source}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The line at fault.
+        source: ConfigError,
     },
-    /// A known config key with a value it does not take.
-    #[error("line {line}: {key}: {expected}")]
-    ConfigValue {
-        /// The line.
-        line: usize,
-        /// The key.
-        key: String,
-        /// What the value must be.
-        expected: &'static str,
+    /// The kernel command line file cannot be read.
+    #[error("{}: cannot read the kernel command line: {source}", path.display())]
+    CmdlineRead {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
     },
     /// The trust bundle does not parse.
     #[error("{0}")]

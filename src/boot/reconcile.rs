@@ -1,6 +1,15 @@
 //! Pre-pivot reconciliation: every loaded module must have a verified file.
 
+use std::path::Path;
+
 use crate::verify::{Report, Verdict};
+
+/// `/proc/modules` (or the file standing for it). Unreadable means unknown:
+/// the stage fails closed, with a name that cannot match a module file.
+pub fn read_proc_modules(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| format!("<unreadable:{}:{e}> 0 0 - Live 0x0\n", path.display()))
+}
 
 /// Loaded modules (from `/proc/modules`) with no verified file. Names are
 /// compared the kernel's way: `-` and `_` are the same.
@@ -59,5 +68,7 @@ mod tests {
             Some("foo_bar")
         );
         assert_eq!(module_name("x/README"), None);
+        let unreadable = read_proc_modules(Path::new("/nonexistent/modules"));
+        assert_eq!(reconcile(&unreadable, &reports).len(), 1, "{unreadable}");
     }
 }

@@ -1,7 +1,7 @@
 //! `modseal boot`: the initramfs flow, and the `--stage` / `--mode` values
 //! `boot` and `predict` take.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
@@ -116,10 +116,10 @@ fn kernel_release() -> String {
 /// Runs `modseal boot`.
 pub fn cmd_boot(a: BootArgs) -> u8 {
     let mut sink = Sink::choose(a.kmsg);
-    let mut cfg = match load_config(a.config.as_deref()) {
+    let mut cfg = match Config::load(a.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            sink.line(Level::Err, &e);
+            sink.line(Level::Err, &e.to_string());
             return EXIT_USAGE;
         }
     };
@@ -129,10 +129,15 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
     if let Some(s) = a.sealed {
         cfg.sealed = s;
     }
-    let cmdline = match a.cmdline.as_deref().map(read_cmdline).transpose() {
+    let cmdline = match a
+        .cmdline
+        .as_deref()
+        .map(crate::boot::read_cmdline)
+        .transpose()
+    {
         Ok(c) => c,
         Err(e) => {
-            sink.line(Level::Err, &e);
+            sink.line(Level::Err, &e.to_string());
             return EXIT_USAGE;
         }
     };
@@ -157,7 +162,9 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
     let stage = Stage::from(a.stage);
     let proc_modules = match stage {
         Stage::Early => None,
-        Stage::PrePivot => Some(read_proc_modules(a.proc_modules)),
+        Stage::PrePivot => Some(crate::boot::read_proc_modules(
+            &a.proc_modules.unwrap_or_else(|| "/proc/modules".into()),
+        )),
     };
     let tcti = crate::tpm::resolve_tcti(a.tcti.as_deref(), cfg.tcti.as_deref());
     let mut opened = crate::tpm::esapi::EsapiTpm::open(&tcti);
@@ -177,41 +184,4 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
     } else {
         EXIT_FAIL
     }
-}
-
-/// The config file, or the built-in defaults when the default file is
-/// missing; the error is the line to log.
-fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
-    let path = explicit.unwrap_or(Path::new(crate::boot::DEFAULT_CONFIG));
-    match std::fs::read_to_string(path) {
-        Ok(t) => Config::parse(&t).map_err(|e| format!("{}: {e}", path.display())),
-        // Only a missing default file means defaults: an unreadable one must
-        // not silently replace the configured paths, PCR or mode.
-        Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Config::default())
-        }
-        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
-    }
-}
-
-/// The kernel command line from `path`. Like an unreadable config, an
-/// unreadable one is an error: the stage must not run with settings other
-/// than those asked for (a dropped rd.modseal=enforce).
-fn read_cmdline(path: &Path) -> Result<String, String> {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| {
-            format!(
-                "{}: cannot read the kernel command line: {e}",
-                path.display()
-            )
-        })
-}
-
-/// `/proc/modules` (or the file given). Unreadable means unknown: fail
-/// closed with a name that cannot match a file.
-fn read_proc_modules(path: Option<PathBuf>) -> String {
-    let p = path.unwrap_or_else(|| "/proc/modules".into());
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| format!("<unreadable:{}:{e}> 0 0 - Live 0x0\n", p.display()))
 }
