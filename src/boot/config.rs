@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::measure::Mode;
 
-use super::error::BootError;
+use super::error::{BootError, ConfigError};
 
 /// The config file read when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/modseal/modseal.conf";
@@ -45,36 +45,6 @@ pub struct Config {
     pub certs: Option<PathBuf>,
     /// Whether `rd.modseal=` may weaken the configured mode.
     pub allow_weaken: bool,
-}
-
-/// Why a config file's text was refused; `line` is 1-based.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A line that is not `key = value`.
-    #[error("line {line}: expected 'key = value'")]
-    Syntax {
-        /// The line.
-        line: usize,
-    },
-    /// A key this version does not know.
-    #[error("line {line}: unknown setting '{key}'")]
-    UnknownSetting {
-        /// The line.
-        line: usize,
-        /// The key as written.
-        key: String,
-    },
-    /// A known key with a value it does not take.
-    #[error("line {line}: {key}: {expected}")]
-    BadValue {
-        /// The line.
-        line: usize,
-        /// The key.
-        key: String,
-        /// What the value must be.
-        expected: &'static str,
-    },
 }
 
 impl Default for Config {

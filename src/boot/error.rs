@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use crate::measure::MeasureError;
 use crate::trust::TrustError;
 
-use super::config::ConfigError;
-
 /// Why a boot's settings could not be read or its records could not be
 /// predicted.
 #[derive(Debug, thiserror::Error)]
@@ -45,4 +43,34 @@ pub enum BootError {
     /// The record cannot be made.
     #[error(transparent)]
     Record(#[from] MeasureError),
+}
+
+/// Why a config file's text was refused; `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A line that is not `key = value`.
+    #[error("line {line}: expected 'key = value'")]
+    Syntax {
+        /// The line.
+        line: usize,
+    },
+    /// A key this version does not know.
+    #[error("line {line}: unknown setting '{key}'")]
+    UnknownSetting {
+        /// The line.
+        line: usize,
+        /// The key as written.
+        key: String,
+    },
+    /// A known key with a value it does not take.
+    #[error("line {line}: {key}: {expected}")]
+    BadValue {
+        /// The line.
+        line: usize,
+        /// The key.
+        key: String,
+        /// What the value must be.
+        expected: &'static str,
+    },
 }

@@ -20,10 +20,8 @@ pub use cmdline::{
     cmdline_last, cmdline_mode_allowed, cmdline_params, parse_cmdline_pcr, read_cmdline, resolve,
     BootMode, Resolved, CMDLINE_MODE, CMDLINE_PCR, OFF_NOTICE,
 };
-pub use config::{
-    Config, ConfigError, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_PCR, DEFAULT_SEALED, DEFAULT_TRUST,
-};
-pub use error::BootError;
+pub use config::{Config, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_PCR, DEFAULT_SEALED, DEFAULT_TRUST};
+pub use error::{BootError, ConfigError};
 pub use predict::{predicted_contents, predicted_pcr, PredictInput};
 pub use reconcile::{module_name, read_proc_modules, reconcile};
 pub use stage::{
