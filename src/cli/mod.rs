@@ -18,7 +18,11 @@ pub mod bundle;
 pub mod check_initramfs;
 pub mod inspect;
 pub mod keys;
+#[allow(missing_docs)]
+pub mod log;
 pub mod output;
+#[allow(missing_docs)]
+pub mod predict;
 pub mod progress;
 #[allow(missing_docs)]
 pub mod quote;
@@ -105,10 +109,10 @@ pub enum Command {
     /// Exit status: 0 pass (or any outcome in warn mode); 1 fail in enforce mode; 2 usage error.
     Boot(crate::cli::boot::BootArgs),
     /// The PCR value a good boot with this trust bundle and module set will produce.
-    Predict(crate::cli::boot::PredictArgs),
+    Predict(crate::cli::predict::PredictArgs),
     /// Read an event log: list it, or replay it (against the TPM with --tcti).
     #[command(subcommand)]
-    Log(crate::cli::boot::LogCommand),
+    Log(crate::cli::log::LogCommand),
     /// Quote PCRs with an attestation key (made on first use at a persistent handle) for a
     /// remote verifier.
     ///
@@ -173,8 +177,8 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Enroll(a) => seal::cmd_enroll(a),
         Command::Unseal(a) => seal::cmd_unseal(a),
         Command::Boot(a) => boot::cmd_boot(a),
-        Command::Predict(a) => boot::cmd_predict(a),
-        Command::Log(c) => boot::cmd_log(c),
+        Command::Predict(a) => predict::cmd_predict(a),
+        Command::Log(c) => log::cmd_log(c),
         Command::Quote(a) => quote::cmd_quote(a),
         Command::Attest(a) => attest::cmd_attest(a),
     }

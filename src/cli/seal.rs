@@ -1,14 +1,17 @@
 //! `modseal enroll` and `modseal unseal`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
-use crate::seal::*;
-use crate::tpm::{PcrBank, Tpm, TpmError};
+use crate::seal::{
+    enroll, load_enrollment, parse_pcr_values, prepare_enrollment_dir, read_bundle,
+    unseal_enrollment, write_enrollment, UnsealFailure, MAX_BUNDLE,
+};
+use crate::tpm::{PcrBank, TpmError};
 
+/// `--tcti`, shared by the commands that talk to a TPM.
 #[derive(Debug, Args)]
 pub struct TctiArgs {
     /// TPM connection (TCTI), e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
@@ -17,6 +20,7 @@ pub struct TctiArgs {
     pub tcti: Option<String>,
 }
 
+/// `modseal enroll`'s arguments.
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
     /// The trust bundle whose SHA-256 is sealed.
@@ -38,6 +42,7 @@ pub struct EnrollArgs {
     pub tcti: TctiArgs,
 }
 
+/// `modseal unseal`'s arguments.
 #[derive(Debug, Args)]
 pub struct UnsealArgs {
     /// The trust bundle to check.
@@ -59,10 +64,10 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
 }
 
 fn open_tpm(arg: Option<&str>) -> Result<crate::tpm::esapi::EsapiTpm, TpmError> {
-    let tcti = crate::tpm::tcti_name(arg);
-    crate::tpm::esapi::EsapiTpm::open(&tcti)
+    crate::tpm::esapi::EsapiTpm::open(&crate::tpm::tcti_name(arg))
 }
 
+/// Runs `modseal enroll`.
 pub fn cmd_enroll(args: EnrollArgs) -> u8 {
     let pcrs = match crate::tpm::bank::parse_pcr_list(&args.pcrs) {
         Ok(p) => p,
@@ -86,8 +91,6 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return usage(format!("--out: {e}")),
     };
-    let digest = crate::verify::algorithm::sha256(&bundle);
-
     let mut tpm = match open_tpm(args.tcti.tcti.as_deref()) {
         Ok(t) => t,
         Err(e @ TpmError::Invalid(_)) => return usage(e),
@@ -96,49 +99,12 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
             return EXIT_FAIL;
         }
     };
-    let missing: Vec<u8> = pcrs
-        .iter()
-        .copied()
-        .filter(|p| !given.contains_key(p))
-        .collect();
-    let read = if missing.is_empty() {
-        Ok(Vec::new())
-    } else {
-        tpm.pcr_read(bank, &missing)
-    };
-    let read = match read {
+    let (info, blob) = match enroll(&mut tpm, &bundle, &pcrs, bank, &given) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("modseal: enroll failed: reading the current PCR values: {e}");
+            eprintln!("modseal: enroll failed: {e}");
             return EXIT_FAIL;
         }
-    };
-    let current: BTreeMap<u8, Vec<u8>> = missing.into_iter().zip(read).collect();
-    let values: Vec<Vec<u8>> = pcrs
-        .iter()
-        .map(|p| {
-            given
-                .get(p)
-                .or_else(|| current.get(p))
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    let policy = bank.policy_pcr_digest(&pcrs, &values);
-    let blob = match tpm.seal(&digest, bank, &pcrs, &values, &policy) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("modseal: enroll failed: sealing: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let info = SealedInfo {
-        bank,
-        pcrs,
-        pcr_values: values,
-        policy_digest: policy,
-        bundle_sha256: digest,
-        srk: blob.srk,
     };
     if let Err(e) = write_enrollment(&out, &info, &blob) {
         eprintln!("modseal: enroll failed: writing {}: {e}", out.display());
@@ -148,7 +114,7 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
     println!(
         "enrolled {}: bundle sha256 {} sealed to PCRs {} ({}), policy {}, SRK {}",
         out.display(),
-        crate::util::hex::lower(&digest),
+        crate::util::hex::lower(&info.bundle_sha256),
         list.join(","),
         bank,
         crate::util::hex::lower(&info.policy_digest),
@@ -158,8 +124,9 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
     EXIT_OK
 }
 
+/// Runs `modseal unseal`.
 pub fn cmd_unseal(args: UnsealArgs) -> u8 {
-    let bundle = match read_limited(&args.trust, MAX_BUNDLE) {
+    let bundle = match crate::util::read::read_capped(&args.trust, MAX_BUNDLE) {
         Ok(b) => b,
         Err(e) => return usage(format!("--trust: {e}")),
     };

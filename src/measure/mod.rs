@@ -1,5 +1,20 @@
-//! What modseal measures: the stage record, the event log and its replay.
+//! What modseal measures: one event-log record per boot stage, and the PCR
+//! arithmetic that ties the log to the TPM.
+//!
+//! `record.rs` builds a stage's [`Content`] and its bytes in the log
+//! ([`record_bytes`]), `log.rs` reads a log back ([`parse_records`]) and
+//! appends to it ([`append`]), `replay.rs` computes the PCR value a log
+//! implies ([`replay()`]). Errors are [`MeasureError`].
 
+mod error;
+mod log;
 mod record;
+mod replay;
 
-pub use record::*;
+pub use error::MeasureError;
+pub use log::{append, parse_log, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
+pub use record::{
+    digests, record_bytes, Content, Mode, ModuleEntry, Stage, StageResult, UnsealOutcome,
+    CONTENT_TYPE, CONTENT_VERSION, RS,
+};
+pub use replay::{first_mismatch, replay};

@@ -1,5 +1,4 @@
-//! What modseal measures: one event-log record per boot stage, and the PCR
-//! arithmetic that ties the log to the TPM.
+//! One record: a stage's content, its digests and its bytes in the log.
 //!
 //! The log is RFC 7464 JSON text sequences in the shape of systemd's
 //! `tpm2-measure.log`: each record is `0x1E`, one JSON object, `\n`:
@@ -13,21 +12,21 @@
 //! trusts nothing in a record that the digests do not cover.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::tpm::PcrBank;
 use crate::verify::{Report, Verdict};
 
+use super::error::MeasureError;
+
 /// RFC 7464 record separator.
 pub const RS: u8 = 0x1e;
+/// The `content_type` of modseal's records.
 pub const CONTENT_TYPE: &str = "modseal";
+/// The `version` of the content this build writes and reads.
 pub const CONTENT_VERSION: u32 = 1;
-/// A log larger than this is refused: a boot writes two records.
-pub const MAX_LOG_SIZE: usize = 64 * 1024 * 1024;
-pub const MAX_RECORDS: usize = 4096;
 
 /// The boot stage a record belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     /// Before udev: every module file in the initramfs.
@@ -36,7 +35,8 @@ pub enum Stage {
     PrePivot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// How a stage treats a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// A failure stops the boot.
@@ -147,9 +147,13 @@ impl std::fmt::Display for StageResult {
 pub struct ModuleEntry {
     /// Path relative to the modules directory.
     pub path: String,
+    /// SHA-256 of the module file as read (hex), when it could be read.
     pub sha256: Option<String>,
+    /// The signer's key identifier (hex), when the signature names one.
     pub key_id: Option<String>,
+    /// The signature's hash algorithm, when known.
     pub hash_algo: Option<String>,
+    /// What the verification concluded.
     pub verdict: Verdict,
     /// Present only for failures, so a good boot's content is predictable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,8 +164,11 @@ pub struct ModuleEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Content {
+    /// [`CONTENT_VERSION`] when written by this build.
     pub version: u32,
+    /// The stage measured.
     pub stage: Stage,
+    /// The mode the stage ran in.
     pub mode: Mode,
     /// `pass` or `fail`.
     pub result: StageResult,
@@ -169,6 +176,7 @@ pub struct Content {
     pub anchor_sha256: Option<String>,
     /// `ok`, or the named unseal failure.
     pub unseal: UnsealOutcome,
+    /// Every module file verified, sorted by path.
     pub modules: Vec<ModuleEntry>,
     /// At pre-pivot: loaded modules without a verified file (empty when all are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,13 +226,22 @@ impl Content {
         }
     }
 
+    /// Whether the stage passed.
     pub fn passed(&self) -> bool {
         self.result == StageResult::Pass
     }
 
-    /// The exact bytes that are hashed and written.
+    /// The exact bytes that are hashed and written. A content that does not
+    /// serialize is an error: hashing nothing in its place would measure a
+    /// record nobody can show.
+    pub fn encode(&self) -> Result<Vec<u8>, MeasureError> {
+        serde_json::to_vec(self).map_err(MeasureError::Serialize)
+    }
+
+    /// [`Content::encode`] for tests, which build contents that serialize.
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        self.encode().expect("a test content serializes")
     }
 }
 
@@ -243,7 +260,9 @@ pub fn digests(content: &[u8], banks: &[PcrBank]) -> Vec<(PcrBank, Vec<u8>)> {
     banks.iter().map(|&b| (b, b.hash(content))).collect()
 }
 
-/// Serializes one record, separator and newline included.
+/// Serializes one record, separator and newline included. `content` is
+/// the output of [`Content::encode`] (or, for foreign records, any JSON
+/// value): it is written as is, so formatting cannot fail.
 pub fn record_bytes(pcr: u8, content: &[u8], banks: &[PcrBank]) -> Vec<u8> {
     let digests: Vec<String> = digests(content, banks)
         .iter()
@@ -266,177 +285,6 @@ pub fn record_bytes(pcr: u8, content: &[u8], banks: &[PcrBank]) -> Vec<u8> {
     out.extend_from_slice(content);
     out.extend_from_slice(b"}\n");
     out
-}
-
-/// A record as read back from a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// 1-based position in the log.
-    pub index: usize,
-    pub pcr: u8,
-    pub digests: Vec<(PcrBank, Vec<u8>)>,
-    pub content_type: String,
-    /// The exact content bytes.
-    pub content: Vec<u8>,
-}
-
-impl Record {
-    /// The modseal content, when this is a modseal record.
-    pub fn modseal_content(&self) -> Option<Result<Content, String>> {
-        (self.content_type == CONTENT_TYPE).then(|| {
-            serde_json::from_slice(&self.content)
-                .map_err(|e| format!("record {}: content: {e}", self.index))
-        })
-    }
-
-    /// Checks that every digest is the hash of the content bytes.
-    pub fn check_digests(&self) -> Result<(), String> {
-        if self.digests.is_empty() {
-            return Err(format!("record {}: no digests", self.index));
-        }
-        for (bank, d) in &self.digests {
-            if bank.hash(&self.content) != *d {
-                return Err(format!(
-                    "record {}: {bank} digest does not match the content",
-                    self.index
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRecord<'a> {
-    pcr: u8,
-    digests: Vec<RawDigest>,
-    content_type: String,
-    #[serde(borrow)]
-    content: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawDigest {
-    hash_alg: String,
-    digest: String,
-}
-
-/// Parses a JSON-SEQ log. Any malformed record is an error naming it: a
-/// log that cannot be read completely cannot be trusted partly.
-pub fn parse_log(bytes: &[u8]) -> Result<Vec<Record>, String> {
-    if bytes.len() > MAX_LOG_SIZE {
-        return Err(format!(
-            "log is {} bytes, more than the {MAX_LOG_SIZE}-byte limit",
-            bytes.len()
-        ));
-    }
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    if bytes.first() != Some(&RS) {
-        return Err("log does not start with a record separator (0x1E)".into());
-    }
-    let mut records = Vec::new();
-    for (i, chunk) in bytes.split(|&b| b == RS).skip(1).enumerate() {
-        let index = i + 1;
-        if index > MAX_RECORDS {
-            return Err(format!("more than {MAX_RECORDS} records"));
-        }
-        let text = std::str::from_utf8(chunk).map_err(|_| format!("record {index}: not UTF-8"))?;
-        let text = text
-            .strip_suffix('\n')
-            .ok_or_else(|| format!("record {index}: truncated (no final newline)"))?;
-        let raw: RawRecord<'_> =
-            serde_json::from_str(text).map_err(|e| format!("record {index}: {e}"))?;
-        if raw.pcr > 23 {
-            return Err(format!("record {index}: PCR {} out of range", raw.pcr));
-        }
-        let mut digests = Vec::new();
-        for d in &raw.digests {
-            let bank = PcrBank::from_name(&d.hash_alg)
-                .ok_or_else(|| format!("record {index}: unknown hashAlg '{}'", d.hash_alg))?;
-            let value = crate::util::hex::parse(&d.digest)
-                .filter(|v| v.len() == bank.digest_len())
-                .ok_or_else(|| format!("record {index}: bad {bank} digest"))?;
-            if digests.iter().any(|(b, _)| *b == bank) {
-                return Err(format!("record {index}: {bank} digest repeated"));
-            }
-            digests.push((bank, value));
-        }
-        records.push(Record {
-            index,
-            pcr: raw.pcr,
-            digests,
-            content_type: raw.content_type,
-            content: raw.content.get().as_bytes().to_vec(),
-        });
-    }
-    Ok(records)
-}
-
-/// The PCR values a log implies for `pcr` in `bank`, starting from `from`.
-/// Every record's digests must match its content.
-pub fn replay(records: &[Record], pcr: u8, bank: PcrBank, from: &[u8]) -> Result<Vec<u8>, String> {
-    let mut value = from.to_vec();
-    for r in records.iter().filter(|r| r.pcr == pcr) {
-        r.check_digests()?;
-        let d = r
-            .digests
-            .iter()
-            .find(|(b, _)| *b == bank)
-            .map(|(_, d)| d)
-            .ok_or_else(|| format!("record {}: no {bank} digest", r.index))?;
-        value = bank.extend(&value, d);
-    }
-    Ok(value)
-}
-
-/// Why the log does not explain the live PCR value, naming the first record
-/// that does not fit; `None` when it does.
-pub fn first_mismatch(
-    records: &[Record],
-    pcr: u8,
-    bank: PcrBank,
-    from: &[u8],
-    live: &[u8],
-) -> Option<String> {
-    let mine: Vec<&Record> = records.iter().filter(|r| r.pcr == pcr).collect();
-    let mut value = from.to_vec();
-    let mut prefixes = vec![value.clone()];
-    for r in &mine {
-        if let Err(e) = r.check_digests() {
-            return Some(format!("{e} (the record was edited)"));
-        }
-        match r.digests.iter().find(|(b, _)| *b == bank) {
-            Some((_, d)) => value = bank.extend(&value, d),
-            None => return Some(format!("record {}: no {bank} digest", r.index)),
-        }
-        prefixes.push(value.clone());
-    }
-    if value == live {
-        return None;
-    }
-    // The TPM may have stopped partway: records after that point were not measured.
-    if let Some(k) = prefixes.iter().position(|p| p == live) {
-        if let Some(r) = mine.get(k) {
-            return Some(format!(
-                "record {} and later were not measured into PCR {pcr} (or were added to the log)",
-                r.index
-            ));
-        }
-    }
-    Some(match mine.first() {
-        Some(r) => format!(
-            "no prefix of the log's {} record(s) reaches the TPM's PCR {pcr} {} value {}; the first record that does not fit is record {} (records missing, reordered or edited, or another party extended the PCR)",
-            mine.len(),
-            bank,
-            crate::util::hex::lower(live),
-            r.index
-        ),
-        None => format!("no record for PCR {pcr}, but the TPM has {}", crate::util::hex::lower(live)),
-    })
 }
 
 #[cfg(test)]
@@ -505,53 +353,5 @@ mod tests {
             Some(vec!["x".into()]),
         );
         assert!(!unl.passed());
-    }
-
-    #[test]
-    fn records_round_trip_and_replay() {
-        let c = Content::new(
-            Stage::Early,
-            Mode::Enforce,
-            Some([2; 32]),
-            UnsealOutcome::Ok,
-            &[report("/m/a.ko", Verdict::Ok)],
-            "/m",
-            None,
-        )
-        .to_bytes();
-        let banks = [PcrBank::Sha1, PcrBank::Sha256];
-        let mut log = record_bytes(12, &c, &banks);
-        log.extend(record_bytes(12, b"{\"x\":1}", &banks));
-        let recs = parse_log(&log).unwrap();
-        assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].content, c);
-        let v = replay(&recs, 12, PcrBank::Sha256, &[0; 32]).unwrap();
-        let d1 = PcrBank::Sha256.hash(&c);
-        let d2 = PcrBank::Sha256.hash(b"{\"x\":1}");
-        let want = PcrBank::Sha256.extend(&PcrBank::Sha256.extend(&[0; 32], &d1), &d2);
-        assert_eq!(v, want);
-        assert!(first_mismatch(&recs, 12, PcrBank::Sha256, &[0; 32], &want).is_none());
-        assert!(first_mismatch(&recs, 12, PcrBank::Sha256, &[0; 32], &[1; 32]).is_some());
-    }
-
-    #[test]
-    fn edited_content_breaks_the_digest() {
-        let c = b"{\"verdict\":\"bad-signature\"}";
-        let log = record_bytes(12, c, &[PcrBank::Sha256]);
-        let edited = String::from_utf8(log)
-            .unwrap()
-            .replace("bad-signature", "ok")
-            .into_bytes();
-        let recs = parse_log(&edited).unwrap();
-        assert!(replay(&recs, 12, PcrBank::Sha256, &[0; 32]).is_err());
-    }
-
-    #[test]
-    fn hostile_logs_are_errors() {
-        for bad in [&b"{}"[..], b"\x1e{", b"\x1e{}\n", b"\x1e{\"pcr\":99,\"digests\":[],\"content_type\":\"x\",\"content\":{}}\n",
-            b"\x1e{\"pcr\":1,\"digests\":[{\"hashAlg\":\"md5\",\"digest\":\"00\"}],\"content_type\":\"x\",\"content\":{}}\n"] {
-            assert!(parse_log(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
-        }
-        assert!(parse_log(b"").unwrap().is_empty());
     }
 }

@@ -20,16 +20,28 @@ pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
 /// Environment variable that overrides the TCTI.
 pub const TCTI_ENV: &str = "MODSEAL_TCTI";
 
-/// The TCTI to use: the option if given, else `$MODSEAL_TCTI`, else
-/// [`DEFAULT_TCTI`].
-pub fn tcti_name(arg: Option<&str>) -> String {
-    match arg {
-        Some(t) if !t.is_empty() => t.to_owned(),
-        _ => match std::env::var(TCTI_ENV) {
-            Ok(t) if !t.is_empty() => t,
-            _ => DEFAULT_TCTI.to_owned(),
-        },
-    }
+/// The TCTI to use: the first non-empty of the explicit option
+/// (`--tcti`), `$MODSEAL_TCTI`, the configured one (`tcti =` in
+/// `modseal.conf`), else [`DEFAULT_TCTI`]. Every command resolves its TCTI
+/// here.
+pub fn resolve_tcti(explicit: Option<&str>, configured: Option<&str>) -> String {
+    let env = std::env::var(TCTI_ENV).ok();
+    pick_tcti(explicit, env.as_deref(), configured)
+}
+
+/// [`resolve_tcti`] without a configured TCTI.
+pub fn tcti_name(explicit: Option<&str>) -> String {
+    resolve_tcti(explicit, None)
+}
+
+/// [`resolve_tcti`]'s precedence, with the environment given.
+fn pick_tcti(explicit: Option<&str>, env: Option<&str>, configured: Option<&str>) -> String {
+    [explicit, env, configured]
+        .into_iter()
+        .flatten()
+        .find(|t| !t.is_empty())
+        .unwrap_or(DEFAULT_TCTI)
+        .to_owned()
 }
 
 /// The persistent handle of the shared storage root key (TCG provisioning
@@ -225,4 +237,20 @@ pub trait AttestTpm {
     ) -> Result<Vec<Vec<Vec<u8>>>, TpmError>;
     /// TPM commands sent so far through this handle.
     fn attest_commands(&self) -> u64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcti_precedence_skips_empty_values() {
+        let t = |e, v, c| pick_tcti(e, v, c);
+        assert_eq!(t(Some("a"), Some("b"), Some("c")), "a");
+        assert_eq!(t(None, Some("b"), Some("c")), "b");
+        assert_eq!(t(Some(""), Some("b"), Some("c")), "b");
+        assert_eq!(t(None, Some(""), Some("c")), "c");
+        assert_eq!(t(None, None, Some("")), DEFAULT_TCTI);
+        assert_eq!(t(None, None, None), DEFAULT_TCTI);
+    }
 }

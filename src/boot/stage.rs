@@ -1,0 +1,491 @@
+//! One boot stage: unseal, verify, reconcile, measure, log, summarize.
+//!
+//! The TPM commands per run are a fixed handful whatever the module count:
+//! one unseal (with its PCR read), one bank query, one extend, one read-back
+//! of the extended PCR.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::measure::{Content, Mode, Stage, StageResult, UnsealOutcome};
+use crate::tpm::{PcrBank, Tpm, TpmError};
+use crate::trust::{TrustError, TrustStore};
+use crate::util::kmsg::{Level, Sink};
+use crate::verify::{Options, Report, Verdict};
+
+use super::config::Config;
+use super::reconcile::reconcile;
+
+/// What one stage found and did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The measured content.
+    pub content: Content,
+    /// The record appended to the log (empty: the content did not
+    /// serialize, so nothing was measured or logged).
+    pub record: Vec<u8>,
+    /// Banks the PCR was extended in (empty: not measured).
+    pub measured: Vec<PcrBank>,
+    /// The PCR read back after the extend: sha256 if measured there, else
+    /// the first measured bank (`None`: not measured or the read failed).
+    pub pcr_value: Option<(PcrBank, Vec<u8>)>,
+    /// Every failure, in the order found; each was logged.
+    pub problems: Vec<String>,
+    /// Whether the stage passed, was measured, and had no problem.
+    pub passed: bool,
+}
+
+/// Inputs of a stage besides the config.
+pub struct StageInput<'a> {
+    /// The stage to run.
+    pub stage: Stage,
+    /// The module tree to verify.
+    pub modules_dir: &'a Path,
+    /// `/proc/modules` contents, at pre-pivot.
+    pub proc_modules: Option<String>,
+    /// Verification threads.
+    pub jobs: usize,
+}
+
+/// What a stage's record is built from. A boot and a prediction both fill
+/// this in and call [`stage_content`], so they cannot build different
+/// records from the same findings.
+#[derive(Debug, Clone)]
+pub struct Findings<'a> {
+    /// The stage.
+    pub stage: Stage,
+    /// The mode it runs in.
+    pub mode: Mode,
+    /// SHA-256 of the trust bundle as read.
+    pub anchor_sha256: Option<[u8; 32]>,
+    /// What the unseal came to.
+    pub unseal: UnsealOutcome,
+    /// Whether the trust store holds at least one anchor.
+    pub anchors_loaded: bool,
+    /// One verification report per module file.
+    pub reports: &'a [Report],
+    /// The module tree the reports' paths are under.
+    pub modules_root: &'a Path,
+    /// At pre-pivot: loaded modules without a verified file.
+    pub unverified_loaded: Option<Vec<String>>,
+}
+
+/// The content a stage measures for `f`.
+pub fn stage_content(f: Findings<'_>) -> Content {
+    let mut content = Content::new(
+        f.stage,
+        f.mode,
+        f.anchor_sha256,
+        f.unseal,
+        f.reports,
+        &f.modules_root.display().to_string(),
+        f.unverified_loaded,
+    );
+    // Without an anchor nothing was verified, even when no module failed.
+    if !f.anchors_loaded && content.passed() {
+        content.result = StageResult::Fail;
+    }
+    content
+}
+
+/// The trust store of a bundle's exact bytes: its anchors and denylist.
+pub fn bundle_trust(path: &Path, bundle: &[u8]) -> Result<TrustStore, TrustError> {
+    let (anchors, deny) = crate::trust::parse_bundle(path, bundle)?;
+    Ok(TrustStore {
+        anchors,
+        intermediates: Vec::new(),
+        deny,
+    })
+}
+
+/// Verifies every module file under `dir`: the one walk a boot and a
+/// prediction share.
+pub fn verify_tree(dir: &Path, trust: &TrustStore, jobs: usize) -> Vec<Report> {
+    let items = crate::image::walk::collect(&[dir.to_path_buf()]);
+    crate::image::walk::verify_all(&items, trust, &Options::default(), jobs, &|_| {})
+}
+
+/// Runs one stage against `tpm` (an error if no TPM could be opened).
+pub fn run_stage(
+    cfg: &Config,
+    input: &StageInput<'_>,
+    tpm: Result<&mut dyn Tpm, TpmError>,
+    sink: &mut Sink,
+) -> Outcome {
+    let started = Instant::now();
+    let mut tpm = tpm;
+    let mut problems = Vec::new();
+    let bundle = std::fs::read(&cfg.trust);
+    let unseal = unseal_step(cfg, &bundle, &mut tpm, &mut problems);
+    let trust = trust_step(cfg, bundle.as_deref().ok(), &mut problems);
+    let reports = verify_step(input, &trust, &mut problems);
+    let unverified_loaded = reconcile_step(input, &reports, &mut problems);
+    let content = stage_content(Findings {
+        stage: input.stage,
+        mode: cfg.mode,
+        anchor_sha256: bundle.as_deref().ok().map(crate::verify::algorithm::sha256),
+        unseal,
+        anchors_loaded: !trust.anchors.is_empty(),
+        reports: &reports,
+        modules_root: input.modules_dir,
+        unverified_loaded,
+    });
+    let (record, measured) = match content.encode() {
+        Ok(bytes) => {
+            let measured = measure_step(cfg, &mut tpm, &bytes, &mut problems);
+            (
+                log_step(cfg, &bytes, &measured.banks, &mut problems),
+                measured,
+            )
+        }
+        Err(e) => {
+            problems.push(e.to_string());
+            (Vec::new(), Measured::default())
+        }
+    };
+    let passed = content.passed() && !measured.banks.is_empty() && problems.is_empty();
+    let summary = Summary {
+        stage: input.stage,
+        reports: &reports,
+        unseal,
+        measured: &measured,
+        commands: tpm.as_ref().map_or(0, |t| t.commands()),
+        elapsed_ms: started.elapsed().as_millis(),
+        passed,
+    };
+    report(cfg, sink, &problems, &summary);
+    Outcome {
+        content,
+        record,
+        measured: measured.banks,
+        pcr_value: measured.pcr_value,
+        problems,
+        passed,
+    }
+}
+
+/// Unseals the bundle's digest and compares it with the bundle read.
+fn unseal_step(
+    cfg: &Config,
+    bundle: &std::io::Result<Vec<u8>>,
+    tpm: &mut Result<&mut dyn Tpm, TpmError>,
+    problems: &mut Vec<String>,
+) -> UnsealOutcome {
+    match (bundle, tpm) {
+        (Err(e), _) => {
+            problems.push(format!(
+                "{}: cannot read trust bundle: {e}",
+                cfg.trust.display()
+            ));
+            UnsealOutcome::BundleUnreadable
+        }
+        (Ok(_), Err(e)) => {
+            problems.push(format!("no TPM: {e}"));
+            UnsealOutcome::NoTpm
+        }
+        (Ok(b), Ok(t)) => match crate::seal::unseal_and_check(&mut **t, b, &cfg.sealed) {
+            Ok(_) => UnsealOutcome::Ok,
+            Err(f) => {
+                problems.push(format!("unseal: {f}"));
+                f.outcome()
+            }
+        },
+    }
+}
+
+/// The trust store: the bundle (when it was read and parses) and the
+/// untrusted certificates. What fails to load is a problem and stays out.
+fn trust_step(cfg: &Config, bundle: Option<&[u8]>, problems: &mut Vec<String>) -> TrustStore {
+    let mut trust = TrustStore::default();
+    if let Some(b) = bundle {
+        match bundle_trust(&cfg.trust, b) {
+            Ok(t) => trust = t,
+            Err(e) => problems.push(format!("trust bundle: {e}")),
+        }
+    }
+    if let Some(c) = &cfg.certs {
+        if let Err(e) = trust.add_cert_path(c) {
+            problems.push(format!("certs: {e}"));
+        }
+    }
+    trust
+}
+
+/// Verifies the module tree; every failed module is a problem.
+fn verify_step(
+    input: &StageInput<'_>,
+    trust: &TrustStore,
+    problems: &mut Vec<String>,
+) -> Vec<Report> {
+    let reports = verify_tree(input.modules_dir, trust, input.jobs);
+    for r in reports.iter().filter(|r| r.verdict != Verdict::Ok) {
+        problems.push(format!("{}: {}: {}", r.path, r.verdict, r.reason));
+    }
+    reports
+}
+
+/// At pre-pivot, the loaded modules without a verified file; each is a
+/// problem.
+fn reconcile_step(
+    input: &StageInput<'_>,
+    reports: &[Report],
+    problems: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    let unverified = input
+        .proc_modules
+        .as_deref()
+        .map(|pm| reconcile(pm, reports));
+    for name in unverified.iter().flatten() {
+        problems.push(format!("loaded module '{name}' has no verified file"));
+    }
+    unverified
+}
+
+/// Where a measurement got to.
+#[derive(Debug, Default)]
+struct Measured {
+    /// Banks extended (empty: not measured).
+    banks: Vec<PcrBank>,
+    /// The PCR read back after the extend.
+    pcr_value: Option<(PcrBank, Vec<u8>)>,
+}
+
+/// Extends the PCR with the content's digests and reads it back.
+fn measure_step(
+    cfg: &Config,
+    tpm: &mut Result<&mut dyn Tpm, TpmError>,
+    bytes: &[u8],
+    problems: &mut Vec<String>,
+) -> Measured {
+    let t = match tpm {
+        Ok(t) => t,
+        Err(_) => {
+            problems.push(format!("not measured: no TPM, PCR {} unchanged", cfg.pcr));
+            return Measured::default();
+        }
+    };
+    match measure(&mut **t, cfg.pcr, bytes) {
+        Ok(banks) => Measured {
+            pcr_value: read_back(&mut **t, cfg.pcr, &banks, problems),
+            banks,
+        },
+        Err(e) => {
+            problems.push(format!("measuring into PCR {}: {e}", cfg.pcr));
+            Measured::default()
+        }
+    }
+}
+
+/// Reads the PCR back, so the operator (and a boot test that halts here)
+/// sees the value measured. One command, whatever the module count. A read
+/// that fails right after a successful extend means the TPM is
+/// misbehaving: it is a problem and fails the stage (the record is still
+/// written, the extend having happened).
+fn read_back(
+    t: &mut dyn Tpm,
+    pcr: u8,
+    banks: &[PcrBank],
+    problems: &mut Vec<String>,
+) -> Option<(PcrBank, Vec<u8>)> {
+    let bank = read_back_bank(banks)?;
+    match t.pcr_read(bank, &[pcr]) {
+        Ok(v) if v.len() == 1 && v[0].len() == bank.digest_len() => {
+            v.into_iter().next().map(|d| (bank, d))
+        }
+        Ok(v) => {
+            problems.push(format!(
+                "reading PCR {pcr} ({bank}) back after the extend: {} value(s) of {} bytes, expected one of {}",
+                v.len(),
+                v.first().map_or(0, Vec::len),
+                bank.digest_len()
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!(
+                "reading PCR {pcr} ({bank}) back after the extend: {e}"
+            ));
+            None
+        }
+    }
+}
+
+/// The bank read back after an extend: sha256 if measured there, else the
+/// first measured bank.
+fn read_back_bank(measured: &[PcrBank]) -> Option<PcrBank> {
+    measured
+        .iter()
+        .copied()
+        .find(|b| *b == PcrBank::Sha256)
+        .or_else(|| measured.first().copied())
+}
+
+/// Extends `pcr` in every active bank with the content's digest.
+fn measure(tpm: &mut dyn Tpm, pcr: u8, content: &[u8]) -> Result<Vec<PcrBank>, TpmError> {
+    let banks = tpm.active_banks()?;
+    let digests = crate::measure::digests(content, &banks);
+    tpm.pcr_extend(pcr, &digests)?;
+    Ok(banks)
+}
+
+/// Appends the record; its digests are those of the banks measured (sha256
+/// when none was, so the log still says what the stage found).
+fn log_step(
+    cfg: &Config,
+    bytes: &[u8],
+    measured: &[PcrBank],
+    problems: &mut Vec<String>,
+) -> Vec<u8> {
+    let banks = if measured.is_empty() {
+        vec![PcrBank::Sha256]
+    } else {
+        measured.to_vec()
+    };
+    let record = crate::measure::record_bytes(cfg.pcr, bytes, &banks);
+    if let Err(e) = crate::measure::append(&cfg.log, &record) {
+        problems.push(format!(
+            "{}: cannot append the event log: {e}",
+            cfg.log.display()
+        ));
+    }
+    record
+}
+
+/// What the summary line says.
+struct Summary<'a> {
+    stage: Stage,
+    reports: &'a [Report],
+    unseal: UnsealOutcome,
+    measured: &'a Measured,
+    commands: u64,
+    elapsed_ms: u128,
+    passed: bool,
+}
+
+/// Logs every problem, then the summary line.
+fn report(cfg: &Config, sink: &mut Sink, problems: &[String], s: &Summary<'_>) {
+    let level = if s.passed {
+        Level::Info
+    } else if cfg.mode == Mode::Enforce {
+        Level::Err
+    } else {
+        Level::Warning
+    };
+    for p in problems {
+        sink.line(level, p);
+    }
+    sink.line(
+        if s.passed { Level::Notice } else { level },
+        &summary_line(cfg, s),
+    );
+}
+
+/// `early stage: N verified, M failed; unseal …; measured …; …; pass`.
+fn summary_line(cfg: &Config, s: &Summary<'_>) -> String {
+    let ok = s
+        .reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Ok)
+        .count();
+    let measured = if s.measured.banks.is_empty() {
+        "NOT measured".to_owned()
+    } else {
+        let banks: Vec<&str> = s.measured.banks.iter().map(|b| b.name()).collect();
+        format!(
+            "measured into PCR {}, banks {} ({})",
+            cfg.pcr,
+            banks.join(","),
+            match &s.measured.pcr_value {
+                Some((bank, v)) => format!("{bank} now {}", crate::util::hex::lower(v)),
+                None => "read-back failed".to_owned(),
+            }
+        )
+    };
+    let verdict = if s.passed {
+        "pass".to_owned()
+    } else {
+        format!("FAIL ({} mode)", cfg.mode.name())
+    };
+    format!(
+        "{} stage: {ok} verified, {} failed; unseal {}; {measured}; {} TPM commands; {} ms; {verdict}",
+        s.stage.name(),
+        s.reports.len() - ok,
+        s.unseal,
+        s.commands,
+        s.elapsed_ms,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tpm::memory::MemoryTpm;
+
+    #[test]
+    fn read_back_prefers_sha256() {
+        assert_eq!(read_back_bank(&[]), None);
+        assert_eq!(
+            read_back_bank(&[PcrBank::Sha1, PcrBank::Sha256, PcrBank::Sha384]),
+            Some(PcrBank::Sha256)
+        );
+        assert_eq!(
+            read_back_bank(&[PcrBank::Sha384, PcrBank::Sha512]),
+            Some(PcrBank::Sha384)
+        );
+    }
+
+    #[test]
+    fn no_anchor_fails_the_stage_even_with_no_module() {
+        let f = Findings {
+            stage: Stage::Early,
+            mode: Mode::Enforce,
+            anchor_sha256: Some([1; 32]),
+            unseal: UnsealOutcome::Ok,
+            anchors_loaded: true,
+            reports: &[],
+            modules_root: Path::new("/m"),
+            unverified_loaded: None,
+        };
+        assert!(stage_content(f.clone()).passed());
+        let none = Findings {
+            anchors_loaded: false,
+            ..f
+        };
+        assert_eq!(stage_content(none).result, StageResult::Fail);
+    }
+
+    #[test]
+    fn a_stage_without_a_bundle_is_measured_and_logged_as_failed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            trust: tmp.path().join("missing.bundle"),
+            sealed: tmp.path().join("sealed"),
+            log: tmp.path().join("log/tpm2-measure.log"),
+            ..Config::default()
+        };
+        let modules = tmp.path().join("modules");
+        std::fs::create_dir(&modules).unwrap();
+        let input = StageInput {
+            stage: Stage::Early,
+            modules_dir: &modules,
+            proc_modules: None,
+            jobs: 1,
+        };
+        let mut tpm = MemoryTpm::sha256();
+        let mut sink = Sink::Stderr;
+        let out = run_stage(&cfg, &input, Ok(&mut tpm), &mut sink);
+        assert!(!out.passed);
+        assert_eq!(out.content.unseal, UnsealOutcome::BundleUnreadable);
+        assert_eq!(out.measured, vec![PcrBank::Sha256]);
+        assert_eq!(std::fs::read(&cfg.log).unwrap(), out.record);
+        let recs = crate::measure::parse_records(&out.record).unwrap();
+        assert_eq!(recs[0].content, out.content.to_bytes());
+        let want = PcrBank::Sha256.extend(&[0; 32], &PcrBank::Sha256.hash(&recs[0].content));
+        assert_eq!(out.pcr_value, Some((PcrBank::Sha256, want)));
+        assert!(
+            out.problems[0].contains("cannot read trust bundle"),
+            "{:?}",
+            out.problems
+        );
+    }
+}
