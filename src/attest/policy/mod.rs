@@ -1,5 +1,5 @@
 //! The attestation policy: what a verifier expects a good boot to have
-//! measured. A small text file (format in the README, "Attestation policy"):
+//! measured. A small text file (format in docs/attestation.md, "Attestation policy"):
 //!
 //! ```text
 //! modseal-attest-policy v1
@@ -153,7 +153,7 @@ impl Policy {
     /// The policy as a file that [`Policy::parse`] reads back to the same policy.
     pub fn render(&self) -> String {
         let mut out = format!("{HEADER}\n");
-        out.push_str("# modseal attestation policy: see the README, \"Attestation policy\"\n");
+        out.push_str("# modseal attestation policy: see docs/attestation.md, \"Attestation policy\"\n");
         out.push_str(&format!("pcr {}\nbank {}\n", self.pcr, self.bank));
         for a in &self.anchors {
             out.push_str(&format!("anchor-sha256 {a}\n"));
