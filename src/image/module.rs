@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::image::decompress::{self, Format};
+use crate::image::compression::Compression;
+use crate::image::decompress;
 use crate::trust::TrustStore;
 use crate::util::read::{read_capped_into, ReadError};
 use crate::verify::algorithm::sha256;
@@ -28,21 +29,30 @@ pub fn verify_file_with(
     match read_module_file(path, buf) {
         Ok(()) => verify_bytes(
             buf,
-            decompress::format_for_module_path(path),
+            Compression::for_module_path(path),
             display,
             trust,
             opts,
         ),
-        Err(e) => Report::new(display, Verdict::IoError, e),
+        Err(e) => Report::new(display, Verdict::IoError, e.to_string()),
     }
 }
 
 /// Reads a regular file of at most [`MAX_MODULE_SIZE`] bytes into `buf`.
 /// Anything else (a FIFO, a device such as /dev/zero behind a symlink, a
 /// directory) is refused, so a planted file cannot hang or exhaust the run.
-/// The reason names no path: the report carries it.
-pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), String> {
-    read_capped_into(path, MAX_MODULE_SIZE, buf).map_err(|e| match e {
+pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), ModuleFileError> {
+    read_capped_into(path, MAX_MODULE_SIZE, buf).map_err(ModuleFileError)
+}
+
+/// Why a module file was not read. Its message names no path: the report
+/// that carries it does.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", reason(.0))]
+pub struct ModuleFileError(pub ReadError);
+
+fn reason(e: &ReadError) -> String {
+    match e {
         ReadError::Open { source, .. } => format!("cannot open: {source}"),
         ReadError::Stat { source, .. } => format!("cannot stat: {source}"),
         ReadError::NotRegular { .. } => "not a regular file".into(),
@@ -53,18 +63,18 @@ pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), String> {
         ReadError::Grew { .. } => {
             format!("file grew past the {MAX_MODULE_SIZE}-byte limit while being read")
         }
-    })
+    }
 }
 
 /// Checks a module given as bytes; `format` says whether they are compressed.
 pub fn verify_bytes(
     file: &[u8],
-    format: Format,
+    format: Compression,
     path: &str,
     trust: &TrustStore,
     opts: &Options,
 ) -> Report {
-    if format == Format::None {
+    if format == Compression::None {
         return verify_module(file, None, path, trust, opts);
     }
     let file_sha = sha256(file);
@@ -80,9 +90,9 @@ pub fn verify_bytes(
 
 /// What a stored module's signature says (`modseal inspect`): decompressed
 /// first when `format` says it is compressed.
-pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
+pub fn inspect_bytes(file: &[u8], format: Compression, path: &str) -> Inspection {
     let out = Inspection::new(path, &format.to_string(), file.len());
-    if format == Format::None {
+    if format == Compression::None {
         return inspect_module(file, out);
     }
     match decompress::decompress(format, file, MAX_MODULE_SIZE) {
