@@ -40,12 +40,16 @@ fuzz_target!(|data: &[u8]| {
         }
         last = Some(m.file_offset);
     }
-    if let Some(f) = &scan.fatal {
+    let fatal = scan.fatal.as_ref().map(ToString::to_string);
+    if let Some(f) = &fatal {
         assert!(!f.is_empty());
+    }
+    for p in &scan.problems {
+        assert!(!p.to_string().is_empty());
     }
     // The same bytes give the same answer.
     let again = scan_bytes(data, &limits);
-    assert_eq!(again.fatal, scan.fatal);
+    assert_eq!(again.fatal.as_ref().map(ToString::to_string), fatal);
     assert_eq!(again.modules, scan.modules);
     // The kernel skips zero bytes after the last member: a clean image stays
     // clean, with the same modules, with zeros appended.
@@ -53,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         let mut padded = data.to_vec();
         padded.extend_from_slice(&[0; 8]);
         let p = scan_bytes(&padded, &limits);
-        assert_eq!(p.fatal, None);
+        assert!(p.fatal.is_none(), "{:?}", p.fatal);
         assert_eq!(p.modules, scan.modules);
     }
 });

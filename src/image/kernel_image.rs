@@ -14,7 +14,8 @@
 
 use std::collections::HashSet;
 
-use crate::image::decompress::{self, DecompressError, Format};
+use crate::image::compression::{Compression, Recognized};
+use crate::image::decompress::{self, DecompressError};
 
 /// Why no certificates could be taken from an image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,19 +181,11 @@ fn decompress_payload(payload: &[u8], limit: usize) -> Result<Vec<u8>, KernelIma
 }
 
 /// The payload's compression, or a named `UnsupportedCompression`.
-fn payload_format(payload: &[u8]) -> Result<Format, KernelImageError> {
-    if let Some(format) = decompress::detect(payload) {
-        return Ok(format);
-    }
-    // The other compressors Kbuild offers for x86 (CONFIG_KERNEL_*).
-    let name = if payload.starts_with(b"BZh") {
-        "bzip2"
-    } else if payload.starts_with(&[0x5d, 0x00, 0x00]) {
-        "lzma"
-    } else if payload.starts_with(&[0x89, b'L', b'Z', b'O']) {
-        "lzo"
-    } else {
-        "unknown"
+fn payload_format(payload: &[u8]) -> Result<Compression, KernelImageError> {
+    let name = match Compression::for_kernel_payload(payload) {
+        Recognized::Supported(format) => return Ok(format),
+        Recognized::Unsupported(format) => format.name(),
+        Recognized::Unknown => "unknown",
     };
     Err(KernelImageError::UnsupportedCompression {
         name,
@@ -544,7 +537,7 @@ mod tests {
             matches!(
                 err,
                 KernelImageError::Decompress(DecompressError::Corrupt {
-                    format: Format::Xz,
+                    format: Compression::Xz,
                     ..
                 })
             ),
@@ -560,7 +553,7 @@ mod tests {
         assert_eq!(
             err,
             KernelImageError::Decompress(DecompressError::TooLarge {
-                format: Format::Zstd,
+                format: Compression::Zstd,
                 limit: 1000
             })
         );

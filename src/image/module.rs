@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::image::decompress::{self, Format};
+use crate::image::compression::Compression;
+use crate::image::decompress;
 use crate::trust::TrustStore;
 use crate::util::read::{read_capped_into, ReadError};
 use crate::verify::algorithm::sha256;
@@ -28,7 +29,7 @@ pub fn verify_file_with(
     match read_module_file(path, buf) {
         Ok(()) => verify_bytes(
             buf,
-            decompress::format_for_module_path(path),
+            Compression::for_module_path(path),
             display,
             trust,
             opts,
@@ -47,12 +48,12 @@ pub fn read_module_file(path: &Path, buf: &mut Vec<u8>) -> Result<(), ReadError>
 /// Checks a module given as bytes; `format` says whether they are compressed.
 pub fn verify_bytes(
     file: &[u8],
-    format: Format,
+    format: Compression,
     path: &str,
     trust: &TrustStore,
     opts: &Options,
 ) -> Report {
-    if format == Format::None {
+    if format == Compression::None {
         return verify_module(file, None, path, trust, opts);
     }
     let file_sha = sha256(file);
@@ -68,9 +69,9 @@ pub fn verify_bytes(
 
 /// What a stored module's signature says (`modseal inspect`): decompressed
 /// first when `format` says it is compressed.
-pub fn inspect_bytes(file: &[u8], format: Format, path: &str) -> Inspection {
+pub fn inspect_bytes(file: &[u8], format: Compression, path: &str) -> Inspection {
     let out = Inspection::new(path, &format.to_string(), file.len());
-    if format == Format::None {
+    if format == Compression::None {
         return inspect_module(file, out);
     }
     match decompress::decompress(format, file, MAX_MODULE_SIZE) {

@@ -5,20 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::image::compression::Compression;
 use crate::trust::TrustStore;
 use crate::verify::{Options, Report, Verdict};
-
-/// File names a directory walk treats as kernel modules.
-pub fn is_module_name(name: &str) -> bool {
-    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
-}
 
 /// A file to check, or a path that could not be walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
+    /// A file to check.
     File(PathBuf),
+    /// A path that could not be walked, and why.
     Unreadable(PathBuf, String),
 }
 
@@ -69,7 +65,7 @@ fn walk_dir(dir: &Path, out: &mut Vec<Item>) {
             .unwrap_or_default();
         if lmeta.is_dir() {
             walk_dir(&child, out);
-        } else if is_module_name(&name) {
+        } else if Compression::is_module_name(&name) {
             // Module files that are symlinks are followed; directories are not.
             out.push(Item::File(child));
         }

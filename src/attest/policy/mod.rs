@@ -153,7 +153,9 @@ impl Policy {
     /// The policy as a file that [`Policy::parse`] reads back to the same policy.
     pub fn render(&self) -> String {
         let mut out = format!("{HEADER}\n");
-        out.push_str("# modseal attestation policy: see docs/attestation.md, \"Attestation policy\"\n");
+        out.push_str(
+            "# modseal attestation policy: see docs/attestation.md, \"Attestation policy\"\n",
+        );
         out.push_str(&format!("pcr {}\nbank {}\n", self.pcr, self.bank));
         for a in &self.anchors {
             out.push_str(&format!("anchor-sha256 {a}\n"));
