@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use modseal::image::decompress::Format;
+use modseal::image::compression::Compression;
 use modseal::image::module::verify_bytes;
 use modseal::trust::TrustStore;
 use modseal::verify::algorithm::{hash_from_oid, HashLookup};
@@ -42,13 +42,13 @@ fn inputs() -> (Vec<u8>, TrustStore) {
 fn bench(c: &mut Criterion) {
     let (module, trust) = inputs();
     let opts = Options::default();
-    let report = verify_bytes(&module, Format::None, "bench.ko", &trust, &opts);
+    let report = verify_bytes(&module, Compression::None, "bench.ko", &trust, &opts);
     assert_eq!(report.verdict, Verdict::Ok, "{}", report.reason);
 
     let mut g = c.benchmark_group("module");
     g.throughput(Throughput::Bytes(module.len() as u64));
     g.bench_function("verify_bytes", |b| {
-        b.iter(|| verify_bytes(&module, Format::None, "bench.ko", &trust, &opts))
+        b.iter(|| verify_bytes(&module, Compression::None, "bench.ko", &trust, &opts))
     });
 
     let Ok(Trailer::Signed(signed)) = split(&module) else {

@@ -37,11 +37,11 @@
 //! and bytes with no signature appended):
 //!
 //! ```
-//! use modseal::{verify_bytes, Format, Options, TrustStore, Verdict};
+//! use modseal::{verify_bytes, Compression, Options, TrustStore, Verdict};
 //!
 //! let trust = TrustStore::default();
 //! // On a real system: trust.add_trust_file(Path::new("/etc/modseal/trust.bundle"))?
-//! let report = verify_bytes(b"\x7fELF...", Format::None, "m.ko", &trust, &Options::default());
+//! let report = verify_bytes(b"\x7fELF...", Compression::None, "m.ko", &trust, &Options::default());
 //! assert_eq!(report.verdict, Verdict::Unsigned);
 //! assert_eq!(report.verdict.to_string(), "unsigned");
 //! ```
@@ -66,7 +66,7 @@ pub mod attest;
 
 pub mod cli;
 
-pub use crate::image::decompress::Format;
+pub use crate::image::compression::Compression;
 pub use crate::image::kernel_image::extract_certificates;
 pub use crate::image::module::{inspect_bytes, verify_bytes, verify_file};
 pub use crate::tpm::PcrBank;

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modseal::image::decompress::Format;
+use modseal::image::compression::Compression;
 use modseal::trust::TrustStore;
 use modseal::image::module::verify_bytes;
 use modseal::verify::Options;
@@ -15,11 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = modseal::verify::pkcs7::parse(data);
     let report = verify_bytes(
         data,
-        Format::None,
+        Compression::None,
         "fuzz.ko",
         &TrustStore::default(),
         &Options::default(),
     );
     assert_ne!(report.verdict, modseal::verify::Verdict::Ok);
-    let _ = modseal::image::module::inspect_bytes(data, Format::None, "fuzz.ko");
+    let _ = modseal::image::module::inspect_bytes(data, Compression::None, "fuzz.ko");
 });

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{usage_error, EXIT_FAIL, EXIT_OK};
-use crate::image::decompress::format_for_module_path;
+use crate::image::compression::Compression;
 use crate::image::module::inspect_bytes;
 
 /// The arguments of `modseal inspect`.
@@ -26,7 +26,7 @@ pub fn cmd_inspect(args: InspectArgs) -> u8 {
     for f in &args.files {
         let display = f.display().to_string();
         let ins = match std::fs::read(f) {
-            Ok(bytes) => inspect_bytes(&bytes, format_for_module_path(f), &display),
+            Ok(bytes) => inspect_bytes(&bytes, Compression::for_module_path(f), &display),
             Err(e) => {
                 eprintln!("modseal: {display}: cannot read: {e}");
                 status = EXIT_FAIL;

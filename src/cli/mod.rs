@@ -35,8 +35,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use output::{write_json, write_text};
-
 use crate::trust::{TrustError, TrustStore};
 use crate::verify::Options;
 

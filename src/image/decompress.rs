@@ -25,13 +25,8 @@
 )]
 
 use std::io::{self, Read};
-use std::path::Path;
 
 use crate::image::compression::Compression;
-
-/// The compression enum under the name callers outside `image/` still use
-/// (benches, a fuzz target); it is [`Compression`].
-pub use crate::image::compression::Compression as Format;
 
 /// Why a stream could not be decompressed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,11 +61,6 @@ pub enum DecompressError {
         /// What was asked for.
         reason: String,
     },
-}
-
-/// [`Compression::for_module_path`], under the name `cli` still calls.
-pub fn format_for_module_path(path: &Path) -> Compression {
-    Compression::for_module_path(path)
 }
 
 /// Decompresses a whole file: one stream, nothing after it but what the
