@@ -15,9 +15,8 @@ use std::fmt::Display;
 
 use super::evidence::{Evidence, QUOTE_MSG};
 use super::pcrs::{check_pcr_digest, parse_pcrs, PcrValues, PcrsError};
-use super::policy::{self, clip, Policy, Violation};
+use super::policy::{self, Policy, Violation};
 use super::quote_msg::{parse_attest, Attest, MsgError};
-use super::replay;
 use super::report::{
     Check, CheckName, Failure, PcrValueReport, PolicyReport, PolicySource, QuoteReport,
     RecordReport, ReplayReport, ReplayResult, Report, Status,
@@ -27,6 +26,7 @@ use super::signature::{check_signature, digest_hash, parse_signature, SigParseEr
 use crate::measure::Record;
 use crate::tpm::PcrBank;
 use crate::util::hex;
+use crate::util::text::clip;
 use crate::verify::pubkey::PublicKey;
 
 /// Malformed input: no verdict, exit status 2.
@@ -350,7 +350,8 @@ fn replay_all(
     let mut reports = Vec::new();
     for (pcr, bank) in replay_pairs(records, policy) {
         let quoted = pcrs.get(bank, pcr);
-        let r = replay::replay(records, pcr, bank, quoted.unwrap_or_default());
+        let zero = vec![0u8; bank.digest_len()];
+        let r = crate::measure::explain(records, pcr, bank, &zero, quoted.unwrap_or_default());
         let result = match (quoted, &r.mismatch) {
             (None, _) => ReplayResult::NotQuoted,
             (Some(_), None) => ReplayResult::Match,

@@ -2,9 +2,10 @@
 //! --make-policy`).
 
 use super::check::{check_content, evaluate};
-use super::{clip, path_is_writable, sha256_hex, ExpectedModule, ModeRule, Policy};
+use super::{path_is_writable, sha256_hex, ExpectedModule, ModeRule, Policy};
 use crate::measure::{Content, Mode, Record};
 use crate::tpm::PcrBank;
+use crate::util::text::clip;
 use crate::verify::Verdict;
 
 /// Why no policy is made from a log.

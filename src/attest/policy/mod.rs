@@ -31,8 +31,6 @@ pub const HEADER: &str = "modseal-attest-policy v1";
 pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
 /// Bound on `module` lines (a kernel has a few thousand modules).
 pub const MAX_MODULES: usize = 100_000;
-/// Bound on the module reasons and paths quoted in messages.
-const QUOTE_LIMIT: usize = 200;
 
 /// Which measured modes are acceptable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -184,20 +182,6 @@ impl Policy {
     pub fn checks_anchors(&self) -> bool {
         !self.anchors.is_empty()
     }
-}
-
-/// Makes a string safe for a one-line report: control characters replaced,
-/// length bounded.
-pub fn clip(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(QUOTE_LIMIT)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().count() > QUOTE_LIMIT {
-        out.push('…');
-    }
-    out
 }
 
 /// One way the records break the policy.
