@@ -13,7 +13,7 @@ mod record;
 mod replay;
 
 pub use error::MeasureError;
-pub use log::{append, parse_log, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
+pub use log::{append, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
 pub use record::{
     digests, record_bytes, Content, Mode, ModuleEntry, Stage, StageResult, UnsealOutcome,
     CONTENT_TYPE, CONTENT_VERSION, RS,

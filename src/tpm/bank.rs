@@ -128,8 +128,23 @@ pub fn pcr_selection(bank: PcrBank, pcrs: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Why a PCR list (`--pcrs`, a quote selection) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PcrListError {
+    /// An entry that is not a PCR index.
+    #[error("'{0}' is not a PCR index (0-23)")]
+    NotAPcr(String),
+    /// A range whose start is after its end.
+    #[error("PCR range '{0}' is backwards")]
+    Backwards(String),
+    /// No PCR at all.
+    #[error("empty PCR list")]
+    Empty,
+}
+
 /// Parses a PCR list like `7,12` or `0-7,12` (0–23), sorted and deduplicated.
-pub fn parse_pcr_list(text: &str) -> Result<Vec<u8>, String> {
+pub fn parse_pcr_list(text: &str) -> Result<Vec<u8>, PcrListError> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = match part.split_once('-') {
@@ -140,22 +155,22 @@ pub fn parse_pcr_list(text: &str) -> Result<Vec<u8>, String> {
             }
         };
         if lo > hi {
-            return Err(format!("PCR range '{part}' is backwards"));
+            return Err(PcrListError::Backwards(part.to_owned()));
         }
         out.extend(lo..=hi);
     }
     if out.is_empty() {
-        return Err("empty PCR list".into());
+        return Err(PcrListError::Empty);
     }
     out.sort_unstable();
     out.dedup();
     Ok(out)
 }
 
-fn parse_pcr(s: &str) -> Result<u8, String> {
+fn parse_pcr(s: &str) -> Result<u8, PcrListError> {
     match s.trim().parse::<u8>() {
         Ok(p) if p <= 23 => Ok(p),
-        _ => Err(format!("'{s}' is not a PCR index (0-23)")),
+        _ => Err(PcrListError::NotAPcr(s.to_owned())),
     }
 }
 
@@ -169,7 +184,18 @@ mod tests {
         assert_eq!(parse_pcr_list("0-2, 1,23").unwrap(), vec![0, 1, 2, 23]);
         assert!(parse_pcr_list("24").is_err());
         assert!(parse_pcr_list("3-1").is_err());
-        assert!(parse_pcr_list("").is_err());
+        assert_eq!(
+            parse_pcr_list("").unwrap_err().to_string(),
+            "empty PCR list"
+        );
+        assert_eq!(
+            parse_pcr_list("3-1").unwrap_err().to_string(),
+            "PCR range '3-1' is backwards"
+        );
+        assert_eq!(
+            parse_pcr_list("1, x").unwrap_err().to_string(),
+            "'x' is not a PCR index (0-23)"
+        );
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub struct Violation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{parse_log, record_bytes, ModuleEntry};
+    use crate::measure::{parse_records, record_bytes, ModuleEntry};
     use crate::measure::{Content, Record, StageResult, UnsealOutcome};
 
     fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
@@ -242,7 +242,7 @@ mod tests {
                 &[PcrBank::Sha1, PcrBank::Sha256],
             ));
         }
-        parse_log(&log).unwrap()
+        parse_records(&log).unwrap()
     }
 
     fn good() -> Vec<Record> {
@@ -430,7 +430,7 @@ mod tests {
             .replace("\"modseal\"", "\"other\"");
         extra = s.into_bytes();
         log.extend(extra);
-        let recs = parse_log(&log).unwrap();
+        let recs = parse_records(&log).unwrap();
         assert!(evaluate(&Policy::default(), &recs)[0]
             .message
             .contains("foreign 'other'"));
