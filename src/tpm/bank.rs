@@ -7,13 +7,18 @@ use sha2::Digest as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PcrBank {
+    /// SHA-1 (`TPM_ALG_SHA1`).
     Sha1,
+    /// SHA-256 (`TPM_ALG_SHA256`).
     Sha256,
+    /// SHA-384 (`TPM_ALG_SHA384`).
     Sha384,
+    /// SHA-512 (`TPM_ALG_SHA512`).
     Sha512,
 }
 
 impl PcrBank {
+    /// Every bank modseal knows, weakest first.
     pub const ALL: [PcrBank; 4] = [
         PcrBank::Sha1,
         PcrBank::Sha256,
@@ -31,10 +36,12 @@ impl PcrBank {
         }
     }
 
+    /// The bank [`PcrBank::name`] names, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         PcrBank::ALL.into_iter().find(|b| b.name() == name)
     }
 
+    /// The size of a PCR value (and of a digest) in this bank.
     pub fn digest_len(self) -> usize {
         match self {
             PcrBank::Sha1 => 20,
@@ -44,10 +51,12 @@ impl PcrBank {
         }
     }
 
+    /// The bank's hash of `data`.
     pub fn hash(self, data: &[u8]) -> Vec<u8> {
         self.hash_parts(&[data])
     }
 
+    /// The bank's hash of `parts`, concatenated.
     pub fn hash_parts(self, parts: &[&[u8]]) -> Vec<u8> {
         macro_rules! h {
             ($t:ty) => {{
