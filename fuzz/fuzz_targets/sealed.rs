@@ -10,14 +10,14 @@ fuzz_target!(|data: &[u8]| {
         let again = modseal::seal::SealedInfo::from_json(info.to_json().as_bytes());
         assert_eq!(again.as_ref().ok(), Some(&info));
     }
-    if let Ok(body) = modseal::tpm::tpm2b::decode("fuzz", data) {
+    if let Ok(body) = modseal::tpm::tpm2b::decode_file("fuzz", data) {
         assert_eq!(
-            modseal::tpm::tpm2b::encode(body).ok().as_deref(),
+            modseal::tpm::tpm2b::encode_file(body).ok().as_deref(),
             Some(data)
         );
-        if let Ok(p) = modseal::tpm::tpm2b::parse_sealed_public(body) {
-            let _ = p.check(&[0u8; 32]);
+        if let Ok(p) = modseal::tpm::tpm2b::SealedPublic::parse(body) {
+            let _ = p.verify(&[0u8; 32]);
         }
     }
-    let _ = modseal::tpm::tpm2b::parse_sealed_public(data);
+    let _ = modseal::tpm::tpm2b::SealedPublic::parse(data);
 });

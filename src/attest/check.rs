@@ -15,22 +15,22 @@ use std::fmt::Display;
 
 use super::evidence::{Evidence, QUOTE_MSG};
 use super::pcrs::{check_pcr_digest, parse_pcrs, PcrValues, PcrsError};
-use super::policy::{self, clip, Policy, Violation};
+use super::policy::{self, Policy, Violation};
 use super::quote_msg::{parse_attest, Attest, MsgError};
-use super::replay;
 use super::report::{
     Check, CheckName, Failure, PcrValueReport, PolicyReport, PolicySource, QuoteReport,
     RecordReport, ReplayReport, ReplayResult, Report, Status,
 };
 use super::selection::{describe_selection, hash_alg_name};
 use super::signature::{check_signature, digest_hash, parse_signature, SigParseError, Signature};
-use crate::measure::Record;
+use crate::measure::{MeasureError, Record};
 use crate::tpm::PcrBank;
 use crate::util::hex;
+use crate::util::text::clip;
 use crate::verify::pubkey::PublicKey;
 
 /// Malformed input: no verdict, exit status 2.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BadInput {
     /// quote.sig does not parse.
@@ -39,9 +39,9 @@ pub enum BadInput {
     /// quote.pcrs does not parse.
     #[error("quote.pcrs: {0}")]
     Pcrs(PcrsError),
-    /// The event log does not parse ([`crate::measure::parse_log`] says why).
+    /// The event log does not parse.
     #[error("event log: {0}")]
-    Log(String),
+    Log(MeasureError),
     /// quote.msg does not parse and the AK did not sign it: garbage, not a
     /// forged quote.
     #[error("quote.msg: not a TPMS_ATTEST quote: {0}")]
@@ -99,7 +99,7 @@ pub fn evaluate(
 ) -> Result<Report, BadInput> {
     let sig = parse_signature(&ev.sig).map_err(BadInput::Signature)?;
     let pcrs = parse_pcrs(&ev.pcrs).map_err(BadInput::Pcrs)?;
-    let records = crate::measure::parse_log(&ev.log).map_err(|e| BadInput::Log(e.to_string()))?;
+    let records = crate::measure::parse_records(&ev.log).map_err(BadInput::Log)?;
     let mut checks = Checks::default();
     let mut quote = quote_report(ak, &sig, &pcrs);
 
@@ -113,7 +113,7 @@ pub fn evaluate(
     // Each record's digests against its content, once (the log may be large).
     let digest_errors: Vec<Option<String>> = records
         .iter()
-        .map(|r| r.check_digests().err().map(|e| e.to_string()))
+        .map(|r| r.verify_digests().err().map(|e| e.to_string()))
         .collect();
     let (replay_result, replays) = replay_all(&records, &digest_errors, &pcrs, policy);
     checks.push(CheckName::Replay, replay_result, "log replay mismatch");
@@ -283,7 +283,7 @@ fn policy_summary(policy: &Policy, records: &[Record], from_file: bool) -> Strin
     let mut modules = 0usize;
     let mut modes: Vec<&str> = Vec::new();
     for r in records.iter().filter(|r| r.pcr == policy.pcr) {
-        if let Some(Ok(c)) = r.modseal_content() {
+        if let Some(Ok(c)) = r.parse_content() {
             stages.push(c.stage.name());
             modules = modules.max(c.modules.len());
             if let Some(a) = c.anchor_sha256 {
@@ -346,11 +346,12 @@ fn replay_all(
     digest_errors: &[Option<String>],
     pcrs: &PcrValues,
     policy: &Policy,
-) -> (Result<String, String>, Vec<ReplayReport>) {
+) -> (Result<String, ReplayFailure>, Vec<ReplayReport>) {
     let mut reports = Vec::new();
     for (pcr, bank) in replay_pairs(records, policy) {
         let quoted = pcrs.get(bank, pcr);
-        let r = replay::replay(records, pcr, bank, quoted.unwrap_or_default());
+        let zero = vec![0u8; bank.digest_len()];
+        let r = crate::measure::explain(records, pcr, bank, &zero, quoted.unwrap_or_default());
         let result = match (quoted, &r.mismatch) {
             (None, _) => ReplayResult::NotQuoted,
             (Some(_), None) => ReplayResult::Match,
@@ -370,6 +371,24 @@ fn replay_all(
     (result, reports)
 }
 
+/// Why check 5 fails.
+#[derive(Debug, thiserror::Error)]
+enum ReplayFailure {
+    /// A record's digests do not match its content.
+    #[error("{0} (the record was edited after it was measured)")]
+    Edited(String),
+    /// The policy's PCR is not in the quote.
+    #[error("PCR {pcr} {bank} is not in the quote (it covers {covers})")]
+    NotQuoted {
+        pcr: u8,
+        bank: PcrBank,
+        covers: String,
+    },
+    /// A quoted PCR does not replay ([`crate::measure::explain`]'s words).
+    #[error("{0}")]
+    Mismatch(String),
+}
+
 /// Check 5's outcome: a digest error first, then the policy's PCR not
 /// quoted, then the first mismatch.
 fn replay_result(
@@ -378,24 +397,23 @@ fn replay_result(
     pcrs: &PcrValues,
     policy: &Policy,
     reports: &[ReplayReport],
-) -> Result<String, String> {
+) -> Result<String, ReplayFailure> {
     if let Some(e) = digest_errors.iter().flatten().next() {
-        return Err(format!("{e} (the record was edited after it was measured)"));
+        return Err(ReplayFailure::Edited(e.clone()));
     }
     if pcrs.get(policy.bank, policy.pcr).is_none() {
-        return Err(format!(
-            "PCR {} {} is not in the quote (it covers {})",
-            policy.pcr,
-            policy.bank,
-            describe_selection(&pcrs.selection)
-        ));
+        return Err(ReplayFailure::NotQuoted {
+            pcr: policy.pcr,
+            bank: policy.bank,
+            covers: describe_selection(&pcrs.selection),
+        });
     }
     if let Some(m) = reports
         .iter()
         .find(|r| r.result == ReplayResult::Mismatch)
         .and_then(|r| r.detail.clone())
     {
-        return Err(m);
+        return Err(ReplayFailure::Mismatch(m));
     }
     let pairs = |want: ReplayResult| -> Vec<String> {
         reports
@@ -660,7 +678,7 @@ mod tests {
             r.verdict
         );
         // Two records swapped.
-        let recs = crate::measure::parse_log(&f.ev.log).unwrap();
+        let recs = crate::measure::parse_records(&f.ev.log).unwrap();
         let mut t = f.ev.clone();
         t.log = [
             record_bytes(12, &recs[1].content, &[PcrBank::Sha1, PcrBank::Sha256]),

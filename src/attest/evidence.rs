@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::fs::ReplaceDirError;
 use crate::util::read::{read_capped, ReadError};
 
 /// `quote.msg`: the `TPMS_ATTEST` (`tpm2_quote -m`).
@@ -56,10 +57,9 @@ pub enum EvidenceError {
     /// A file of the directory, or the log, cannot be read.
     #[error(transparent)]
     Read(#[from] ReadError),
-    /// `--out` cannot be replaced ([`crate::util::fs::prepare_replaceable_dir`]
-    /// says why).
-    #[error("{0}")]
-    OutDir(String),
+    /// `--out` cannot be replaced.
+    #[error(transparent)]
+    OutDir(ReplaceDirError),
 }
 
 /// The evidence as read from files, unparsed.

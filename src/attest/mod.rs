@@ -14,8 +14,8 @@
 //! runs on what it writes: [`quote_msg`] (`TPMS_ATTEST`), [`signature`]
 //! (`TPMT_SIGNATURE` and its check), [`pcrs`] (`quote.pcrs`), over the TPM
 //! marshalling of [`crate::tpm::marshal`]; one [`nonce`] parser serves
-//! both commands. [`replay`] says why a log does not replay to a quoted
-//! value.
+//! both commands. Why a log does not replay to a quoted value is
+//! [`crate::measure::explain`]'s to say.
 //!
 //! Exit status of `modseal attest`: 0 trusted, 1 not trusted, 2 bad input.
 
@@ -27,7 +27,6 @@ pub mod pcrs;
 pub mod policy;
 pub mod quote;
 pub mod quote_msg;
-pub mod replay;
 pub mod report;
 pub mod selection;
 pub mod signature;

@@ -1,7 +1,7 @@
 //! The nonce (qualifying data) a verifier chooses for a quote: one parser
 //! for `modseal quote --nonce` and `modseal attest --nonce`.
 
-use super::policy::clip;
+use crate::util::text::clip;
 
 /// Largest nonce: a `TPM2B_DATA` holds at most `sizeof(TPMU_HA)` = 64 bytes
 /// (tpm2-tss, tpm2-tools). swtpm accepts 64 bytes with a SHA-256 AK; a TPM

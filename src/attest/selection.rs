@@ -2,6 +2,7 @@
 //! `TPML_PCR_SELECTION` as read from `quote.msg` and `quote.pcrs`, named the
 //! way tpm2-tools names them (`sha256:0,7,12+sha1:12`).
 
+use crate::tpm::bank::PcrListError;
 use crate::tpm::marshal::PCR_SELECT_MAX;
 use crate::tpm::PcrBank;
 
@@ -19,9 +20,9 @@ pub enum SelectionError {
     /// A bank named in two parts.
     #[error("bank {0} given twice")]
     BankTwice(PcrBank),
-    /// A PCR list that does not parse ([`crate::tpm::bank::parse_pcr_list`]).
+    /// A PCR list that does not parse.
     #[error("{0}")]
-    PcrList(String),
+    PcrList(#[from] PcrListError),
 }
 
 /// The name of a TPM hash algorithm, or its number.
@@ -108,7 +109,7 @@ pub fn parse_pcr_spec(text: &str) -> Result<Vec<PcrRequest>, SelectionError> {
         if out.iter().any(|(b, _)| *b == bank) {
             return Err(SelectionError::BankTwice(bank));
         }
-        let pcrs = crate::tpm::bank::parse_pcr_list(list).map_err(SelectionError::PcrList)?;
+        let pcrs = crate::tpm::bank::parse_pcr_list(list)?;
         out.push((bank, pcrs));
     }
     Ok(out)

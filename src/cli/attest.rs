@@ -137,7 +137,7 @@ fn make_policy(a: &AttestArgs) -> u8 {
         Ok(b) => b,
         Err(e) => return bad_input(false, &e.to_string()),
     };
-    let records = match crate::measure::parse_log(&log) {
+    let records = match crate::measure::parse_records(&log) {
         Ok(r) => r,
         Err(e) => return bad_input(false, &format!("{}: {e}", log_path.display())),
     };

@@ -66,6 +66,8 @@ pub struct BootArgs {
     /// Modules directory (default /lib/modules/$(uname -r)).
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
+    // A doc comment here would become this argument's --help text, kept as it is.
+    #[allow(missing_docs)]
     #[arg(long, value_enum, default_value = "early")]
     pub stage: StageArg,
     /// enforce: exit 1 on any failure (the caller stops the boot); warn: exit 0, failure measured and logged.

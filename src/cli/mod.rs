@@ -7,26 +7,20 @@
 //! postinst hook and remote verifiers branch on them.
 #![warn(missing_docs)]
 
-// Documented by their owners under issue 10; until then they opt out of the
-// lint so that `clippy -D warnings` stays green.
-#[allow(missing_docs)]
 pub mod attest;
-#[allow(missing_docs)]
 pub mod boot;
 pub mod bundle;
+// Documented by its owner under issue 10; until then it opts out of the lint
+// so that `clippy -D warnings` stays green.
 #[allow(missing_docs)]
 pub mod check_initramfs;
 pub mod inspect;
 pub mod keys;
-#[allow(missing_docs)]
 pub mod log;
 pub mod output;
-#[allow(missing_docs)]
 pub mod predict;
 pub mod progress;
-#[allow(missing_docs)]
 pub mod quote;
-#[allow(missing_docs)]
 pub mod seal;
 pub mod verify;
 

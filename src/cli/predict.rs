@@ -20,6 +20,8 @@ pub struct PredictArgs {
     /// The module tree the boot will verify.
     #[arg(long, value_name = "DIR")]
     pub modules: PathBuf,
+    // A doc comment here would become this argument's --help text, kept as it is.
+    #[allow(missing_docs)]
     #[arg(long, value_enum, default_value = "enforce")]
     pub mode: ModeArg,
     /// The PCR (for the output line; the value does not depend on it).
@@ -28,6 +30,8 @@ pub struct PredictArgs {
     /// PCR value before the boot's records (default: all zero).
     #[arg(long, value_name = "HEX")]
     pub from: Option<String>,
+    // A doc comment here would become this argument's --help text, kept as it is.
+    #[allow(missing_docs)]
     #[arg(long, default_value = "sha256", value_name = "BANK")]
     pub bank: String,
     /// Stages the boot runs, in order (repeatable; default: early).

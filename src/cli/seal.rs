@@ -38,6 +38,8 @@ pub struct EnrollArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    // A doc comment here would become this argument's --help text, kept as it is.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub tcti: TctiArgs,
 }
@@ -51,6 +53,8 @@ pub struct UnsealArgs {
     /// Directory written by `modseal enroll`.
     #[arg(long, value_name = "DIR")]
     pub sealed: PathBuf,
+    // A doc comment here would become this argument's --help text, kept as it is.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub tcti: TctiArgs,
 }

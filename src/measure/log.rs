@@ -57,18 +57,6 @@ impl Record {
         }
         Ok(())
     }
-
-    /// [`Record::parse_content`] with the error as its message, for callers
-    /// that only report it (attest/).
-    pub fn modseal_content(&self) -> Option<Result<Content, String>> {
-        self.parse_content().map(|r| r.map_err(|e| e.to_string()))
-    }
-
-    /// [`Record::verify_digests`] with the error as its message, for callers
-    /// that only report it (attest/).
-    pub fn check_digests(&self) -> Result<(), String> {
-        self.verify_digests().map_err(|e| e.to_string())
-    }
 }
 
 #[derive(Deserialize)]
@@ -112,12 +100,6 @@ pub fn parse_records(bytes: &[u8]) -> Result<Vec<Record>, MeasureError> {
         records.push(parse_record(index, chunk)?);
     }
     Ok(records)
-}
-
-/// [`parse_records`] with the error as its message, for callers that only
-/// report it (attest/).
-pub fn parse_log(bytes: &[u8]) -> Result<Vec<Record>, String> {
-    parse_records(bytes).map_err(|e| e.to_string())
 }
 
 /// One record: the bytes between two separators.
@@ -180,9 +162,9 @@ mod tests {
     fn hostile_logs_are_errors() {
         for bad in [&b"{}"[..], b"\x1e{", b"\x1e{}\n", b"\x1e{\"pcr\":99,\"digests\":[],\"content_type\":\"x\",\"content\":{}}\n",
             b"\x1e{\"pcr\":1,\"digests\":[{\"hashAlg\":\"md5\",\"digest\":\"00\"}],\"content_type\":\"x\",\"content\":{}}\n"] {
-            assert!(parse_log(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(parse_records(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
-        assert!(parse_log(b"").unwrap().is_empty());
+        assert!(parse_records(b"").unwrap().is_empty());
     }
 
     #[test]
@@ -210,15 +192,16 @@ mod tests {
             .replace("\"a\"", "\"b\"");
         let r = &parse_records(edited.as_bytes()).unwrap()[0];
         assert_eq!(
-            r.check_digests().unwrap_err(),
+            r.verify_digests().unwrap_err().to_string(),
             "record 1: sha256 digest does not match the content"
         );
         let relabelled = record_bytes(12, b"{\"a\":1}", &[PcrBank::Sha256]);
         let r = &parse_records(&relabelled).unwrap()[0];
         assert!(r
-            .modseal_content()
+            .parse_content()
             .unwrap()
             .unwrap_err()
+            .to_string()
             .starts_with("record 1: content: "));
     }
 

@@ -4,7 +4,8 @@
 //! `record.rs` builds a stage's [`Content`] and its bytes in the log
 //! ([`record_bytes`]), `log.rs` reads a log back ([`parse_records`]) and
 //! appends to it ([`append`]), `replay.rs` computes the PCR value a log
-//! implies ([`replay()`]). Errors are [`MeasureError`].
+//! implies ([`replay()`]) and says why it does not reach an expected one
+//! ([`explain`]). Errors are [`MeasureError`].
 
 mod error;
 mod log;
@@ -12,9 +13,9 @@ mod record;
 mod replay;
 
 pub use error::MeasureError;
-pub use log::{append, parse_log, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
+pub use log::{append, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
 pub use record::{
     digests, record_bytes, Content, Mode, ModuleEntry, Stage, StageResult, UnsealOutcome,
     CONTENT_TYPE, CONTENT_VERSION, RS,
 };
-pub use replay::{first_mismatch, replay};
+pub use replay::{explain, replay, Replay, MAX_PERMUTED};

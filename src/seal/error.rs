@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::tpm::{PcrBank, TpmError};
 use crate::trust::TrustError;
+use crate::util::fs::ReplaceDirError;
 use crate::util::read::ReadError;
 
 /// Why an enrollment could not be made or `sealed.json` was refused.
@@ -95,8 +96,8 @@ pub enum SealError {
     #[error("{}: changed while being read", .0.display())]
     BundleChanged(PathBuf),
     /// The output directory cannot hold an enrollment.
-    #[error("{0}")]
-    OutDir(String),
+    #[error(transparent)]
+    OutDir(ReplaceDirError),
     /// The current PCR values could not be read.
     #[error("reading the current PCR values: {0}")]
     PcrRead(#[source] TpmError),

@@ -157,14 +157,15 @@ pub fn load_enrollment(dir: &Path) -> Result<Enrollment, UnsealFailure> {
     };
     let public = read(SEALED_PUB)?;
     let private = read(SEALED_PRIV)?;
-    let bad =
-        |e: String| UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PUB).display()));
-    let tpmt = tpm2b::decode(SEALED_PUB, &public).map_err(&bad)?;
-    tpm2b::parse_sealed_public(tpmt)
-        .map_err(&bad)?
-        .check(&info.policy_digest)
-        .map_err(&bad)?;
-    tpm2b::decode(SEALED_PRIV, &private).map_err(|e| {
+    let bad = |e: tpm2b::Tpm2bError| {
+        UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PUB).display()))
+    };
+    let tpmt = tpm2b::decode_file(SEALED_PUB, &public).map_err(bad)?;
+    tpm2b::SealedPublic::parse(tpmt)
+        .map_err(bad)?
+        .verify(&info.policy_digest)
+        .map_err(bad)?;
+    tpm2b::decode_file(SEALED_PRIV, &private).map_err(|e| {
         UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PRIV).display()))
     })?;
     let srk = info.srk;

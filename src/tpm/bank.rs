@@ -7,13 +7,18 @@ use sha2::Digest as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PcrBank {
+    /// SHA-1 (`TPM_ALG_SHA1`).
     Sha1,
+    /// SHA-256 (`TPM_ALG_SHA256`).
     Sha256,
+    /// SHA-384 (`TPM_ALG_SHA384`).
     Sha384,
+    /// SHA-512 (`TPM_ALG_SHA512`).
     Sha512,
 }
 
 impl PcrBank {
+    /// Every bank modseal knows, weakest first.
     pub const ALL: [PcrBank; 4] = [
         PcrBank::Sha1,
         PcrBank::Sha256,
@@ -31,10 +36,12 @@ impl PcrBank {
         }
     }
 
+    /// The bank [`PcrBank::name`] names, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         PcrBank::ALL.into_iter().find(|b| b.name() == name)
     }
 
+    /// The size of a PCR value (and of a digest) in this bank.
     pub fn digest_len(self) -> usize {
         match self {
             PcrBank::Sha1 => 20,
@@ -44,10 +51,12 @@ impl PcrBank {
         }
     }
 
+    /// The bank's hash of `data`.
     pub fn hash(self, data: &[u8]) -> Vec<u8> {
         self.hash_parts(&[data])
     }
 
+    /// The bank's hash of `parts`, concatenated.
     pub fn hash_parts(self, parts: &[&[u8]]) -> Vec<u8> {
         macro_rules! h {
             ($t:ty) => {{
@@ -128,8 +137,23 @@ pub fn pcr_selection(bank: PcrBank, pcrs: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Why a PCR list (`--pcrs`, a quote selection) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PcrListError {
+    /// An entry that is not a PCR index.
+    #[error("'{0}' is not a PCR index (0-23)")]
+    NotAPcr(String),
+    /// A range whose start is after its end.
+    #[error("PCR range '{0}' is backwards")]
+    Backwards(String),
+    /// No PCR at all.
+    #[error("empty PCR list")]
+    Empty,
+}
+
 /// Parses a PCR list like `7,12` or `0-7,12` (0–23), sorted and deduplicated.
-pub fn parse_pcr_list(text: &str) -> Result<Vec<u8>, String> {
+pub fn parse_pcr_list(text: &str) -> Result<Vec<u8>, PcrListError> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = match part.split_once('-') {
@@ -140,22 +164,22 @@ pub fn parse_pcr_list(text: &str) -> Result<Vec<u8>, String> {
             }
         };
         if lo > hi {
-            return Err(format!("PCR range '{part}' is backwards"));
+            return Err(PcrListError::Backwards(part.to_owned()));
         }
         out.extend(lo..=hi);
     }
     if out.is_empty() {
-        return Err("empty PCR list".into());
+        return Err(PcrListError::Empty);
     }
     out.sort_unstable();
     out.dedup();
     Ok(out)
 }
 
-fn parse_pcr(s: &str) -> Result<u8, String> {
+fn parse_pcr(s: &str) -> Result<u8, PcrListError> {
     match s.trim().parse::<u8>() {
         Ok(p) if p <= 23 => Ok(p),
-        _ => Err(format!("'{s}' is not a PCR index (0-23)")),
+        _ => Err(PcrListError::NotAPcr(s.to_owned())),
     }
 }
 
@@ -169,7 +193,18 @@ mod tests {
         assert_eq!(parse_pcr_list("0-2, 1,23").unwrap(), vec![0, 1, 2, 23]);
         assert!(parse_pcr_list("24").is_err());
         assert!(parse_pcr_list("3-1").is_err());
-        assert!(parse_pcr_list("").is_err());
+        assert_eq!(
+            parse_pcr_list("").unwrap_err().to_string(),
+            "empty PCR list"
+        );
+        assert_eq!(
+            parse_pcr_list("3-1").unwrap_err().to_string(),
+            "PCR range '3-1' is backwards"
+        );
+        assert_eq!(
+            parse_pcr_list("1, x").unwrap_err().to_string(),
+            "'x' is not a PCR index (0-23)"
+        );
     }
 
     #[test]

@@ -206,7 +206,8 @@ impl Tpm for MemoryTpm {
         let mut private = PRIVATE_MAGIC.to_vec();
         private.extend_from_slice(&self.instance.to_be_bytes());
         private.extend_from_slice(&id.to_be_bytes());
-        let enc = |b: &[u8]| super::tpm2b::encode(b).map_err(TpmError::Invalid);
+        let enc =
+            |b: &[u8]| super::tpm2b::encode_file(b).map_err(|e| TpmError::Invalid(e.to_string()));
         let blob = SealedBlob {
             public: enc(&tpmt)?,
             private: enc(&private)?,
@@ -230,8 +231,8 @@ impl Tpm for MemoryTpm {
         pcrs: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         self.begin()?;
-        let private =
-            super::tpm2b::decode("sealed.priv", &blob.private).map_err(|e| Self::bad_object(&e))?;
+        let private = super::tpm2b::decode_file("sealed.priv", &blob.private)
+            .map_err(|e| Self::bad_object(&e.to_string()))?;
         let rest = private
             .strip_prefix(&PRIVATE_MAGIC[..])
             .filter(|r| r.len() == 16)

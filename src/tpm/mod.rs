@@ -89,8 +89,11 @@ impl Srk {
 /// storage root key it is a child of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedBlob {
+    /// The `TPM2B_PUBLIC` file (`sealed.pub`).
     pub public: Vec<u8>,
+    /// The `TPM2B_PRIVATE` file (`sealed.priv`).
     pub private: Vec<u8>,
+    /// The storage root key the object was created under.
     pub srk: Srk,
 }
 
@@ -101,33 +104,56 @@ pub struct SealedBlob {
 pub enum TpmError {
     /// No TPM at the TCTI (no device node, connection refused).
     #[error("no TPM at '{tcti}': {reason}")]
-    NoDevice { tcti: String, reason: String },
+    NoDevice {
+        /// The TCTI tried.
+        tcti: String,
+        /// Why it did not answer.
+        reason: String,
+    },
     /// The PolicyPCR check failed: the PCRs differ from the sealed state.
     #[error("TPM refused the unseal: PCR policy not satisfied (rc {rc:#x})")]
-    PolicyMismatch { rc: u32 },
+    PolicyMismatch {
+        /// The TPM's return code.
+        rc: u32,
+    },
     /// The TPM is in dictionary-attack lockout.
     #[error("TPM is in dictionary-attack lockout (rc {rc:#x})")]
-    Lockout { rc: u32 },
+    Lockout {
+        /// The TPM's return code.
+        rc: u32,
+    },
     /// The sealed object does not load: made by another TPM, or corrupt.
     #[error("sealed object rejected by the TPM (made by another TPM, or corrupt): {op}: rc {rc:#x} {text}")]
     BadObject {
+        /// The operation that refused it.
         op: &'static str,
+        /// The TPM's return code (0 when modseal refused it first).
         rc: u32,
+        /// The decoded return code, or why the object is malformed.
         text: String,
     },
     /// PCR values changed while a policy session was being built.
     #[error("PCR values changed during the operation (rc {rc:#x})")]
-    PcrChanged { rc: u32 },
+    PcrChanged {
+        /// The TPM's return code.
+        rc: u32,
+    },
     /// Any other TPM failure, with the operation and decoded return code.
     #[error("TPM {op} failed: rc {rc:#x} {text}")]
     Tpm {
+        /// The TPM command.
         op: &'static str,
+        /// The TPM's (or the TSS's) return code.
         rc: u32,
+        /// The decoded return code.
         text: String,
     },
     /// Input modseal refused before asking the TPM.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(
+        /// What was refused, and why.
+        String,
+    ),
 }
 
 impl TpmError {

@@ -147,19 +147,6 @@ pub fn decode_file<'a>(what: &str, file: &'a [u8]) -> Result<&'a [u8], Tpm2bErro
     Ok(body)
 }
 
-/// [`encode_file`] with the error as text, for callers not yet moved to
-/// [`Tpm2bError`] (`seal/`, `tpm/esapi.rs`, `tpm/memory.rs`); goes when they
-/// have.
-pub fn encode(body: &[u8]) -> Result<Vec<u8>, String> {
-    encode_file(body).map_err(|e| e.to_string())
-}
-
-/// [`decode_file`] with the error as text, for callers not yet moved to
-/// [`Tpm2bError`] (see [`encode`]).
-pub fn decode<'a>(what: &str, file: &'a [u8]) -> Result<&'a [u8], String> {
-    decode_file(what, file).map_err(|e| e.to_string())
-}
-
 /// The parts of a sealed data object's `TPMT_PUBLIC` modseal checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedPublic<'a> {
@@ -171,12 +158,6 @@ pub struct SealedPublic<'a> {
     pub auth_policy: &'a [u8],
     /// `unique`.
     pub unique: &'a [u8],
-}
-
-/// [`SealedPublic::parse`] with the error as text, for callers not yet
-/// moved to [`Tpm2bError`] (see [`encode`]).
-pub fn parse_sealed_public(tpmt: &[u8]) -> Result<SealedPublic<'_>, String> {
-    SealedPublic::parse(tpmt).map_err(|e| e.to_string())
 }
 
 impl<'a> SealedPublic<'a> {
@@ -237,12 +218,6 @@ impl<'a> SealedPublic<'a> {
         }
         Ok(())
     }
-
-    /// [`SealedPublic::verify`] with the error as text, for callers not yet
-    /// moved to [`Tpm2bError`] (see [`encode`]).
-    pub fn check(&self, expected_policy: &[u8]) -> Result<(), String> {
-        self.verify(expected_policy).map_err(|e| e.to_string())
-    }
 }
 
 /// A marshalled `TPMT_PUBLIC` for a sealed data object with modseal's
@@ -272,10 +247,8 @@ mod tests {
         assert_eq!(&file[..2], &[0, 9]);
         assert_eq!(decode_file("x", &file).unwrap(), &body[..]);
         assert!(encode_file(&vec![0u8; 70_000]).is_err());
-        // The text forms say the same.
-        assert_eq!(encode(&body).unwrap(), file);
         assert_eq!(
-            decode("x", b"\x00\x03ab").unwrap_err(),
+            decode_file("x", b"\x00\x03ab").unwrap_err().to_string(),
             "x: TPM2B size field says 3 bytes but 2 follow"
         );
     }
@@ -303,8 +276,6 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("differs"));
-        assert_eq!(parse_sealed_public(&tpmt).unwrap(), p);
-        assert!(p.check(&[8u8; 32]).unwrap_err().contains("differs"));
     }
 
     #[test]

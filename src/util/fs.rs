@@ -153,31 +153,66 @@ fn exchange_dir(
     }
 }
 
+/// Why a directory may not be replaced as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplaceDirError {
+    /// The directory (or its symlink's target) cannot be examined.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path examined.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// Something other than a directory is in the way.
+    #[error("{} exists and is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The directory holds files modseal did not write there.
+    #[error(
+        "{} holds files that are not {what} ({}); it is replaced as a whole{when}, so use an empty or modseal-only directory",
+        dir.display(),
+        names.join(", ")
+    )]
+    Foreign {
+        /// The directory.
+        dir: PathBuf,
+        /// Whose files it may hold ("a quote's").
+        what: &'static str,
+        /// When it is replaced (" on enroll"), or nothing.
+        when: &'static str,
+        /// The other files' names, sorted.
+        names: Vec<String>,
+    },
+}
+
 /// Checks that `dir` may be replaced as a whole by [`write_dir_replacing`]:
 /// absent, or a directory (a symlink is followed; its target is returned)
 /// holding only `allowed` names, so a mistyped path never wipes other files.
+/// `what` and `when` word the refusal ([`ReplaceDirError::Foreign`]).
 pub fn prepare_replaceable_dir(
     dir: &Path,
     allowed: &[&str],
-    what: &str,
-    when: &str,
-) -> Result<PathBuf, String> {
+    what: &'static str,
+    when: &'static str,
+) -> Result<PathBuf, ReplaceDirError> {
+    let io_at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReplaceDirError::Io { path, source }
+    };
     let meta = match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dir.to_path_buf()),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(e) => return Err(io_at(dir)(e)),
         Ok(m) => m,
     };
     let target = if meta.file_type().is_symlink() {
-        std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?
+        std::fs::canonicalize(dir).map_err(io_at(dir))?
     } else {
         dir.to_path_buf()
     };
-    let io = |e: std::io::Error| format!("{}: {e}", target.display());
+    let io = |e: std::io::Error| io_at(&target)(e);
     if !std::fs::metadata(&target).map_err(io)?.is_dir() {
-        return Err(format!(
-            "{} exists and is not a directory",
-            target.display()
-        ));
+        return Err(ReplaceDirError::NotADirectory(target));
     }
     let mut foreign = Vec::new();
     for entry in std::fs::read_dir(&target).map_err(io)? {
@@ -192,11 +227,12 @@ pub fn prepare_replaceable_dir(
     }
     if !foreign.is_empty() {
         foreign.sort();
-        return Err(format!(
-            "{} holds files that are not {what} ({}); it is replaced as a whole{when}, so use an empty or modseal-only directory",
-            target.display(),
-            foreign.join(", ")
-        ));
+        return Err(ReplaceDirError::Foreign {
+            dir: target,
+            what,
+            when,
+            names: foreign,
+        });
     }
     Ok(target)
 }

@@ -17,10 +17,12 @@ fn encode(bytes: &[u8], digits: &[u8; 16], sep: Option<char>) -> String {
     out
 }
 
+/// Lowercase hex, no separator: digests in reports, logs and JSON.
 pub fn lower(bytes: &[u8]) -> String {
     encode(bytes, LOWER, None)
 }
 
+/// Uppercase hex, no separator: key identifiers.
 pub fn upper(bytes: &[u8]) -> String {
     encode(bytes, UPPER, None)
 }

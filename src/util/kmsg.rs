@@ -3,18 +3,25 @@
 
 use std::io::Write;
 
+/// Where a message is written.
 #[derive(Debug)]
 pub enum Sink {
+    /// The process's stderr.
     Stderr,
+    /// `/dev/kmsg`, opened for writing.
     Kmsg(std::fs::File),
 }
 
 /// Kernel log levels used here (`<N>` prefixes of /dev/kmsg).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// `KERN_ERR`.
     Err = 3,
+    /// `KERN_WARNING`.
     Warning = 4,
+    /// `KERN_NOTICE`.
     Notice = 5,
+    /// `KERN_INFO`.
     Info = 6,
 }
 

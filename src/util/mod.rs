@@ -1,8 +1,9 @@
 //! The bottom layer: hex, PEM, capped file reads, atomic writes, the kernel
-//! log. One of each.
+//! log, clipped text for messages. One of each.
 
 pub mod fs;
 pub mod hex;
 pub mod kmsg;
 pub mod pem;
 pub mod read;
+pub mod text;

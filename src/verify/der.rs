@@ -26,7 +26,7 @@ pub enum DerErrorKind {
     /// A reader was asked for the content of a primitive element.
     #[error("expected a constructed element")]
     NotConstructed,
-    /// Nesting reached [`MAX_DEPTH`].
+    /// Nesting reached the limit (16 levels).
     #[error("nesting too deep")]
     TooDeep,
     /// The input ended where an element was required.

@@ -57,7 +57,7 @@ pub enum Pkcs7ErrorKind {
     /// The content is embedded rather than detached.
     #[error("content is embedded; a module signature is detached")]
     EmbeddedContent,
-    /// More certificates than [`MAX_CERTIFICATES`].
+    /// More certificates than the limit (16).
     #[error("more than {max} certificates")]
     TooManyCertificates {
         /// The limit.

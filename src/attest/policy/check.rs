@@ -1,8 +1,9 @@
 //! The records of the policy's PCR against the policy: every violation,
 //! most fundamental first.
 
-use super::{clip, ExpectedModule, Policy, Violation};
+use super::{ExpectedModule, Policy, Violation};
 use crate::measure::{Content, Record, Stage, UnsealOutcome};
+use crate::util::text::clip;
 
 /// A violation of record `r`.
 fn at(r: &Record, msg: String) -> Violation {

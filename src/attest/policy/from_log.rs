@@ -2,19 +2,20 @@
 //! --make-policy`).
 
 use super::check::{check_content, evaluate};
-use super::{clip, path_is_writable, sha256_hex, ExpectedModule, ModeRule, Policy};
-use crate::measure::{Content, Mode, Record};
+use super::{path_is_writable, sha256_hex, ExpectedModule, ModeRule, Policy};
+use crate::measure::{Content, MeasureError, Mode, Record};
 use crate::tpm::PcrBank;
+use crate::util::text::clip;
 use crate::verify::Verdict;
 
 /// Why no policy is made from a log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MakePolicyError {
-    /// A record's digests or content do not check ([`Record::check_digests`],
-    /// [`Record::modseal_content`] say why).
+    /// A record's digests or content do not check ([`Record::verify_digests`],
+    /// [`Record::parse_content`]).
     #[error("{0}")]
-    Record(String),
+    Record(MeasureError),
     /// A record that is not modseal's.
     #[error(
         "record {index}: a foreign '{}' record: make the policy by hand (allow-content-type)",
@@ -136,11 +137,10 @@ pub fn from_log(records: &[Record], modules: bool) -> Result<Policy, MakePolicyE
 fn modseal_contents(records: &[Record]) -> Result<Vec<(&Record, Content)>, MakePolicyError> {
     let mut contents = Vec::new();
     for r in records {
-        r.check_digests()
-            .map_err(|e| MakePolicyError::Record(e.to_string()))?;
-        match r.modseal_content() {
+        r.verify_digests().map_err(MakePolicyError::Record)?;
+        match r.parse_content() {
             Some(Ok(c)) => contents.push((r, c)),
-            Some(Err(e)) => return Err(MakePolicyError::Record(e.to_string())),
+            Some(Err(e)) => return Err(MakePolicyError::Record(e)),
             None => {
                 return Err(MakePolicyError::Foreign {
                     index: r.index,

@@ -31,8 +31,6 @@ pub const HEADER: &str = "modseal-attest-policy v1";
 pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
 /// Bound on `module` lines (a kernel has a few thousand modules).
 pub const MAX_MODULES: usize = 100_000;
-/// Bound on the module reasons and paths quoted in messages.
-const QUOTE_LIMIT: usize = 200;
 
 /// Which measured modes are acceptable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -188,20 +186,6 @@ impl Policy {
     }
 }
 
-/// Makes a string safe for a one-line report: control characters replaced,
-/// length bounded.
-pub fn clip(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(QUOTE_LIMIT)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().count() > QUOTE_LIMIT {
-        out.push('…');
-    }
-    out
-}
-
 /// One way the records break the policy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
@@ -214,7 +198,7 @@ pub struct Violation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{parse_log, record_bytes, ModuleEntry};
+    use crate::measure::{parse_records, record_bytes, ModuleEntry};
     use crate::measure::{Content, Record, StageResult, UnsealOutcome};
 
     fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
@@ -260,7 +244,7 @@ mod tests {
                 &[PcrBank::Sha1, PcrBank::Sha256],
             ));
         }
-        parse_log(&log).unwrap()
+        parse_records(&log).unwrap()
     }
 
     fn good() -> Vec<Record> {
@@ -448,7 +432,7 @@ mod tests {
             .replace("\"modseal\"", "\"other\"");
         extra = s.into_bytes();
         log.extend(extra);
-        let recs = parse_log(&log).unwrap();
+        let recs = parse_records(&log).unwrap();
         assert!(evaluate(&Policy::default(), &recs)[0]
             .message
             .contains("foreign 'other'"));

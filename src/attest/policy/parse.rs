@@ -1,10 +1,11 @@
 //! Reading a policy file: every error names its line.
 
 use super::{
-    clip, path_is_writable, sha256_hex, stage_from_name, ExpectedModule, ModeRule, Policy, HEADER,
+    path_is_writable, sha256_hex, stage_from_name, ExpectedModule, ModeRule, Policy, HEADER,
     MAX_MODULES, MAX_POLICY_SIZE, VERDICTS,
 };
 use crate::tpm::PcrBank;
+use crate::util::text::clip;
 use crate::verify::Verdict;
 
 /// Why a policy file is refused.

@@ -297,9 +297,9 @@ mod tests {
             .unwrap()
             .marshall()
             .unwrap();
-        let p = tpm2b::parse_sealed_public(&t).unwrap();
+        let p = tpm2b::SealedPublic::parse(&t).unwrap();
         assert_eq!(p.attributes, tpm2b::SEALED_ATTRIBUTES);
-        p.check(&policy).unwrap();
+        p.verify(&policy).unwrap();
         assert_eq!(t, tpm2b::build_sealed_public(&policy, &[]));
     }
 

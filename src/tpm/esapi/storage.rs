@@ -139,8 +139,9 @@ impl Tpm for EsapiTpm {
         let r = self.create_sealed(srk_handle, secret, policy_digest);
         self.release_srk(srk_handle, flush);
         let (public, private) = r?;
-        let enc =
-            |what: &str, b: &[u8]| tpm2b::encode(b).map_err(|e| invalid(format!("{what}: {e}")));
+        let enc = |what: &str, b: &[u8]| {
+            tpm2b::encode_file(b).map_err(|e| invalid(format!("{what}: {e}")))
+        };
         Ok(SealedBlob {
             public: enc("TPM2B_PUBLIC", &public)?,
             private: enc("TPM2B_PRIVATE", &private)?,
@@ -156,12 +157,12 @@ impl Tpm for EsapiTpm {
     ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         check_pcrs(pcrs)?;
         let bad = |op: &'static str, text: String| TpmError::BadObject { op, rc: 0, text };
-        let public =
-            tpm2b::decode("sealed.pub", &blob.public).map_err(|e| bad("read sealed.pub", e))?;
+        let public = tpm2b::decode_file("sealed.pub", &blob.public)
+            .map_err(|e| bad("read sealed.pub", e.to_string()))?;
         let public =
             Public::unmarshall(public).map_err(|e| bad("unmarshal TPMT_PUBLIC", e.to_string()))?;
-        let private =
-            tpm2b::decode("sealed.priv", &blob.private).map_err(|e| bad("read sealed.priv", e))?;
+        let private = tpm2b::decode_file("sealed.priv", &blob.private)
+            .map_err(|e| bad("read sealed.priv", e.to_string()))?;
         let private =
             Private::try_from(private.to_vec()).map_err(|e| bad("TPM2B_PRIVATE", e.to_string()))?;
         let sel = selection(bank, pcrs)?;
