@@ -16,7 +16,7 @@
 //! reading the trust files they are named.
 //!
 //! [`image`] reads files as they are stored: one decompression table for
-//! modules, kernel payloads and initramfs members ([`Format`]), the
+//! modules, kernel payloads and initramfs members ([`Compression`]), the
 //! certificates built into a kernel image, initramfs archives (cpio, PE) and
 //! module trees; [`verify_bytes`] and [`verify_file`] check a stored module.
 //!
@@ -46,6 +46,7 @@
 //! assert_eq!(report.verdict.to_string(), "unsigned");
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod util;

@@ -9,10 +9,11 @@ use super::progress::Bar;
 use super::{TrustArgs, EXIT_FAIL, EXIT_USAGE};
 use crate::image::initramfs::{check_images, ImageSummary, Limits};
 
+/// `modseal check-initramfs` arguments.
 #[derive(Debug, Args)]
 pub struct CheckInitramfsArgs {
     #[command(flatten)]
-    pub trust: TrustArgs,
+    pub(crate) trust: TrustArgs,
     /// Print a JSON report instead of text (the shape of `verify --json`).
     #[arg(long)]
     pub json: bool,
