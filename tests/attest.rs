@@ -497,7 +497,14 @@ fn quote_signed_by_another_ak_is_a_bad_signature() {
     let other = m.ak("other", "o", "rsa2048:rsassa-sha256:null");
     let q = m.quote(&other, "sha256:0,12", NONCE, "quote");
     let v = assert_not_trusted(&attest(&ak.pem, &q, NONCE, &[]), "bad signature: ");
-    assert!(v.contains("RSA signature does not match"), "{v}");
+    // A signature made with another 2048-bit modulus is, as an integer,
+    // sometimes not below this AK's modulus: the check then stops at the
+    // range test. Either way it is this key's bad signature.
+    assert!(
+        v.contains("RSA signature does not match")
+            || v.contains("RSA signature value out of range"),
+        "{v}"
+    );
     assert!(!checkquote(&ak.pem, &q, NONCE));
     // The same files with the key that signed them: accepted by both.
     assert!(checkquote(&other.pem, &q, NONCE));
