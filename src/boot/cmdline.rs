@@ -19,11 +19,11 @@ pub const CMDLINE_PCR: &str = "rd.modseal.pcr";
 /// not run with settings other than those asked for (a dropped
 /// `rd.modseal=enforce`).
 pub fn read_cmdline(path: &Path) -> Result<String, BootError> {
-    std::fs::read(path)
+    crate::util::read::read_capped(path, 1 << 16)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|source| BootError::CmdlineRead {
+        .map_err(|e| BootError::CmdlineRead {
             path: path.to_owned(),
-            source,
+            source: e.into(),
         })
 }
 

@@ -69,7 +69,8 @@ impl Config {
     /// must not silently replace the configured paths, PCR or mode.
     pub fn load(explicit: Option<&Path>) -> Result<Self, BootError> {
         let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG));
-        match std::fs::read_to_string(path) {
+        // Capped, regular files only: the initramfs is the attacker's to write.
+        match crate::util::read::read_capped_string(path, 1 << 20) {
             Ok(t) => Config::parse(&t).map_err(|source| BootError::Config {
                 path: path.to_owned(),
                 source,

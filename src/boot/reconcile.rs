@@ -7,7 +7,7 @@ use crate::verify::{Report, Verdict};
 /// `/proc/modules` (or the file standing for it). Unreadable means unknown:
 /// the stage fails closed, with a name that cannot match a module file.
 pub fn read_proc_modules(path: &Path) -> String {
-    std::fs::read_to_string(path)
+    crate::util::read::read_capped_string(path, 16 << 20)
         .unwrap_or_else(|e| format!("<unreadable:{}:{e}> 0 0 - Live 0x0\n", path.display()))
 }
 

@@ -115,7 +115,9 @@ pub fn run_stage(
     let started = Instant::now();
     let mut tpm = tpm;
     let mut problems = Vec::new();
-    let bundle = std::fs::read(&cfg.trust);
+    // Capped and regular files only: a FIFO or /dev/zero planted at the
+    // bundle's path must not hang or exhaust the boot.
+    let bundle = crate::util::read::read_capped(&cfg.trust, crate::trust::MAX_TRUST_FILE);
     let unseal = unseal_step(cfg, &bundle, &mut tpm, &mut problems);
     let trust = trust_step(cfg, bundle.as_deref().ok(), &mut problems);
     let reports = verify_step(input, &trust, &mut problems);
@@ -167,16 +169,13 @@ pub fn run_stage(
 /// Unseals the bundle's digest and compares it with the bundle read.
 fn unseal_step(
     cfg: &Config,
-    bundle: &std::io::Result<Vec<u8>>,
+    bundle: &Result<Vec<u8>, crate::util::read::ReadError>,
     tpm: &mut Result<&mut dyn Tpm, TpmError>,
     problems: &mut Vec<String>,
 ) -> UnsealOutcome {
     match (bundle, tpm) {
         (Err(e), _) => {
-            problems.push(format!(
-                "{}: cannot read trust bundle: {e}",
-                cfg.trust.display()
-            ));
+            problems.push(format!("cannot read trust bundle: {e}"));
             UnsealOutcome::BundleUnreadable
         }
         (Ok(_), Err(e)) => {
@@ -484,6 +483,40 @@ mod tests {
         assert_eq!(out.pcr_value, Some((PcrBank::Sha256, want)));
         assert!(
             out.problems[0].contains("cannot read trust bundle"),
+            "{:?}",
+            out.problems
+        );
+    }
+
+    #[test]
+    fn a_fifo_at_the_bundle_path_fails_the_stage_instead_of_hanging_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("trust.bundle");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let cfg = Config {
+            trust: fifo,
+            sealed: tmp.path().join("sealed"),
+            log: tmp.path().join("log/tpm2-measure.log"),
+            ..Config::default()
+        };
+        let modules = tmp.path().join("modules");
+        std::fs::create_dir(&modules).unwrap();
+        let input = StageInput {
+            stage: Stage::Early,
+            modules_dir: &modules,
+            proc_modules: None,
+            jobs: 1,
+        };
+        let mut tpm = MemoryTpm::sha256();
+        let out = run_stage(&cfg, &input, Ok(&mut tpm), &mut Sink::Stderr);
+        assert!(!out.passed);
+        assert_eq!(out.content.unseal, UnsealOutcome::BundleUnreadable);
+        assert!(
+            out.problems[0].contains("not a regular file"),
             "{:?}",
             out.problems
         );

@@ -140,15 +140,13 @@ fn parse_record(index: usize, chunk: &[u8]) -> Result<Record, MeasureError> {
 }
 
 /// Appends one record with a single write, then syncs, so a crash leaves
-/// whole records only.
+/// whole records only. Never through a symlink, never into a non-file: the
+/// directory may have been prepared by whoever wrote the initramfs.
 pub fn append(path: &Path, record: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut f = crate::util::fs::open_append_nofollow(path)?;
     f.write_all(record)?;
     f.sync_data()
 }
@@ -229,5 +227,17 @@ mod tests {
         append(&path, &a).unwrap();
         append(&path, &b).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), [a, b].concat());
+    }
+
+    #[test]
+    fn append_never_follows_a_planted_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let path = tmp.path().join("tpm2-measure.log");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let a = record_bytes(12, b"{\"a\":1}", &[PcrBank::Sha256]);
+        assert!(append(&path, &a).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     }
 }

@@ -78,6 +78,34 @@ impl ReadError {
     }
 }
 
+impl From<ReadError> for std::io::Error {
+    /// For callers that report I/O errors with the path beside them: the
+    /// system's error where there is one (its kind kept, so `NotFound` stays
+    /// `NotFound`), else the reason without the path.
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Open { source, .. }
+            | ReadError::Stat { source, .. }
+            | ReadError::Read { source, .. } => source,
+            ReadError::NotRegular { .. } => std::io::Error::other("not a regular file"),
+            ReadError::TooLarge { size, cap, .. } => {
+                std::io::Error::other(format!("{size} bytes, more than the {cap}-byte limit"))
+            }
+            ReadError::Grew { cap, .. } => {
+                std::io::Error::other(format!("grew past the {cap}-byte limit while being read"))
+            }
+        }
+    }
+}
+
+/// Reads a text file of at most `cap` bytes (see [`read_capped`]) as an
+/// [`std::io::Result`], for callers that name the path themselves; bytes that
+/// are not UTF-8 are `InvalidData`, as `std::fs::read_to_string` says.
+pub fn read_capped_string(path: &Path, cap: usize) -> std::io::Result<String> {
+    let bytes = read_capped(path, cap)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Reads a regular file of at most `cap` bytes into `buf` (cleared first;
 /// its capacity is reused, so a worker checking thousands of files
 /// allocates once).
