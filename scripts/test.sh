@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README and .ci/run):
 #   0. style: `cargo fmt --check` and `cargo clippy --all-targets -- -D warnings`
-#      (the lints lib.rs denies are enforced only when clippy runs);
+#      (the lints lib.rs denies are enforced only when clippy runs), and the
+#      fuzz targets compile;
 #   1. release build of the static musl binary, checked to be statically linked;
 #   2. the fixture corpus (scripts/make-fixtures.sh) and its OpenSSL check;
 #   3. `cargo test --release` (all tests) against that binary (MODSEAL_BIN);
@@ -52,6 +53,11 @@ stage() {
 style() {
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+    # The fuzz targets are a crate of their own: a library change that
+    # breaks one must fail here, not twenty minutes later in the fuzz stage.
+    if [ -f fuzz/Cargo.toml ]; then
+        cargo check --manifest-path fuzz/Cargo.toml --bins
+    fi
 }
 
 build_musl() {
