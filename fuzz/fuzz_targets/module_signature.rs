@@ -3,8 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use modseal::image::compression::Compression;
-use modseal::trust::TrustStore;
 use modseal::image::module::verify_bytes;
+use modseal::trust::TrustStore;
 use modseal::verify::Options;
 
 fuzz_target!(|data: &[u8]| {
