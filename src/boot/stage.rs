@@ -456,23 +456,7 @@ mod tests {
     #[test]
     fn a_stage_without_a_bundle_is_measured_and_logged_as_failed() {
         let tmp = tempfile::tempdir().unwrap();
-        let cfg = Config {
-            trust: tmp.path().join("missing.bundle"),
-            sealed: tmp.path().join("sealed"),
-            log: tmp.path().join("log/tpm2-measure.log"),
-            ..Config::default()
-        };
-        let modules = tmp.path().join("modules");
-        std::fs::create_dir(&modules).unwrap();
-        let input = StageInput {
-            stage: Stage::Early,
-            modules_dir: &modules,
-            proc_modules: None,
-            jobs: 1,
-        };
-        let mut tpm = MemoryTpm::sha256();
-        let mut sink = Sink::Stderr;
-        let out = run_stage(&cfg, &input, Ok(&mut tpm), &mut sink);
+        let (cfg, out) = stage_with_bundle_at(tmp.path(), tmp.path().join("missing.bundle"));
         assert!(!out.passed);
         assert_eq!(out.content.unseal, UnsealOutcome::BundleUnreadable);
         assert_eq!(out.measured, vec![PcrBank::Sha256]);
@@ -488,22 +472,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_fifo_at_the_bundle_path_fails_the_stage_instead_of_hanging_it() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fifo = tmp.path().join("trust.bundle");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+    /// An early stage with `trust` as the bundle path, an empty module tree
+    /// and a fresh in-memory TPM, in `tmp`.
+    fn stage_with_bundle_at(tmp: &Path, trust: std::path::PathBuf) -> (Config, Outcome) {
         let cfg = Config {
-            trust: fifo,
-            sealed: tmp.path().join("sealed"),
-            log: tmp.path().join("log/tpm2-measure.log"),
+            trust,
+            sealed: tmp.join("sealed"),
+            log: tmp.join("log/tpm2-measure.log"),
             ..Config::default()
         };
-        let modules = tmp.path().join("modules");
+        let modules = tmp.join("modules");
         std::fs::create_dir(&modules).unwrap();
         let input = StageInput {
             stage: Stage::Early,
@@ -513,6 +491,19 @@ mod tests {
         };
         let mut tpm = MemoryTpm::sha256();
         let out = run_stage(&cfg, &input, Ok(&mut tpm), &mut Sink::Stderr);
+        (cfg, out)
+    }
+
+    #[test]
+    fn a_fifo_at_the_bundle_path_fails_the_stage_instead_of_hanging_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("trust.bundle");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let (_, out) = stage_with_bundle_at(tmp.path(), fifo);
         assert!(!out.passed);
         assert_eq!(out.content.unseal, UnsealOutcome::BundleUnreadable);
         assert!(
