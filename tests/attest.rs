@@ -71,6 +71,8 @@ impl Machine {
                 stage,
                 "--proc-modules",
                 &self.path("proc-modules").display().to_string(),
+                "--system-root",
+                &self.system_root().display().to_string(),
             ]);
             assert_eq!(code(&out), 0, "boot {stage}: {}", describe(&out));
         }

@@ -38,6 +38,8 @@ impl Setup {
             self.path("modseal.conf").display().to_string(),
             "--tcti".into(),
             self.tpm.tcti(),
+            "--system-root".into(),
+            self.system_root().display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         modseal(&args)
@@ -212,7 +214,7 @@ fn pre_pivot_reconciles_loaded_modules() {
     assert_eq!(code(&bad), 1, "{}", describe(&bad));
     assert!(
         String::from_utf8_lossy(&bad.stderr)
-            .contains("loaded module 'rootkit' has no verified file"),
+            .contains("loaded: module rootkit: loaded, but no file of that name verified"),
         "{}",
         describe(&bad)
     );
@@ -277,6 +279,8 @@ fn no_tpm_enforce_fails_warn_boots_and_logs() {
         &s.path("modseal.conf").display().to_string(),
         "--tcti",
         closed,
+        "--system-root",
+        &s.system_root().display().to_string(),
     ]
     .map(String::from);
     let mut enforce: Vec<String> = base.to_vec();
@@ -392,41 +396,79 @@ fn summary_has_time_and_the_pcr_read_back() {
     );
 }
 
-/// A failing module set: `rd.modseal=warn` and `=off` must not weaken an
-/// enforce config without `allow-weaken = yes`.
+impl Setup {
+    /// Re-writes the bundle with `settings` (flags of `modseal bundle`) and
+    /// re-enrolls it.
+    fn reseal(&self, settings: &[&str]) {
+        self.files.seal(settings, &self.tpm.tcti());
+    }
+
+    /// The record contents of the log, as text.
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+}
+
+/// The sealed policy is enforce, PCR 12, no weakening (the bundle's
+/// defaults). Nothing in modseal.conf and nothing on the command line may
+/// change it: each request is ignored, said, and named in the record.
 #[test]
-fn cmdline_cannot_weaken_enforce_without_allow_weaken() {
+fn config_and_cmdline_cannot_weaken_or_move_the_sealed_policy() {
     let s = setup(4);
     flip_byte(&first_module(&s.modules()), 64);
+    s.add_config("mode = warn\npcr = 16\nallow-weaken = yes\n");
     for v in ["warn", "off"] {
-        let out = s.boot(&["--cmdline", &s.cmdline(&format!("rd.modseal={v}"))]);
+        let out = s.boot(&[
+            "--cmdline",
+            &s.cmdline(&format!("rd.modseal={v} rd.modseal.pcr=23")),
+        ]);
         assert_eq!(code(&out), 1, "rd.modseal={v}: {}", describe(&out));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(&format!(
-                "modseal: rd.modseal={v} ignored: the configuration forbids weakening enforce mode (allow-weaken = no)"
-            )),
-            "{err}"
-        );
-        assert!(summary(&out).ends_with("FAIL (enforce mode)"), "{err}");
+        let conf = s.path("modseal.conf").display().to_string();
+        for want in [
+            format!("modseal: ignored: rd.modseal={v}: the sealed policy does not allow weakening enforce mode"),
+            "modseal: ignored: rd.modseal.pcr=23: the sealed policy does not allow moving the measurement (PCR stays 12)".to_owned(),
+            format!("modseal: ignored: {conf} line 6: mode = warn: only the sealed trust bundle sets mode"),
+            format!("modseal: ignored: {conf} line 7: pcr = 16: only the sealed trust bundle sets pcr"),
+            format!("modseal: ignored: {conf} line 8: allow-weaken = yes: only the sealed trust bundle sets allow-weaken"),
+        ] {
+            assert!(err.contains(&want), "no {want:?} in\n{err}");
+        }
+        let line = summary(&out);
+        assert!(line.ends_with("FAIL (enforce mode)"), "{err}");
+        assert!(line.contains("measured into PCR 12,"), "{err}");
     }
-    // Both boots ran in enforce mode and were measured as such.
+    assert_eq!(s.pcr(16), "0".repeat(64));
+    assert_eq!(s.pcr(23), "0".repeat(64));
+    // Measured as enforce, with what was ignored named.
     let show = s.log_show();
     assert_eq!(
         show.matches("mode enforce, result fail").count(),
         2,
         "{show}"
     );
-    // An explicit `no` is the same.
-    s.add_config("allow-weaken = no\n");
-    let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal=warn")]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let log = s.log_text();
+    assert!(log.contains(r#""ignored":["#), "{log}");
+    assert!(
+        log.contains("rd.modseal.pcr=23: the sealed policy"),
+        "{log}"
+    );
 }
 
 #[test]
-fn cmdline_warn_is_honoured_with_allow_weaken() {
+fn cmdline_warn_and_pcr_are_honoured_when_the_bundle_seals_allow_weaken() {
     let s = setup(4);
-    s.add_config("allow-weaken = yes\n");
+    s.reseal(&["--allow-weaken"]);
+    let predicted = s.predict(&[]);
+    let out = s.boot(&[
+        "--cmdline",
+        &s.cmdline("rd.modseal.pcr=7 rd.modseal.pcr=13"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let line = summary(&out);
+    assert!(line.contains("measured into PCR 13, banks"), "{line}");
+    assert_eq!(s.pcr(13), predicted);
+    assert_eq!(s.pcr12(), "0".repeat(64), "PCR 12 untouched");
     flip_byte(&first_module(&s.modules()), 64);
     let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal=warn")]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
@@ -436,7 +478,7 @@ fn cmdline_warn_is_honoured_with_allow_weaken() {
         describe(&out)
     );
     assert!(s.log_show().contains("mode warn, result fail"));
-    // An explicit --mode is the operator's: it overrides the command line.
+    // On a host an explicit --mode is the operator's.
     let out = s.boot(&[
         "--cmdline",
         &s.cmdline("rd.modseal=warn"),
@@ -444,27 +486,22 @@ fn cmdline_warn_is_honoured_with_allow_weaken() {
         "enforce",
     ]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("rd.modseal=warn overridden by --mode enforce"),
-        "{}",
-        describe(&out)
-    );
 }
 
-/// Strengthening is always honoured; the last occurrence wins, and an
-/// unknown last value leaves the configured mode (fail closed).
+/// The bundle may seal warn mode and another PCR; the command line may
+/// strengthen the mode, and its last occurrence counts even when unknown.
 #[test]
-fn cmdline_strengthens_and_unknown_values_keep_the_config() {
+fn sealed_warn_and_pcr_apply_and_the_cmdline_may_strengthen() {
     let s = setup(3);
-    std::fs::write(
-        s.path("modseal.conf"),
-        std::fs::read_to_string(s.path("modseal.conf"))
-            .expect("config")
-            .replace("mode = enforce", "mode = warn"),
-    )
-    .expect("config");
+    s.reseal(&["--mode", "warn", "--pcr", "14"]);
     flip_byte(&first_module(&s.modules()), 64);
+    let out = s.boot(&[]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let line = summary(&out);
+    assert!(
+        line.contains("measured into PCR 14,") && line.ends_with("FAIL (warn mode)"),
+        "{line}"
+    );
     let out = s.boot(&[
         "--cmdline",
         &s.cmdline("rd.modseal=off rd.modseal=\"enforce\""),
@@ -475,100 +512,178 @@ fn cmdline_strengthens_and_unknown_values_keep_the_config() {
         "{}",
         describe(&out)
     );
-
-    s.add_config("allow-weaken = yes\n");
-    std::fs::write(
-        s.path("modseal.conf"),
-        std::fs::read_to_string(s.path("modseal.conf"))
-            .expect("config")
-            .replace("mode = warn", "mode = enforce"),
-    )
-    .expect("config");
     let out = s.boot(&[
         "--cmdline",
-        &s.cmdline("rd.modseal=warn rd.modseal=bogus rd.modseal.pcr=99"),
+        &s.cmdline("rd.modseal=enforce rd.modseal=bogus"),
     ]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("rd.modseal=bogus ignored"), "{err}");
-    assert!(err.contains("rd.modseal.pcr=99 ignored"), "{err}");
-    assert!(summary(&out).contains("measured into PCR 12,"), "{err}");
-    assert!(summary(&out).ends_with("FAIL (enforce mode)"), "{err}");
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ignored: rd.modseal=bogus: not enforce, warn or off"));
 }
 
-/// `rd.modseal=off` with `allow-weaken = yes`: nothing verified, no TPM
-/// command, no log, PCR unchanged, one notice, exit 0 (even with a failing
-/// module under an enforce config).
+/// A bundle the unseal does not confirm is the attacker's: its settings
+/// are not applied, the built-in policy is (enforce, PCR 12).
 #[test]
-fn cmdline_off_with_allow_weaken_does_nothing() {
+fn an_unconfirmed_bundle_cannot_seal_warn_mode() {
     let s = setup(3);
-    s.add_config("allow-weaken = yes\n");
+    s.reseal(&["--mode", "warn", "--pcr", "14"]);
+    let mut text = std::fs::read_to_string(s.bundle()).unwrap();
+    text.push_str("# edited\n");
+    std::fs::write(s.bundle(), text).unwrap();
+    let out = s.boot(&[]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the trust bundle's settings are not applied: the unseal (digest-mismatch) did not confirm them"), "{err}");
+    let line = summary(&out);
+    assert!(
+        line.contains("measured into PCR 12,") && line.ends_with("FAIL (enforce mode)"),
+        "{line}"
+    );
+}
+
+/// `rd.modseal=off` with `allow-weaken` sealed: after the unseal confirms
+/// it, nothing is verified, measured or logged. Without a TPM nothing can
+/// confirm it: fail closed.
+#[test]
+fn cmdline_off_needs_a_confirmed_allow_weaken() {
+    let s = setup(3);
+    s.reseal(&["--allow-weaken"]);
     flip_byte(&first_module(&s.modules()), 64);
     let before = s.pcr12();
     let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal=off")]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "modseal: disabled by rd.modseal=off on the kernel command line (allow-weaken = yes): nothing verified or measured\n"
+        "modseal: disabled by rd.modseal=off on the kernel command line (allow-weaken yes is sealed): nothing verified or measured\n"
     );
-    assert!(out.stdout.is_empty(), "{}", describe(&out));
     assert!(!s.log().exists(), "off wrote {}", s.log().display());
     assert_eq!(s.pcr12(), before, "off changed PCR 12");
-    // No TPM is opened at all: an unreachable one makes no difference.
     let out = modseal([
         "boot",
         "--config",
         &s.path("modseal.conf").display().to_string(),
         "--tcti",
         "swtpm:host=127.0.0.1,port=1",
+        "--system-root",
+        &s.system_root().display().to_string(),
         "--cmdline",
         &s.cmdline("rd.modseal=off"),
-    ]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(!s.log().exists());
-    // The same command line without the flag... but with --mode: it runs.
-    let out = s.boot(&[
-        "--cmdline",
-        &s.cmdline("rd.modseal=off"),
-        "--mode",
-        "enforce",
     ]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(s.log().exists());
-    assert_ne!(s.pcr12(), before);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no TPM"));
 }
 
-/// `rd.modseal.pcr=N` measures into N (the config says 12); `--pcr` wins
-/// over it.
+/// In an initramfs the stages verify the running kernel's module directory
+/// whatever `modules =` says, and flags obey the sealed policy.
 #[test]
-fn cmdline_pcr_is_measured_into_that_pcr() {
+fn initramfs_rules_ignore_a_redirected_module_tree_and_weakening_flags() {
     let s = setup(4);
-    let zero = "0".repeat(64);
-    let predicted = s.predict(&[]);
+    let root = s.system_root();
+    std::fs::write(root.join("proc/sys/kernel/osrelease"), "6.1.0-test\n").unwrap();
+    let real = root.join("lib/modules/6.1.0-test");
+    std::fs::create_dir_all(root.join("lib/modules")).unwrap();
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(s.modules())
+        .arg(&real)
+        .status()
+        .unwrap()
+        .success());
+    let bad = first_module(&real);
+    flip_byte(&bad, 64);
+    // Host rules: the config's pristine tree passes.
+    let out = s.boot(&[]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // Initramfs rules: the kernel's own tree is verified and fails.
     let out = s.boot(&[
-        "--cmdline",
-        &s.cmdline("rd.modseal.pcr=7 rd.modseal.pcr=13"),
+        "--initramfs",
+        "--mode",
+        "warn",
+        "--modules",
+        &s.modules().display().to_string(),
     ]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    let line = summary(&out);
-    assert!(line.contains("measured into PCR 13, banks"), "{line}");
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(err.contains("line 4: modules = "), "{err}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("rd.modseal.pcr=13: measuring into PCR 13"),
-        "{}",
-        describe(&out)
+        err.contains(
+            "ignored: --modules: an initramfs verifies the running kernel's module directory"
+        ),
+        "{err}"
     );
-    assert_eq!(read_back(&line), predicted);
-    assert_eq!(s.pcr(13), predicted);
-    assert_eq!(s.pcr12(), zero, "PCR 12 untouched");
-    assert!(s.replay().contains(&format!("pcr 13 sha256 {predicted}")));
+    assert!(
+        err.contains(
+            "ignored: --mode warn: the sealed policy does not allow weakening enforce mode"
+        ),
+        "{err}"
+    );
+}
 
-    let out = s.boot(&["--cmdline", &s.cmdline("rd.modseal.pcr=13"), "--pcr", "14"]);
+/// A loaded module the kernel tainted E (no valid signature) fails the
+/// stage even when a verified file of its name exists, at both stages.
+#[test]
+fn a_loaded_module_tainted_unsigned_fails_both_stages() {
+    let s = setup(4);
+    let m = first_module(&s.modules());
+    let name = m
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".ko", "")
+        .replace('-', "_");
+    let root = s.system_root();
+    std::fs::write(
+        root.join("proc/modules"),
+        format!("{name} 16384 0 - Live 0x0 (E)\n"),
+    )
+    .unwrap();
+    std::fs::write(root.join("proc/sys/kernel/tainted"), "8192\n").unwrap();
+    for stage in ["early", "pre-pivot"] {
+        let out = s.boot(&["--stage", stage]);
+        assert_eq!(code(&out), 1, "{stage}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("loaded: module {name}: loaded although the kernel found no valid signature (taint E)")), "{err}");
+        assert!(err.contains("loaded: the kernel: tainted E"), "{err}");
+    }
+}
+
+/// A modprobe.d install command fails the stage unless the bundle allows
+/// its exact text; every configuration file is measured.
+#[test]
+fn modprobe_install_commands_need_the_sealed_policy() {
+    let s = setup(3);
+    let d = s.system_root().join("etc/modprobe.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("evil.conf"),
+        "install autofs4 /bin/sh -c 'echo pwned'\n",
+    )
+    .unwrap();
+    let out = s.boot(&[]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("module config: etc/modprobe.d/evil.conf line 1: \"install autofs4\" would run \"/bin/sh -c 'echo pwned'\", which the sealed policy does not allow"), "{err}");
+    let check = modseal([
+        "check-config".as_ref(),
+        "--trust".as_ref(),
+        s.bundle().as_os_str(),
+        s.system_root().as_os_str(),
+    ]);
+    assert_eq!(code(&check), 1, "{}", describe(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("etc/modprobe.d/evil.conf line 1"));
+    s.reseal(&["--allow-install", "/bin/sh -c 'echo pwned'"]);
+    let out = s.boot(&[]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert!(
-        summary(&out).contains("measured into PCR 14, banks"),
-        "{}",
-        describe(&out)
+        s.log_text().contains("etc/modprobe.d/evil.conf"),
+        "measured"
     );
-    assert_eq!(s.pcr(14), predicted);
-    assert_eq!(s.pcr(13), predicted, "PCR 13 not extended again");
+    let check = modseal([
+        "check-config".as_ref(),
+        "--trust".as_ref(),
+        s.bundle().as_os_str(),
+        s.system_root().as_os_str(),
+    ]);
+    assert_eq!(code(&check), 0, "{}", describe(&check));
 }

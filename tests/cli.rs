@@ -1875,9 +1875,10 @@ fn boot_help_documents_cmdline_and_allow_weaken() {
             "/proc/cmdline",
             "rd.modseal=enforce|warn|off",
             "rd.modseal.pcr=N",
-            "allow-weaken = yes",
+            "`allow-weaken yes` in",
+            "sealed with the trust bundle",
             "last occurrence",
-            "Precedence, lowest first: built-in defaults, config file, kernel command line (--cmdline), --mode/--pcr",
+            "the config file cannot set them",
         ] {
             assert!(text.contains(want), "boot {flag}: no {want:?}\n{text}");
         }
@@ -1914,48 +1915,44 @@ fn boot_unreadable_cmdline_is_usage_error() {
     assert!(!log.exists(), "nothing may run");
 }
 
-// `rd.modseal=off` needs `allow-weaken = yes`; with it, `boot` does nothing
-// (it does not even open the TPM: the TCTI here leads nowhere).
+// `rd.modseal=off` needs `allow-weaken yes` sealed in the bundle, which only
+// the unseal can confirm: a config saying `allow-weaken = yes` and no TPM
+// fail closed (enforce, failure logged), the config line named as ignored.
 #[test]
-fn boot_off_needs_allow_weaken_and_touches_nothing() {
+fn boot_off_needs_a_sealed_allow_weaken() {
     let tmp = tempfile::tempdir().unwrap();
     let conf = tmp.path().join("modseal.conf");
     let log = tmp.path().join("run/tpm2-measure.log");
     let cmdline = tmp.path().join("cmdline");
     std::fs::write(&cmdline, "ro quiet \"rd.modseal=off\"\n").unwrap();
-    let run = || {
-        modseal([
-            "boot".as_ref(),
-            "--config".as_ref(),
-            conf.as_os_str(),
-            "--modules".as_ref(),
-            tmp.path().as_os_str(),
-            "--tcti".as_ref(),
-            "swtpm:host=127.0.0.1,port=1".as_ref(),
-            "--cmdline".as_ref(),
-            cmdline.as_os_str(),
-        ])
-    };
     std::fs::write(
         &conf,
         format!("log = {}\nallow-weaken = yes\n", log.display()),
     )
     .unwrap();
-    let out = run();
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "modseal: disabled by rd.modseal=off on the kernel command line (allow-weaken = yes): nothing verified or measured\n"
-    );
-    assert!(!log.exists());
-    // Without allow-weaken the enforce default applies: no TPM, so it fails
-    // closed and the (unmeasured) failure is logged.
-    std::fs::write(&conf, format!("log = {}\n", log.display())).unwrap();
-    let out = run();
+    let out = modseal([
+        "boot".as_ref(),
+        "--config".as_ref(),
+        conf.as_os_str(),
+        "--modules".as_ref(),
+        tmp.path().as_os_str(),
+        "--system-root".as_ref(),
+        tmp.path().as_os_str(),
+        "--tcti".as_ref(),
+        "swtpm:host=127.0.0.1,port=1".as_ref(),
+        "--cmdline".as_ref(),
+        cmdline.as_os_str(),
+    ]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("rd.modseal=off ignored: the configuration forbids weakening enforce mode (allow-weaken = no)"),
+        err.contains(
+            "ignored: rd.modseal=off: the sealed policy does not allow weakening enforce mode"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 2: allow-weaken = yes: only the sealed trust bundle sets allow-weaken"),
         "{err}"
     );
     assert!(err.contains("no TPM"), "{err}");

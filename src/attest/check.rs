@@ -498,7 +498,7 @@ mod tests {
 
     fn content(stage: Stage, verdict: Verdict) -> Vec<u8> {
         let c = Content {
-            version: 1,
+            version: crate::measure::CONTENT_VERSION,
             stage,
             mode: Mode::Enforce,
             result: if verdict == Verdict::Ok {
@@ -517,6 +517,10 @@ mod tests {
                 reason: (verdict != Verdict::Ok).then(|| "why".into()),
             }],
             unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+            ignored: Vec::new(),
+            module_config: Vec::new(),
+            config_refused: Vec::new(),
+            loaded: Vec::new(),
         };
         serde_json::to_vec(&c).unwrap()
     }

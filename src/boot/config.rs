@@ -19,46 +19,66 @@ pub const DEFAULT_PCR: u8 = 12;
 
 /// Settings of a boot run: config file, then command-line flags on top.
 ///
-/// The config file is `key = value` lines (`#` comments):
-/// `trust`, `sealed`, `pcr`, `mode` (enforce|warn), `log`, `modules`, `tcti`,
-/// `certs` (untrusted certificates, file or directory),
-/// `allow-weaken` (yes|no: whether `rd.modseal=warn|off` on the kernel
-/// command line may weaken an enforce config; default no).
+/// The config file is `key = value` lines (`#` comments) naming paths and
+/// the TPM: `trust`, `sealed`, `log`, `modules` (host use only), `tcti`,
+/// `certs` (untrusted certificates, file or directory). `mode`, `pcr` and
+/// `allow-weaken` are sealed with the trust bundle: given here they are
+/// kept only to be named as ignored ([`Config::unsealed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The file read, if any (for messages).
+    pub source: Option<PathBuf>,
     /// The trust bundle.
     pub trust: PathBuf,
     /// The enrollment directory written by `modseal enroll`.
     pub sealed: PathBuf,
-    /// The PCR a stage is measured into.
+    /// The PCR a stage is measured into: set from the sealed policy when a
+    /// stage runs, never from the file.
     pub pcr: u8,
-    /// What a failure does.
+    /// What a failure does: set from the sealed policy, never from the file.
     pub mode: Mode,
     /// The event log records are appended to.
     pub log: PathBuf,
-    /// The modules directory (default: that of the running kernel).
+    /// The modules directory (default: that of the running kernel), with
+    /// its line in the file.
     pub modules: Option<PathBuf>,
+    /// The line `modules =` was read from (0: not from the file).
+    pub modules_line: usize,
     /// The TPM connection (below `--tcti` and `$MODSEAL_TCTI`).
     pub tcti: Option<String>,
     /// Untrusted signer/intermediate certificates (a file or directory):
     /// modules signed by a key an anchor issued verify without re-sealing.
     pub certs: Option<PathBuf>,
-    /// Whether `rd.modseal=` may weaken the configured mode.
-    pub allow_weaken: bool,
+    /// `mode`, `pcr`, `allow-weaken` lines found in the file: each is
+    /// ignored, and named in the stage's record.
+    pub unsealed: Vec<UnsealedSetting>,
+}
+
+/// A setting the config file may not make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsealedSetting {
+    /// Its line.
+    pub line: usize,
+    /// `mode`, `pcr` or `allow-weaken`.
+    pub key: &'static str,
+    /// The value given (clipped).
+    pub value: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
+            source: None,
             trust: DEFAULT_TRUST.into(),
             sealed: DEFAULT_SEALED.into(),
             pcr: DEFAULT_PCR,
             mode: Mode::Enforce,
             log: DEFAULT_LOG.into(),
             modules: None,
+            modules_line: 0,
             tcti: None,
             certs: None,
-            allow_weaken: false,
+            unsealed: Vec::new(),
         }
     }
 }
@@ -71,10 +91,15 @@ impl Config {
         let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG));
         // Capped, regular files only: the initramfs is the attacker's to write.
         match crate::util::read::read_capped_string(path, 1 << 20) {
-            Ok(t) => Config::parse(&t).map_err(|source| BootError::Config {
-                path: path.to_owned(),
-                source,
-            }),
+            Ok(t) => Config::parse(&t)
+                .map(|c| Config {
+                    source: Some(path.to_owned()),
+                    ..c
+                })
+                .map_err(|source| BootError::Config {
+                    path: path.to_owned(),
+                    source,
+                }),
             Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(Config::default())
             }
@@ -105,39 +130,27 @@ impl Config {
 
     /// Applies one `key = value` line.
     fn set(&mut self, line: usize, k: &str, v: &str) -> Result<(), ConfigError> {
-        let bad = |expected| ConfigError::BadValue {
-            line,
-            key: k.to_owned(),
-            expected,
-        };
         match k {
             "trust" => self.trust = v.into(),
             "sealed" => self.sealed = v.into(),
             "log" => self.log = v.into(),
-            "modules" => self.modules = Some(v.into()),
+            "modules" => {
+                self.modules = Some(v.into());
+                self.modules_line = line;
+            }
             "certs" => self.certs = Some(v.into()),
             "tcti" => self.tcti = Some(v.into()),
-            "pcr" => {
-                self.pcr = v
-                    .parse()
-                    .ok()
-                    .filter(|p| *p <= 23)
-                    .ok_or_else(|| bad("not a PCR index 0-23"))?
-            }
-            "mode" => {
-                self.mode = match v {
-                    "enforce" => Mode::Enforce,
-                    "warn" => Mode::Warn,
-                    _ => return Err(bad("must be enforce or warn")),
-                }
-            }
-            "allow-weaken" => {
-                self.allow_weaken = match v {
-                    "yes" | "true" | "1" => true,
-                    "no" | "false" | "0" => false,
-                    _ => return Err(bad("must be yes or no")),
-                }
-            }
+            // Whatever the value: the file cannot set these, so a bad value
+            // is as ignored as a good one.
+            "pcr" | "mode" | "allow-weaken" => self.unsealed.push(UnsealedSetting {
+                line,
+                key: match k {
+                    "pcr" => "pcr",
+                    "mode" => "mode",
+                    _ => "allow-weaken",
+                },
+                value: v.chars().take(64).collect(),
+            }),
             _ => {
                 return Err(ConfigError::UnknownSetting {
                     line,
@@ -154,15 +167,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_parses_and_refuses() {
-        let c =
-            Config::parse("# x\ntrust = /a\nmode = warn\npcr = 13\nallow-weaken = yes\n").unwrap();
+    fn config_parses_and_keeps_unsealed_settings_aside() {
+        let c = Config::parse(
+            "# x\ntrust = /a\nmode = warn\npcr = 13\nallow-weaken = yes\nmodules = /m\n",
+        )
+        .unwrap();
         assert_eq!(c.trust, PathBuf::from("/a"));
-        assert_eq!(c.mode, Mode::Warn);
-        assert_eq!(c.pcr, 13);
-        assert!(c.allow_weaken);
-        assert!(Config::parse("pcr = 24").is_err());
-        assert!(Config::parse("mode = off").is_err());
+        // Never applied: the sealed policy decides.
+        assert_eq!((c.mode, c.pcr), (Mode::Enforce, DEFAULT_PCR));
+        let keys: Vec<(usize, &str, &str)> = c
+            .unsealed
+            .iter()
+            .map(|u| (u.line, u.key, u.value.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (3, "mode", "warn"),
+                (4, "pcr", "13"),
+                (5, "allow-weaken", "yes")
+            ]
+        );
+        assert_eq!(
+            (c.modules.as_deref(), c.modules_line),
+            (Some(Path::new("/m")), 6)
+        );
+        // A value the file could never set is ignored the same way.
+        assert_eq!(Config::parse("pcr = 99").unwrap().unsealed[0].value, "99");
         assert!(Config::parse("bogus = 1").is_err());
         assert!(Config::parse("nonsense").is_err());
         assert_eq!(Config::parse("").unwrap(), Config::default());
@@ -171,12 +202,6 @@ mod tests {
     #[test]
     fn errors_keep_their_messages() {
         let e = |t: &str| Config::parse(t).unwrap_err().to_string();
-        assert_eq!(e("\n\npcr = 24"), "line 3: pcr: not a PCR index 0-23");
-        assert_eq!(e("mode = off"), "line 1: mode: must be enforce or warn");
-        assert_eq!(
-            e("allow-weaken = maybe"),
-            "line 1: allow-weaken: must be yes or no"
-        );
         assert_eq!(e("bogus = 1"), "line 1: unknown setting 'bogus'");
         assert_eq!(e("# c\nnonsense"), "line 2: expected 'key = value'");
     }
@@ -193,12 +218,16 @@ mod tests {
             )
         );
         let bad = tmp.path().join("bad.conf");
-        std::fs::write(&bad, "pcr = 99\n").unwrap();
+        std::fs::write(&bad, "bogus = 99\n").unwrap();
         assert_eq!(
             Config::load(Some(&bad)).unwrap_err().to_string(),
-            format!("{}: line 1: pcr: not a PCR index 0-23", bad.display())
+            format!("{}: line 1: unknown setting 'bogus'", bad.display())
         );
         std::fs::write(&bad, "mode = warn\n").unwrap();
-        assert_eq!(Config::load(Some(&bad)).unwrap().mode, Mode::Warn);
+        let c = Config::load(Some(&bad)).unwrap();
+        assert_eq!(
+            (c.mode, c.source.as_deref()),
+            (Mode::Enforce, Some(bad.as_path()))
+        );
     }
 }

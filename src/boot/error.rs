@@ -43,6 +43,9 @@ pub enum BootError {
     /// The record cannot be made.
     #[error(transparent)]
     Record(#[from] MeasureError),
+    /// The module-loading configuration cannot be read as kmod would.
+    #[error("module configuration: {0}")]
+    ModuleConfig(#[source] super::modprobe::ModprobeError),
 }
 
 /// Why a config file's text was refused; `line` is 1-based.
@@ -62,15 +65,5 @@ pub enum ConfigError {
         line: usize,
         /// The key as written.
         key: String,
-    },
-    /// A known key with a value it does not take.
-    #[error("line {line}: {key}: {expected}")]
-    BadValue {
-        /// The line.
-        line: usize,
-        /// The key.
-        key: String,
-        /// What the value must be.
-        expected: &'static str,
     },
 }

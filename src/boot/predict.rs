@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::measure::{Content, MeasureError, Mode, Stage, UnsealOutcome};
+use crate::measure::{Content, MeasureError, Mode, Stage, StageChecks, UnsealOutcome};
 use crate::tpm::PcrBank;
 
 use super::error::BootError;
+use super::loaded::{config_checks, module_config};
+use super::policy::sealed_mode;
 use super::stage::{bundle_trust, stage_content, verify_tree, Findings};
 
 /// What a boot will have: its trust bundle, untrusted certificates, module
@@ -22,8 +24,11 @@ pub struct PredictInput<'a> {
     pub modules: &'a Path,
     /// Untrusted certificates (config `certs`): files or directories.
     pub certs: &'a [PathBuf],
-    /// The mode the boot will run in.
-    pub mode: Mode,
+    /// The mode the boot will run in (`None`: the bundle's sealed mode).
+    pub mode: Option<Mode>,
+    /// The image root the boot reads module configuration under (`None`:
+    /// an image whose only module configuration is in the module tree).
+    pub root: Option<&'a Path>,
     /// Verification threads.
     pub jobs: usize,
 }
@@ -35,24 +40,42 @@ pub fn predicted_contents(
     input: &PredictInput<'_>,
     stages: &[Stage],
 ) -> Result<Vec<Content>, BootError> {
+    let bundle =
+        crate::trust::read_bundle(input.trust_path, input.bundle).map_err(BootError::Bundle)?;
     let mut trust = bundle_trust(input.trust_path, input.bundle).map_err(BootError::Bundle)?;
     for c in input.certs {
         trust.add_cert_path(c).map_err(BootError::Certs)?;
     }
     let reports = verify_tree(input.modules, &trust, input.jobs);
     let anchor = crate::verify::algorithm::sha256(input.bundle);
+    // The same scan as a boot's, under the image root; without one, only
+    // the module tree's own files (what a host run of `boot` also reads
+    // from an empty system root).
+    let files = match input.root {
+        Some(root) => module_config(root, input.modules),
+        None => module_config(Path::new("/nonexistent-root"), input.modules),
+    }
+    .map_err(BootError::ModuleConfig)?;
+    let (module_config, config_refused) = config_checks(&files, &bundle.settings);
+    let mode = input.mode.unwrap_or_else(|| sealed_mode(&bundle.settings));
     Ok(stages
         .iter()
         .map(|&stage| {
             stage_content(Findings {
                 stage,
-                mode: input.mode,
+                mode,
                 anchor_sha256: Some(anchor),
                 unseal: UnsealOutcome::Ok,
                 anchors_loaded: !trust.anchors.is_empty(),
                 reports: &reports,
                 modules_root: input.modules,
-                unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+                unverified_loaded: Some(Vec::new()),
+                checks: StageChecks {
+                    ignored: Vec::new(),
+                    module_config: module_config.clone(),
+                    config_refused: config_refused.clone(),
+                    loaded: Vec::new(),
+                },
             })
         })
         .collect())

@@ -14,7 +14,10 @@ use crate::util::kmsg::{Level, Sink};
 use crate::verify::{Options, Report, Verdict};
 
 use super::config::Config;
-use super::reconcile::reconcile;
+use super::loaded::{config_step, loaded_step};
+use super::policy::{resolve, Requests};
+use crate::measure::StageChecks;
+use crate::trust::Settings;
 
 /// What one stage found and did.
 #[derive(Debug)]
@@ -39,10 +42,19 @@ pub struct Outcome {
 pub struct StageInput<'a> {
     /// The stage to run.
     pub stage: Stage,
-    /// The module tree to verify.
+    /// The module tree to verify (the caller has already applied the
+    /// initramfs rule: the running kernel's own directory there).
     pub modules_dir: &'a Path,
-    /// `/proc/modules` contents, at pre-pivot.
-    pub proc_modules: Option<String>,
+    /// The root the running system is read under: `proc/modules`,
+    /// `proc/sys/kernel/tainted`, `sys/module/*/taint` and the module
+    /// configuration (`/` at boot).
+    pub system_root: &'a Path,
+    /// Another file read as `/proc/modules` (host tests).
+    pub proc_modules: Option<&'a Path>,
+    /// What asks for another mode, PCR or module tree.
+    pub requests: Requests<'a>,
+    /// Requests the caller already ignored (a refused TCTI).
+    pub ignored: Vec<String>,
     /// Verification threads.
     pub jobs: usize,
 }
@@ -66,8 +78,11 @@ pub struct Findings<'a> {
     pub reports: &'a [Report],
     /// The module tree the reports' paths are under.
     pub modules_root: &'a Path,
-    /// At pre-pivot: loaded modules without a verified file.
+    /// Loaded modules without a verified file.
     pub unverified_loaded: Option<Vec<String>>,
+    /// The other checks: ignored requests, module configuration, loaded
+    /// modules.
+    pub checks: StageChecks,
 }
 
 /// The content a stage measures for `f`.
@@ -80,7 +95,8 @@ pub fn stage_content(f: Findings<'_>) -> Content {
         f.reports,
         &f.modules_root.display().to_string(),
         f.unverified_loaded,
-    );
+    )
+    .with_checks(f.checks);
     // Without an anchor nothing was verified, even when no module failed.
     if !f.anchors_loaded && content.passed() {
         content.result = StageResult::Fail;
@@ -105,13 +121,23 @@ pub fn verify_tree(dir: &Path, trust: &TrustStore, jobs: usize) -> Vec<Report> {
     crate::image::walk::verify_all(&items, trust, &Options::default(), jobs, &|_| {})
 }
 
+/// How a stage ended.
+#[derive(Debug)]
+pub enum StageEnd {
+    /// It ran: verified, measured, logged.
+    Ran(Box<Outcome>),
+    /// `rd.modseal=off`, allowed by the sealed policy: nothing was verified,
+    /// measured or logged after the unseal.
+    Off,
+}
+
 /// Runs one stage against `tpm` (an error if no TPM could be opened).
 pub fn run_stage(
     cfg: &Config,
     input: &StageInput<'_>,
     tpm: Result<&mut dyn Tpm, TpmError>,
     sink: &mut Sink,
-) -> Outcome {
+) -> StageEnd {
     let started = Instant::now();
     let mut tpm = tpm;
     let mut problems = Vec::new();
@@ -119,9 +145,39 @@ pub fn run_stage(
     // bundle's path must not hang or exhaust the boot.
     let bundle = crate::util::read::read_capped(&cfg.trust, crate::trust::MAX_TRUST_FILE);
     let unseal = unseal_step(cfg, &bundle, &mut tpm, &mut problems);
-    let trust = trust_step(cfg, bundle.as_deref().ok(), &mut problems);
+    let parsed = bundle
+        .as_deref()
+        .ok()
+        .map(|b| crate::trust::read_bundle(&cfg.trust, b));
+    let sealed = sealed_settings(unseal, parsed.as_ref(), sink);
+    let policy = resolve(&sealed, cfg, &input.requests);
+    for (level, note) in &policy.notes {
+        sink.line(*level, note);
+    }
+    let Some(mode) = policy.mode.measured() else {
+        return StageEnd::Off;
+    };
+    let cfg = &Config {
+        mode,
+        pcr: policy.pcr,
+        ..cfg.clone()
+    };
+    let trust = trust_step(cfg, parsed, &mut problems);
     let reports = verify_step(input, &trust, &mut problems);
-    let unverified_loaded = reconcile_step(input, &reports, &mut problems);
+    let mut checks = StageChecks {
+        ignored: input
+            .ignored
+            .iter()
+            .chain(&policy.ignored)
+            .cloned()
+            .collect(),
+        ..StageChecks::default()
+    };
+    for i in &input.ignored {
+        sink.line(Level::Warning, &format!("ignored: {i}"));
+    }
+    config_step(input, &sealed, &mut checks, &mut problems);
+    let unverified_loaded = loaded_step(input, &reports, &mut checks, &mut problems);
     let content = stage_content(Findings {
         stage: input.stage,
         mode: cfg.mode,
@@ -131,6 +187,7 @@ pub fn run_stage(
         reports: &reports,
         modules_root: input.modules_dir,
         unverified_loaded,
+        checks,
     });
     let (record, measured) = match content.encode() {
         Ok(bytes) => {
@@ -156,13 +213,37 @@ pub fn run_stage(
         passed,
     };
     report(cfg, sink, &problems, &summary);
-    Outcome {
+    StageEnd::Ran(Box::new(Outcome {
         content,
         record,
         measured: measured.banks,
         pcr_value: measured.pcr_value,
         problems,
         passed,
+    }))
+}
+
+/// The settings the stage runs under: the bundle's when the unseal
+/// confirmed its digest, else the built-in policy (enforce, PCR 12, no
+/// weakening): an unconfirmed bundle is the attacker's to write.
+fn sealed_settings(
+    unseal: UnsealOutcome,
+    parsed: Option<&Result<crate::trust::Bundle, TrustError>>,
+    sink: &mut Sink,
+) -> Settings {
+    match parsed {
+        Some(Ok(b)) if unseal == UnsealOutcome::Ok => b.settings.clone(),
+        Some(Ok(b)) if b.settings != Settings::default() => {
+            sink.line(
+                Level::Warning,
+                &format!(
+                    "the trust bundle's settings are not applied: the unseal ({unseal}) did not confirm them; built-in policy: enforce mode, PCR {}",
+                    crate::trust::DEFAULT_SEALED_PCR
+                ),
+            );
+            Settings::default()
+        }
+        _ => Settings::default(),
     }
 }
 
@@ -194,13 +275,19 @@ fn unseal_step(
 
 /// The trust store: the bundle (when it was read and parses) and the
 /// untrusted certificates. What fails to load is a problem and stays out.
-fn trust_step(cfg: &Config, bundle: Option<&[u8]>, problems: &mut Vec<String>) -> TrustStore {
+fn trust_step(
+    cfg: &Config,
+    parsed: Option<Result<crate::trust::Bundle, TrustError>>,
+    problems: &mut Vec<String>,
+) -> TrustStore {
     let mut trust = TrustStore::default();
-    if let Some(b) = bundle {
-        match bundle_trust(&cfg.trust, b) {
-            Ok(t) => trust = t,
-            Err(e) => problems.push(format!("trust bundle: {e}")),
+    match parsed {
+        Some(Ok(b)) => {
+            trust.anchors = b.anchors;
+            trust.deny = b.deny;
         }
+        Some(Err(e)) => problems.push(format!("trust bundle: {e}")),
+        None => {}
     }
     if let Some(c) = &cfg.certs {
         if let Err(e) = trust.add_cert_path(c) {
@@ -221,23 +308,6 @@ fn verify_step(
         problems.push(format!("{}: {}: {}", r.path, r.verdict, r.reason));
     }
     reports
-}
-
-/// At pre-pivot, the loaded modules without a verified file; each is a
-/// problem.
-fn reconcile_step(
-    input: &StageInput<'_>,
-    reports: &[Report],
-    problems: &mut Vec<String>,
-) -> Option<Vec<String>> {
-    let unverified = input
-        .proc_modules
-        .as_deref()
-        .map(|pm| reconcile(pm, reports));
-    for name in unverified.iter().flatten() {
-        problems.push(format!("loaded module '{name}' has no verified file"));
-    }
-    unverified
 }
 
 /// Where a measurement got to.
@@ -444,6 +514,7 @@ mod tests {
             reports: &[],
             modules_root: Path::new("/m"),
             unverified_loaded: None,
+            checks: StageChecks::default(),
         };
         assert!(stage_content(f.clone()).passed());
         let none = Findings {
@@ -481,17 +552,118 @@ mod tests {
             log: tmp.join("log/tpm2-measure.log"),
             ..Config::default()
         };
+        let out = stage_in(tmp, &cfg, "");
+        (cfg, out)
+    }
+
+    /// An early stage in `tmp` (an empty module tree, a system root whose
+    /// /proc/modules is `proc_modules`), on a fresh in-memory TPM.
+    fn stage_in(tmp: &Path, cfg: &Config, proc_modules: &str) -> Outcome {
         let modules = tmp.join("modules");
-        std::fs::create_dir(&modules).unwrap();
+        let root = tmp.join("root");
+        std::fs::create_dir_all(&modules).unwrap();
+        std::fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
+        std::fs::write(root.join("proc/modules"), proc_modules).unwrap();
+        std::fs::write(root.join("proc/sys/kernel/tainted"), "0\n").unwrap();
         let input = StageInput {
             stage: Stage::Early,
             modules_dir: &modules,
+            system_root: &root,
             proc_modules: None,
+            requests: Requests::default(),
+            ignored: Vec::new(),
             jobs: 1,
         };
         let mut tpm = MemoryTpm::sha256();
-        let out = run_stage(&cfg, &input, Ok(&mut tpm), &mut Sink::Stderr);
-        (cfg, out)
+        match run_stage(cfg, &input, Ok(&mut tpm), &mut Sink::Stderr) {
+            StageEnd::Ran(o) => *o,
+            StageEnd::Off => panic!("the stage did not run"),
+        }
+    }
+
+    #[test]
+    fn loaded_modules_and_module_config_are_checked_and_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            trust: tmp.path().join("missing.bundle"),
+            sealed: tmp.path().join("sealed"),
+            log: tmp.path().join("log/tpm2-measure.log"),
+            ..Config::default()
+        };
+        let conf = tmp.path().join("root/etc/modprobe.d");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("evil.conf"),
+            "options a b=1\ninstall autofs4 /bin/sh -c x\n",
+        )
+        .unwrap();
+        let out = stage_in(tmp.path(), &cfg, "evil_mod 16384 0 - Live 0x0 (OE)\n");
+        assert!(!out.passed);
+        let c = &out.content;
+        assert_eq!(
+            c.unverified_loaded.as_deref(),
+            Some(&["evil_mod".to_owned()][..])
+        );
+        assert_eq!(
+            c.loaded,
+            ["module evil_mod: loaded although the kernel found no valid signature (taint E)"]
+        );
+        assert_eq!(c.module_config.len(), 1);
+        assert_eq!(c.module_config[0].path, "etc/modprobe.d/evil.conf");
+        assert_eq!(c.config_refused.len(), 1, "{:?}", c.config_refused);
+        assert!(
+            c.config_refused[0].starts_with("etc/modprobe.d/evil.conf line 2: \"install autofs4\"")
+        );
+        let p = out.problems.join("\n");
+        assert!(
+            p.contains("loaded: module evil_mod: loaded although"),
+            "{p}"
+        );
+        assert!(
+            p.contains("module config: etc/modprobe.d/evil.conf line 2"),
+            "{p}"
+        );
+        // All of it is measured: the record is the content.
+        let recs = crate::measure::parse_records(&out.record).unwrap();
+        assert_eq!(recs[0].content, c.to_bytes());
+    }
+
+    #[test]
+    fn an_unreadable_proc_modules_fails_closed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            trust: tmp.path().join("missing.bundle"),
+            log: tmp.path().join("log"),
+            ..Config::default()
+        };
+        let _ = stage_in(tmp.path(), &cfg, "");
+        std::fs::remove_file(tmp.path().join("root/proc/modules")).unwrap();
+        std::fs::create_dir(tmp.path().join("root/proc/modules")).unwrap();
+        let out = stage_in_existing(tmp.path(), &cfg);
+        assert!(
+            out.content.loaded[0].starts_with("cannot read the loaded modules"),
+            "{:?}",
+            out.content
+        );
+    }
+
+    fn stage_in_existing(tmp: &Path, cfg: &Config) -> Outcome {
+        let modules = tmp.join("modules");
+        let root = tmp.join("root");
+        let input = StageInput {
+            stage: Stage::PrePivot,
+            modules_dir: &modules,
+            system_root: &root,
+            proc_modules: None,
+            requests: Requests::default(),
+            ignored: Vec::new(),
+            jobs: 1,
+        };
+        let mut tpm = MemoryTpm::sha256();
+        match run_stage(cfg, &input, Ok(&mut tpm), &mut Sink::Stderr) {
+            StageEnd::Ran(o) => *o,
+            StageEnd::Off => panic!("the stage did not run"),
+        }
     }
 
     #[test]

@@ -403,7 +403,20 @@ pub struct Snapshot {
 /// module (a missing one is no error: `/proc/modules` shows the same
 /// flags) and `<proc_root>/sys/kernel/tainted`.
 pub fn read_loaded(proc_root: &Path, sys_root: &Path) -> Result<Snapshot, TaintError> {
-    let text = read_capped(&proc_root.join("modules"), MAX_PROC_MODULES)?;
+    read_loaded_from(
+        &proc_root.join("modules"),
+        sys_root,
+        &proc_root.join("sys/kernel/tainted"),
+    )
+}
+
+/// [`read_loaded`] with each file named.
+pub fn read_loaded_from(
+    proc_modules: &Path,
+    sys_root: &Path,
+    tainted: &Path,
+) -> Result<Snapshot, TaintError> {
+    let text = read_capped(proc_modules, MAX_PROC_MODULES)?;
     // Non-UTF-8 becomes U+FFFD, which no module name allows: still refused.
     let mut loaded = parse_proc_modules(&String::from_utf8_lossy(&text))?;
     for m in &mut loaded {
@@ -425,7 +438,7 @@ pub fn read_loaded(proc_root: &Path, sys_root: &Path) -> Result<Snapshot, TaintE
         })?;
         m.taint = m.taint.union(flags);
     }
-    let tainted = read_capped(&proc_root.join("sys/kernel/tainted"), 64)?;
+    let tainted = read_capped(tainted, 64)?;
     let kernel = parse_kernel_tainted(&String::from_utf8_lossy(&tainted))?;
     Ok(Snapshot { loaded, kernel })
 }

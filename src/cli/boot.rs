@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::boot::{Config, StageInput};
+use crate::boot::{Config, Requests, StageEnd, StageInput};
 use crate::cli::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::measure::{Mode, Stage};
 use crate::util::kmsg::{Level, Sink};
@@ -50,34 +50,34 @@ impl From<ModeArg> for Mode {
 #[derive(Debug, Args)]
 #[command(after_help = BOOT_HELP)]
 pub struct BootArgs {
-    /// Config file (`key = value`: trust, sealed, certs, pcr, mode, log, modules, tcti, allow-weaken).
+    /// Config file (`key = value`: trust, sealed, certs, log, modules, tcti).
     /// Missing default file = built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Trust bundle (default /etc/modseal/trust.bundle).
+    /// Trust bundle (default /etc/modseal/trust.bundle): anchors, denylist and the sealed settings.
     #[arg(long = "trust", value_name = "BUNDLE")]
     pub trust: Option<PathBuf>,
     /// Directory written by `modseal enroll` (default /etc/modseal/sealed).
     #[arg(long, value_name = "DIR")]
     pub sealed: Option<PathBuf>,
-    /// PCR to extend (default 12; overrides the config and rd.modseal.pcr=).
+    /// PCR to extend instead of the sealed one (host runs; in an initramfs only with allow-weaken sealed).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=23))]
     pub pcr: Option<u8>,
-    /// Modules directory (default /lib/modules/$(uname -r)).
+    /// Modules directory (host runs only; default and always in an initramfs: /lib/modules/$(uname -r)).
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
     // A doc comment here would become this argument's --help text, kept as it is.
     #[allow(missing_docs)]
     #[arg(long, value_enum, default_value = "early")]
     pub stage: StageArg,
-    /// enforce: exit 1 on any failure (the caller stops the boot); warn: exit 0, failure measured and logged.
-    /// Overrides the config and rd.modseal= (no allow-weaken check: the operator's choice).
+    /// Mode instead of the sealed one (host runs; in an initramfs a weaker one only with allow-weaken sealed).
+    /// enforce: exit 1 on any failure; warn: exit 0, failure measured and logged.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// Kernel command line to apply (the dracut hooks pass /proc/cmdline): rd.modseal=, rd.modseal.pcr=.
     #[arg(long, value_name = "FILE")]
     pub cmdline: Option<PathBuf>,
-    /// TPM connection (default $MODSEAL_TCTI, else device:/dev/tpmrm0).
+    /// TPM connection (default $MODSEAL_TCTI, else device:/dev/tpmrm0; in an initramfs a /dev device only).
     #[arg(long, value_name = "TCTI")]
     pub tcti: Option<String>,
     /// Event log to append to (default /run/log/modseal/tpm2-measure.log).
@@ -86,33 +86,40 @@ pub struct BootArgs {
     /// Send messages to /dev/kmsg (automatic when run by PID 1 in an initramfs).
     #[arg(long)]
     pub kmsg: bool,
-    /// Read loaded modules from this file instead of /proc/modules (pre-pivot).
+    /// Read loaded modules from this file instead of /proc/modules.
     #[arg(long, value_name = "FILE", hide = true)]
     pub proc_modules: Option<PathBuf>,
+    /// Read proc/, sys/ and the module configuration under DIR instead of / (host runs only).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub system_root: Option<PathBuf>,
+    /// Apply the initramfs rules on a host (tests); in an initramfs they always apply.
+    #[arg(long, hide = true)]
+    pub initramfs: bool,
 }
 
 /// The part of `modseal boot --help` after the options.
 const BOOT_HELP: &str = "\
-Precedence, lowest first: built-in defaults, config file, kernel command line (--cmdline), --mode/--pcr.
+The mode, the measurement PCR and allow-weaken are sealed with the trust bundle (its lines `mode`,
+`pcr`, `allow-weaken`, `allow-install`); the config file cannot set them (such lines are ignored and
+named in the record). When the unseal does not confirm the bundle, the built-in policy applies:
+enforce mode, PCR 12.
 
 Kernel command line (the last occurrence of each wins; an unknown value is ignored with a message):
   rd.modseal=enforce|warn|off  mode; off: nothing verified, measured or logged, exit 0
-  rd.modseal.pcr=N             PCR to extend, 0-23 (always honoured)
-A mode weaker than the configured one (enforce -> warn|off, warn -> off) is honoured only with
-`allow-weaken = yes` in the config; otherwise it is ignored with a message and the configured mode
-applies. A stronger mode is always honoured.";
+  rd.modseal.pcr=N             PCR to extend, 0-23
+A stronger mode is always honoured; a weaker mode or another PCR only with `allow-weaken yes` in
+the sealed bundle. In an initramfs the module directory is always the running kernel's, and
+--mode/--pcr/--modules follow the same rules.
+
+Each stage also checks the module-loading configuration (modprobe.d install/remove commands must be
+allowed by the bundle's allow-install lines) and every loaded module (taint E or F, or no verified
+file of its name, fails the stage).";
 
 /// Verification threads: one per core.
 pub(super) fn jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
 }
 
 /// Runs `modseal boot`.
@@ -131,6 +138,9 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
     if let Some(s) = a.sealed {
         cfg.sealed = s;
     }
+    if let Some(l) = a.log {
+        cfg.log = l;
+    }
     let cmdline = match a
         .cmdline
         .as_deref()
@@ -143,47 +153,51 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let resolved = crate::boot::resolve(&cfg, cmdline.as_deref(), a.mode.map(Mode::from), a.pcr);
-    for (level, note) in &resolved.notes {
-        sink.line(*level, note);
-    }
-    // Off (only through rd.modseal=off with allow-weaken = yes) is decided
-    // here and never reaches the measured flow: no TPM, no log record.
-    let Some(mode) = resolved.mode.measured() else {
-        return EXIT_OK;
+    let real_initramfs = crate::boot::in_initramfs();
+    let in_initramfs = real_initramfs || a.initramfs;
+    // In a real initramfs the system is `/`: nothing may point the checks
+    // at another tree.
+    let system_root = match (&a.system_root, real_initramfs) {
+        (Some(r), false) => r.clone(),
+        _ => PathBuf::from("/"),
     };
-    cfg.mode = mode;
-    cfg.pcr = resolved.pcr;
-    if let Some(l) = a.log {
-        cfg.log = l;
-    }
-    let modules = a
-        .modules
-        .or_else(|| cfg.modules.clone())
-        .unwrap_or_else(|| PathBuf::from(format!("/lib/modules/{}", kernel_release())));
-    let stage = Stage::from(a.stage);
-    let proc_modules = match stage {
-        Stage::Early => None,
-        Stage::PrePivot => Some(crate::boot::read_proc_modules(
-            &a.proc_modules.unwrap_or_else(|| "/proc/modules".into()),
-        )),
+    let release = crate::boot::kernel_release(&system_root);
+    let modules = match (
+        in_initramfs,
+        a.modules.clone().or_else(|| cfg.modules.clone()),
+    ) {
+        (false, Some(m)) => m,
+        _ => crate::boot::kernel_module_dir(&system_root, &release),
     };
-    let tcti = crate::tpm::resolve_tcti(a.tcti.as_deref(), cfg.tcti.as_deref());
+    let mut ignored = Vec::new();
+    let mut tcti = crate::tpm::resolve_tcti(a.tcti.as_deref(), cfg.tcti.as_deref());
+    if let Some(why) = crate::boot::refuse_tcti(&tcti, in_initramfs) {
+        ignored.push(why);
+        tcti = crate::tpm::DEFAULT_TCTI.to_owned();
+    }
     let mut opened = crate::tpm::esapi::EsapiTpm::open(&tcti);
     let tpm: Result<&mut dyn crate::tpm::Tpm, crate::tpm::TpmError> = match &mut opened {
         Ok(t) => Ok(t),
         Err(e) => Err(e.clone()),
     };
     let input = StageInput {
-        stage,
+        stage: Stage::from(a.stage),
         modules_dir: &modules,
-        proc_modules,
+        system_root: &system_root,
+        proc_modules: a.proc_modules.as_deref().filter(|_| !real_initramfs),
+        requests: Requests {
+            cmdline: cmdline.as_deref(),
+            flag_mode: a.mode.map(Mode::from),
+            flag_pcr: a.pcr,
+            flag_modules: a.modules.is_some(),
+            in_initramfs,
+        },
+        ignored,
         jobs: jobs(),
     };
-    let outcome = crate::boot::run_stage(&cfg, &input, tpm, &mut sink);
-    if outcome.passed || cfg.mode == Mode::Warn {
-        EXIT_OK
-    } else {
-        EXIT_FAIL
+    match crate::boot::run_stage(&cfg, &input, tpm, &mut sink) {
+        StageEnd::Off => EXIT_OK,
+        StageEnd::Ran(o) if o.passed || o.content.mode == Mode::Warn => EXIT_OK,
+        StageEnd::Ran(_) => EXIT_FAIL,
     }
 }

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{usage_error, EXIT_FAIL, EXIT_OK};
 use crate::trust::cert::Certificate;
-use crate::trust::{parse_cert_file, render_bundle, Denylist};
+use crate::trust::{parse_cert_file, render_bundle, Denylist, SealedMode, Settings};
 
 /// The arguments of `modseal bundle`.
 #[derive(Debug, Args)]
@@ -23,6 +23,18 @@ pub struct BundleArgs {
     /// Deny a module file by its SHA-256 (hex).
     #[arg(long, value_name = "HEX")]
     pub(crate) deny_module_sha256: Vec<String>,
+    /// Sealed mode: what a failing boot does (default enforce).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub(crate) mode: Option<super::boot::ModeArg>,
+    /// Sealed measurement PCR (default 12).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=23))]
+    pub(crate) pcr: Option<u8>,
+    /// Let rd.modseal= weaken the mode and rd.modseal.pcr= move the measurement.
+    #[arg(long)]
+    pub(crate) allow_weaken: bool,
+    /// Allow a modprobe.d install/remove command, by its exact text. Repeatable.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) allow_install: Vec<String>,
     /// Output file (written atomically); standard output if absent.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
@@ -38,7 +50,23 @@ pub fn cmd_bundle(args: BundleArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return usage_error(e),
     };
-    let text = render_bundle(&anchors, &deny);
+    let settings = Settings {
+        mode: match args.mode {
+            Some(super::boot::ModeArg::Warn) => SealedMode::Warn,
+            _ => SealedMode::Enforce,
+        },
+        pcr: args.pcr.unwrap_or(crate::trust::DEFAULT_SEALED_PCR),
+        allow_weaken: args.allow_weaken,
+        allow_install: args.allow_install.clone(),
+    };
+    if let Some(bad) = settings
+        .allow_install
+        .iter()
+        .find(|t| t.contains('\n') || t.trim().is_empty())
+    {
+        return usage_error(format!("--allow-install {bad:?}: one non-empty line"));
+    }
+    let text = render_bundle(&anchors, &deny, &settings);
     match &args.out {
         None => {
             print!("{text}");

@@ -9,6 +9,7 @@
 pub mod attest;
 pub mod boot;
 pub mod bundle;
+pub mod check_config;
 pub mod check_initramfs;
 pub mod inspect;
 pub mod keys;
@@ -74,6 +75,12 @@ pub enum Command {
     /// Exit status: 0 every module verified; 1 at least one module or image failed (or an
     /// image holds no module); 2 usage or configuration error.
     CheckInitramfs(crate::cli::check_initramfs::CheckInitramfsArgs),
+    /// Check an image root's module-loading configuration as the boot stages will: every
+    /// modprobe.d `install`/`remove` command must be allowed by the bundle's `allow-install` lines.
+    ///
+    /// Prints one line per refused command (file, line, module, command). Exit status: 0 none;
+    /// 1 at least one (or a file kmod would read that cannot be read); 2 usage error.
+    CheckConfig(crate::cli::check_config::CheckConfigArgs),
     /// Show what a module's signature says (signer, key id, hash and signature algorithm, sizes, payload digest).
     Inspect(inspect::InspectArgs),
     /// Extract or package keys.
@@ -159,6 +166,7 @@ fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Verify(a) => verify::cmd_verify(a),
         Command::CheckInitramfs(a) => check_initramfs::cmd_check_initramfs(a),
+        Command::CheckConfig(a) => check_config::cmd_check_config(a),
         Command::Inspect(a) => inspect::cmd_inspect(a),
         Command::Keys(c) => keys::cmd_keys(c),
         Command::Bundle(a) => bundle::cmd_bundle(a),

@@ -20,10 +20,13 @@ pub struct PredictArgs {
     /// The module tree the boot will verify.
     #[arg(long, value_name = "DIR")]
     pub modules: PathBuf,
-    // A doc comment here would become this argument's --help text, kept as it is.
-    #[allow(missing_docs)]
-    #[arg(long, value_enum, default_value = "enforce")]
-    pub mode: ModeArg,
+    /// The mode the boot runs in (default: the one the bundle seals).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// The unpacked image root: its modprobe.d/modules-load.d files are read as the boot reads
+    /// them (without it: an image whose only module configuration is in the module tree).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// The PCR (for the output line; the value does not depend on it).
     #[arg(long, value_name = "N", default_value_t = crate::boot::DEFAULT_PCR)]
     pub pcr: u8,
@@ -87,7 +90,8 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
         trust_path: &a.trust,
         modules: &a.modules,
         certs: &a.certs,
-        mode: Mode::from(a.mode),
+        mode: a.mode.map(Mode::from),
+        root: a.root.as_deref(),
         jobs: jobs(),
     };
     let contents = match crate::boot::predicted_contents(&input, &stages) {
@@ -104,7 +108,8 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
             .filter(|m| m.verdict != Verdict::Ok)
             .count();
         eprintln!(
-            "modseal: warning: {bad} module(s) would fail; the prediction is of a failing boot"
+            "modseal: warning: {bad} module(s) and {} configuration command(s) would fail; the prediction is of a failing boot",
+            content.config_refused.len()
         );
     }
     let value = match crate::boot::predicted_pcr(&contents, bank, &from) {

@@ -23,7 +23,7 @@ pub const RS: u8 = 0x1e;
 /// The `content_type` of modseal's records.
 pub const CONTENT_TYPE: &str = "modseal";
 /// The `version` of the content this build writes and reads.
-pub const CONTENT_VERSION: u32 = 1;
+pub const CONTENT_VERSION: u32 = 2;
 
 /// The boot stage a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,9 +178,48 @@ pub struct Content {
     pub unseal: UnsealOutcome,
     /// Every module file verified, sorted by path.
     pub modules: Vec<ModuleEntry>,
-    /// At pre-pivot: loaded modules without a verified file (empty when all are).
+    /// Loaded modules without a verified file (empty when all are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unverified_loaded: Option<Vec<String>>,
+    /// Overrides from the config file, the command line or flags that the
+    /// sealed policy does not allow, each ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
+    /// Every module-loading configuration file read (`modprobe.d`,
+    /// `modules-load.d`, `modules.softdep`/`weakdep`), sorted by path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub module_config: Vec<ConfigEntry>,
+    /// `install`/`remove` commands the sealed policy does not allow, and
+    /// configuration that could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_refused: Vec<String>,
+    /// What the kernel says is loaded that enforce mode does not accept
+    /// (taint `E`/`F`, no verified file, the kernel's own taint bits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<String>,
+}
+
+/// One module-loading configuration file as measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigEntry {
+    /// Path relative to the root it was read under.
+    pub path: String,
+    /// SHA-256 of its exact bytes (hex).
+    pub sha256: String,
+}
+
+/// What a stage checked besides the module files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageChecks {
+    /// See [`Content::ignored`].
+    pub ignored: Vec<String>,
+    /// See [`Content::module_config`].
+    pub module_config: Vec<ConfigEntry>,
+    /// See [`Content::config_refused`].
+    pub config_refused: Vec<String>,
+    /// See [`Content::loaded`].
+    pub loaded: Vec<String>,
 }
 
 impl Content {
@@ -223,7 +262,25 @@ impl Content {
             unseal,
             modules,
             unverified_loaded,
+            ignored: Vec::new(),
+            module_config: Vec::new(),
+            config_refused: Vec::new(),
+            loaded: Vec::new(),
         }
+    }
+
+    /// Adds what the stage checked besides the module files: a refused
+    /// configuration or an unaccepted loaded module fails the stage; an
+    /// ignored override does not (it was not applied).
+    pub fn with_checks(mut self, c: StageChecks) -> Self {
+        if !c.config_refused.is_empty() || !c.loaded.is_empty() {
+            self.result = StageResult::Fail;
+        }
+        self.ignored = c.ignored;
+        self.module_config = c.module_config;
+        self.config_refused = c.config_refused;
+        self.loaded = c.loaded;
+        self
     }
 
     /// Whether the stage passed.

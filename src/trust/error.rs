@@ -284,4 +284,25 @@ pub enum BundleProblem {
     /// A PEM block runs to the end of the file.
     #[error("PEM block without END line")]
     UnterminatedPem,
+    /// A setting with a value it cannot take.
+    #[error("'{directive}' must be {expected}, found '{value}'")]
+    BadSetting {
+        /// The setting.
+        directive: &'static str,
+        /// Its value (clipped).
+        value: String,
+        /// What it may be.
+        expected: &'static str,
+    },
+    /// A setting given twice: which one wins must not be a guess.
+    #[error("'{0}' given twice")]
+    RepeatedSetting(&'static str),
+    /// Too many lines of one setting.
+    #[error("more than {max} '{directive}' lines")]
+    TooManySettings {
+        /// The setting.
+        directive: &'static str,
+        /// The bound.
+        max: usize,
+    },
 }

@@ -3,7 +3,9 @@
 pub mod cert;
 pub mod chain;
 mod error;
+mod settings;
 mod store;
 
 pub use error::*;
+pub use settings::{render_settings, SealedMode, Settings, DEFAULT_SEALED_PCR, MAX_ALLOW_INSTALL};
 pub use store::*;

@@ -9,6 +9,8 @@
 //! deny-key-id 4d:3a:…          # a certificate's subject key id, or a signature's key id
 //! deny-serial 1F2E…            # a certificate serial, as `openssl x509 -serial` prints it
 //! deny-module-sha256 9f86d0…   # the SHA-256 of a module file as stored on disk
+//! mode enforce                 # sealed settings (see `settings`): mode, pcr,
+//! pcr 12                       #   allow-weaken, allow-install
 //! -----BEGIN CERTIFICATE-----  # one or more anchors
 //! …
 //! -----END CERTIFICATE-----
@@ -22,6 +24,7 @@ use x509_parser::pem::Pem;
 
 use crate::trust::cert::{strip_sign_byte, Certificate};
 use crate::trust::error::{BundleProblem, Error, FileProblem};
+use crate::trust::settings::{Settings, SettingsParser};
 
 /// The first line of a trust bundle.
 pub const BUNDLE_HEADER: &str = "modseal-trust-bundle v1";
@@ -223,29 +226,50 @@ fn pem_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, FileProblem> {
     Ok(out)
 }
 
-/// Parses a trust bundle: header, directives, PEM anchors.
-pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Denylist), Error> {
+/// A trust bundle as parsed: what it trusts, refuses and seals.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The anchors.
+    pub anchors: Vec<Certificate>,
+    /// The denylist.
+    pub deny: Denylist,
+    /// The sealed settings (mode, PCR, allow-weaken, allowed install texts).
+    pub settings: Settings,
+}
+
+/// Parses a trust bundle: header, directives, settings, PEM anchors.
+pub fn read_bundle(path: &Path, bytes: &[u8]) -> Result<Bundle, Error> {
     let invalid = |problem| Error::Invalid {
         path: path.to_owned(),
         problem,
     };
     let text = std::str::from_utf8(bytes).map_err(|e| invalid(FileProblem::NotUtf8(e)))?;
-    let deny = parse_directives(text).map_err(|(line, problem)| Error::Bundle {
+    let (deny, settings) = parse_directives(text).map_err(|(line, problem)| Error::Bundle {
         path: path.to_owned(),
         line,
         problem,
     })?;
-    let certs = pem_certificates(bytes).map_err(invalid)?;
-    if certs.is_empty() {
+    let anchors = pem_certificates(bytes).map_err(invalid)?;
+    if anchors.is_empty() {
         return Err(invalid(FileProblem::NoAnchor));
     }
-    Ok((certs, deny))
+    Ok(Bundle {
+        anchors,
+        deny,
+        settings,
+    })
 }
 
-/// The header and the `deny-*` lines of a bundle, skipping PEM blocks; an
-/// error carries its line number.
-fn parse_directives(text: &str) -> Result<Denylist, (usize, BundleProblem)> {
+/// Parses a trust bundle's anchors and denylist.
+pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Denylist), Error> {
+    read_bundle(path, bytes).map(|b| (b.anchors, b.deny))
+}
+
+/// The header, the `deny-*` lines and the settings of a bundle, skipping
+/// PEM blocks; an error carries its line number.
+fn parse_directives(text: &str) -> Result<(Denylist, Settings), (usize, BundleProblem)> {
     let mut deny = Denylist::default();
+    let mut settings = SettingsParser::default();
     let mut seen_header = false;
     let mut in_pem = false;
     for (n, raw) in text.lines().enumerate() {
@@ -271,12 +295,15 @@ fn parse_directives(text: &str) -> Result<Denylist, (usize, BundleProblem)> {
             in_pem = true;
             continue;
         }
+        if settings.line(raw).map_err(|p| (line_no, p))? {
+            continue;
+        }
         add_directive(&mut deny, line).map_err(|p| (line_no, p))?;
     }
     if in_pem {
         return Err((text.lines().count(), BundleProblem::UnterminatedPem));
     }
-    Ok(deny)
+    Ok((deny, settings.finish()))
 }
 
 /// One `deny-* HEX` line (a trailing `# comment` allowed).
@@ -299,9 +326,10 @@ fn add_directive(deny: &mut Denylist, line: &str) -> Result<(), BundleProblem> {
     Ok(())
 }
 
-/// Writes a bundle's text for the given anchors and denylist.
-pub fn render_bundle(anchors: &[Certificate], deny: &Denylist) -> String {
+/// Writes a bundle's text for the given anchors, denylist and settings.
+pub fn render_bundle(anchors: &[Certificate], deny: &Denylist, settings: &Settings) -> String {
     let mut out = format!("{BUNDLE_HEADER}\n");
+    out.push_str(&crate::trust::settings::render_settings(settings));
     for k in &deny.key_ids {
         out.push_str(&format!("deny-key-id {}\n", crate::util::hex::colon(k)));
     }

@@ -58,9 +58,9 @@ pub struct MachineDir {
 impl MachineDir {
     /// `n` real bookworm modules (a stable choice: every `len/n`-th in path
     /// order), bundled and enrolled into the TPM at `tcti` (modseal's form);
-    /// `modseal.conf` is `conf_head` (tests/boot.rs opens it with a comment
-    /// line, tests/attest.rs with nothing), the paths, `pcr = 12` and
-    /// `mode = <mode>`.
+    /// the bundle seals `mode`; `modseal.conf` is `conf_head` (tests/boot.rs
+    /// opens it with a comment line, tests/attest.rs with nothing) and the
+    /// paths.
     pub fn new(n: usize, tcti: &str, mode: &str, conf_head: &str) -> MachineDir {
         let (vmlinuz, tree) = bookworm();
         let m = MachineDir {
@@ -81,13 +81,39 @@ impl MachineDir {
         let keys = modseal(["keys".as_ref(), "from-kernel".as_ref(), vmlinuz.as_os_str()]);
         assert_eq!(code(&keys), 0, "{}", describe(&keys));
         std::fs::write(m.path("kernel.pem"), &keys.stdout).expect("write pem");
-        let b = modseal([
-            "bundle",
-            "--anchor",
-            &m.path("kernel.pem").display().to_string(),
-            "--out",
-            &m.bundle().display().to_string(),
-        ]);
+        m.seal(&["--mode", mode], tcti);
+        let root = m.system_root();
+        std::fs::create_dir_all(root.join("proc/sys/kernel")).expect("mkdir");
+        std::fs::create_dir_all(root.join("sys/module")).expect("mkdir");
+        std::fs::write(root.join("proc/modules"), "").expect("proc");
+        std::fs::write(root.join("proc/sys/kernel/tainted"), "0\n").expect("proc");
+        std::fs::write(
+            m.path("modseal.conf"),
+            format!(
+                "{conf_head}trust = {}\nsealed = {}\nmodules = {}\nlog = {}\n",
+                m.bundle().display(),
+                m.path("sealed").display(),
+                m.modules().display(),
+                m.log().display()
+            ),
+        )
+        .expect("config");
+        m
+    }
+
+    /// Writes the bundle (the kernel's certificate plus `settings`, flags of
+    /// `modseal bundle`) and enrolls it, sealed to PCR 7.
+    pub fn seal(&self, settings: &[&str], tcti: &str) {
+        let m = self;
+        let mut args = vec![
+            "bundle".to_owned(),
+            "--anchor".into(),
+            m.path("kernel.pem").display().to_string(),
+            "--out".into(),
+            m.bundle().display().to_string(),
+        ];
+        args.extend(settings.iter().map(|s| s.to_string()));
+        let b = modseal(&args);
         assert_eq!(code(&b), 0, "{}", describe(&b));
         let e = modseal([
             "enroll",
@@ -101,18 +127,12 @@ impl MachineDir {
             tcti,
         ]);
         assert_eq!(code(&e), 0, "enroll: {}", describe(&e));
-        std::fs::write(
-            m.path("modseal.conf"),
-            format!(
-                "{conf_head}trust = {}\nsealed = {}\nmodules = {}\nlog = {}\npcr = 12\nmode = {mode}\n",
-                m.bundle().display(),
-                m.path("sealed").display(),
-                m.modules().display(),
-                m.log().display()
-            ),
-        )
-        .expect("config");
-        m
+    }
+
+    /// What `boot --system-root` reads as the running system: an empty
+    /// /proc/modules, an untainted kernel.
+    pub fn system_root(&self) -> PathBuf {
+        self.path("system-root")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -203,7 +203,7 @@ mod tests {
 
     fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
         Content {
-            version: 1,
+            version: crate::measure::CONTENT_VERSION,
             stage,
             mode,
             result: if verdict == Verdict::Ok {
@@ -232,6 +232,10 @@ mod tests {
                 },
             ],
             unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+            ignored: Vec::new(),
+            module_config: Vec::new(),
+            config_refused: Vec::new(),
+            loaded: Vec::new(),
         }
     }
 

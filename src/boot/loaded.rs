@@ -1,0 +1,120 @@
+//! The checks of a stage beyond the module files: the module-loading
+//! configuration the loaders will obey, and what the kernel says is loaded.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::measure::{ConfigEntry, StageChecks};
+use crate::trust::Settings;
+use crate::verify::{Report, Verdict};
+
+use super::modprobe::{self, ConfigFile, ModprobeError};
+use super::names::module_name;
+use super::stage::StageInput;
+use super::taint::{self, Finding};
+
+/// Every module-loading configuration file a boot with `modules_dir` reads
+/// under `root`: `modprobe.d` and `modules-load.d` there, and the module
+/// directory's `modules.softdep`/`weakdep`. A module directory outside
+/// `root` (a host run) is scanned as its own root, named by its last
+/// component.
+pub fn module_config(root: &Path, modules_dir: &Path) -> Result<Vec<ConfigFile>, ModprobeError> {
+    let mut files = modprobe::scan(root)?;
+    let own = match modules_dir.strip_prefix(root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => {
+            modprobe::scan_module_dir(root, &rel.to_string_lossy())?
+        }
+        _ => match (modules_dir.parent(), modules_dir.file_name()) {
+            (Some(parent), Some(name)) => {
+                modprobe::scan_module_dir(parent, &name.to_string_lossy())?
+            }
+            _ => Vec::new(),
+        },
+    };
+    files.extend(own);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// What `files` contribute to a record, and every command `allowed` does
+/// not allow, each a refusal text.
+pub fn config_checks(files: &[ConfigFile], sealed: &Settings) -> (Vec<ConfigEntry>, Vec<String>) {
+    let entries = files
+        .iter()
+        .map(|f| ConfigEntry {
+            path: f.path.clone(),
+            sha256: crate::util::hex::lower(&f.sha256),
+        })
+        .collect();
+    let refused = modprobe::refused(files, &sealed.allow_install)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    (entries, refused)
+}
+
+/// Reads and checks the module configuration: each refusal (or a file that
+/// cannot be read as kmod would) is a problem and goes into the record.
+pub(super) fn config_step(
+    input: &StageInput<'_>,
+    sealed: &Settings,
+    checks: &mut StageChecks,
+    problems: &mut Vec<String>,
+) {
+    match module_config(input.system_root, input.modules_dir) {
+        Ok(files) => {
+            let (entries, refused) = config_checks(&files, sealed);
+            checks.module_config = entries;
+            checks.config_refused = refused;
+        }
+        Err(e) => checks.config_refused = vec![format!("cannot be checked: {e}")],
+    }
+    for r in &checks.config_refused {
+        problems.push(format!("module config: {r}"));
+    }
+}
+
+/// Checks what the kernel says is loaded against the verified files and
+/// the taint flags. Returns the loaded modules without a verified file;
+/// every other finding goes into `checks.loaded`. Each is a problem.
+pub(super) fn loaded_step(
+    input: &StageInput<'_>,
+    reports: &[Report],
+    checks: &mut StageChecks,
+    problems: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    let root = input.system_root;
+    let proc_modules = input
+        .proc_modules
+        .map_or_else(|| root.join("proc/modules"), Path::to_path_buf);
+    let snapshot = match taint::read_loaded_from(
+        &proc_modules,
+        &root.join("sys"),
+        &root.join("proc/sys/kernel/tainted"),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            // Unknown is not clean: fail closed, named.
+            let text = format!("cannot read the loaded modules: {e}");
+            problems.push(format!("loaded: {text}"));
+            checks.loaded.push(text);
+            return Some(Vec::new());
+        }
+    };
+    let verified: BTreeSet<String> = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Ok)
+        .filter_map(|r| module_name(&r.path))
+        .collect();
+    let mut unverified = Vec::new();
+    for f in taint::findings(&snapshot.loaded, &verified, snapshot.kernel) {
+        problems.push(format!("loaded: {f}"));
+        match f {
+            Finding::NotVerified { module } => unverified.push(module.replace('-', "_")),
+            other => checks.loaded.push(other.to_string()),
+        }
+    }
+    unverified.sort();
+    unverified.dedup();
+    Some(unverified)
+}
