@@ -5,7 +5,7 @@
 use sha2::Digest as _;
 
 use crate::trust::cert::{common_name, strip_sign_byte, Certificate};
-use crate::trust::chain::{build_path, find_signer};
+use crate::trust::chain::{build_path, denied_signer_id, find_signer};
 use crate::trust::{Denylist, TrustStore};
 use crate::util::hex;
 use crate::verify::algorithm::{
@@ -201,7 +201,8 @@ fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey, Err
 }
 
 /// Step 5: the denylist's certificates (on the path, or the signer alone
-/// when there is none) and the key identifier the signature names.
+/// when there is none) and the key identifier the signature names, in
+/// either form (the report's `key_id`).
 fn check_signer_denied(
     deny: &Denylist,
     path: &Result<Vec<&Certificate>, crate::trust::Error>,
@@ -213,12 +214,13 @@ fn check_signer_denied(
         Err(_) => deny.check_cert(signer),
     }
     .map_err(Error::Trust)?;
-    if let SignerId::KeyId(k) = id {
-        if deny.key_ids.iter().any(|d| d == k) {
-            return Err(Error::DeniedKeyId { key_id: k.to_vec() });
-        }
+    match denied_signer_id(deny, id) {
+        Some(key_id) => Err(Error::DeniedKeyId {
+            key_id: key_id.to_vec(),
+            by: id.kind(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Step 6: the signature, over the payload digest or over the signed

@@ -185,6 +185,26 @@ mod tests {
     }
 
     #[test]
+    fn a_denied_key_id_says_which_form_the_signature_named() {
+        use crate::verify::pkcs7::SignerIdKind;
+        let skid = Error::DeniedKeyId {
+            key_id: vec![0x4d],
+            by: SignerIdKind::KeyId,
+        };
+        assert_eq!(skid.verdict(), Verdict::Denied);
+        assert_eq!(skid.to_string(), "signature key id is on the denylist");
+        let serial = Error::DeniedKeyId {
+            key_id: vec![0x9f, 0x01],
+            by: SignerIdKind::IssuerSerial,
+        };
+        assert_eq!(serial.verdict(), Verdict::Denied);
+        assert_eq!(
+            serial.to_string(),
+            "signature key id is on the denylist (the signer's serial, as the signature names it by issuer and serial)"
+        );
+    }
+
+    #[test]
     fn trust_denials_deny_and_other_trust_errors_break_the_chain() {
         let denied = Error::Trust(trust::Error::DeniedSerial {
             serial: vec![0x9f, 0x01],
