@@ -128,6 +128,17 @@ pub enum Error {
         /// How the signature names its signer.
         by: SignerIdKind,
     },
+    /// The SignerInfo carries signed attributes, which the kernel refuses in
+    /// a module signature (`pkcs7_verify()`, -EKEYREJECTED) before it looks
+    /// for the signer.
+    #[error(
+        "signed attributes (authenticatedAttributes) present: the kernel refuses them \
+         for module signatures (pkcs7_verify: has authattrs)"
+    )]
+    SignedAttributes {
+        /// The signature's key family.
+        family: KeyFamily,
+    },
     /// The messageDigest attribute is not the module's digest.
     #[error("messageDigest attribute does not match the module's digest")]
     MessageDigestMismatch,

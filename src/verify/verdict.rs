@@ -128,9 +128,11 @@ impl From<&Error> for Verdict {
             Error::SignerKey(e) if e.is_unsupported() => Verdict::UnsupportedAlgorithm,
             Error::SignerKey(_) => Verdict::Malformed,
             Error::UnknownSigner { .. } => Verdict::UnknownKey,
-            Error::KeyMismatch { .. } | Error::MessageDigestMismatch | Error::Signature { .. } => {
-                Verdict::BadSignature
-            }
+            // The kernel's -EKEYREJECTED: a signature it will not accept.
+            Error::KeyMismatch { .. }
+            | Error::SignedAttributes { .. }
+            | Error::MessageDigestMismatch
+            | Error::Signature { .. } => Verdict::BadSignature,
             Error::Trust(e) if e.is_denial() => Verdict::Denied,
             Error::Trust(_) => Verdict::UntrustedChain,
             Error::Read(_) => Verdict::IoError,
@@ -182,6 +184,20 @@ mod tests {
         );
         let broken = Error::SignerKey(KeyError::RsaModulusEven);
         assert_eq!(Verdict::from(&broken), Verdict::Malformed);
+    }
+
+    #[test]
+    fn signed_attributes_are_a_rejected_signature() {
+        use crate::verify::algorithm::KeyFamily;
+        for family in [KeyFamily::Rsa, KeyFamily::Ecdsa] {
+            let e = Error::SignedAttributes { family };
+            assert_eq!(e.verdict(), Verdict::BadSignature);
+            assert_eq!(
+                e.to_string(),
+                "signed attributes (authenticatedAttributes) present: the kernel refuses them \
+                 for module signatures (pkcs7_verify: has authattrs)"
+            );
+        }
     }
 
     #[test]
