@@ -798,6 +798,99 @@ fn bundle_deny_serial_gives_denied_and_plain_bundle_gives_ok() {
     );
 }
 
+/// A `deny-key-id` equal to the `key_id` that `verify --json` prints denies
+/// the module whichever way the signature names its signer: for sign-file
+/// without `-k` (issuer and serial) that is the serial, which no certificate
+/// SKID equals; the signer certificate's SKID still denies it too.
+#[test]
+fn deny_key_id_denies_an_issuer_and_serial_module_by_its_printed_key_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // High bit set: the DER INTEGER carries a sign byte that key_id omits.
+    let signer = leaf(t, "byserial", KeyKind::Rsa2048, "9F01A2B3");
+    let other = leaf(t, "bykeyid", KeyKind::EcP256, "9F01A2B3");
+    let module = signed_module(
+        &t.join("mods/byserial.ko"),
+        &payload(7, 4000),
+        &signer,
+        "sha256",
+        false,
+    );
+    let kmod = signed_module(
+        &t.join("mods/bykeyid.ko"),
+        &payload(8, 4000),
+        &other,
+        "sha256",
+        true,
+    );
+    let out = modseal(verify_args(&[&signer.cert], &["--json"], &[&module]));
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let key_id = verify_report(&out).modules[0]
+        .key_id
+        .clone()
+        .expect("verify prints a key_id");
+    assert_eq!(key_id, "9F:01:A2:B3");
+    let outdir = t.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+
+    let skid = openssl_skid(&signer.cert);
+    let plain = key_id.to_lowercase().replace(':', "");
+    for (deny, reason) in [
+        (
+            key_id.as_str(),
+            "signature key id is on the denylist \
+             (the signer's serial, as the signature names it by issuer and serial)",
+        ),
+        (plain.as_str(), ""),
+        (skid.as_str(), ""),
+    ] {
+        let bundle = outdir.join("deny.bundle");
+        let out = bundle_cmd(&signer.cert, &["--deny-key-id", deny], &bundle);
+        assert_eq!(
+            code(&out),
+            0,
+            "bundle --deny-key-id {deny}: {}",
+            describe(&out)
+        );
+        let out = modseal(verify_args(&[&bundle], &["--json"], &[&module]));
+        assert_eq!(code(&out), 1, "deny-key-id {deny}: {}", describe(&out));
+        let m = &verify_report(&out).modules[0];
+        assert_eq!(m.verdict, "denied", "deny-key-id {deny}: {}", m.reason);
+        assert_eq!(m.key_id.as_deref(), Some(key_id.as_str()));
+        if !reason.is_empty() {
+            assert_eq!(m.reason, reason);
+        }
+    }
+
+    // The same serial under another issuer, named by key id (-k): its
+    // printed key_id is its SKID, so the serial's entry does not deny it.
+    let both = outdir.join("both.bundle");
+    let mut a: Vec<OsString> = vec!["bundle".into()];
+    for c in [&signer.cert, &other.cert] {
+        a.extend(["--anchor".into(), c.into()]);
+    }
+    a.extend(["--deny-key-id".into(), key_id.clone().into()]);
+    a.extend(["--out".into(), both.clone().into()]);
+    let out = modseal(a);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let out = modseal(verify_args(&[&both], &["--json"], &[&kmod, &module]));
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let r = verify_report(&out);
+    let verdict = |name: &str| {
+        r.modules
+            .iter()
+            .find(|m| m.path.ends_with(name))
+            .map(|m| m.verdict.clone())
+    };
+    assert_eq!(
+        verdict("bykeyid.ko").as_deref(),
+        Some("ok"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(verdict("byserial.ko").as_deref(), Some("denied"));
+}
+
 /// `bundle --out` over an existing file replaces it by rename: a reader
 /// holding the old file still sees the old bytes, and no temporary file is
 /// left in the directory.

@@ -83,6 +83,20 @@ const OPENSSL_EXCEPTIONS: &[(&str, &str)] = &[
         "bundle-deny-payload-junk",
         "the bundle denies the signed content's SHA-256",
     ),
+    (
+        "bundle-deny-key-id-serial",
+        "the bundle denies the serial an issuer+serial signature names (verify's key_id)",
+    ),
+    // The kernel's pkcs7_verify() refuses signed attributes in a module
+    // signature ("has authattrs"); OpenSSL verifies them.
+    (
+        "attrs-rsa2048-sha256",
+        "signed attributes: the kernel refuses them for module signatures",
+    ),
+    (
+        "attrs-ecp384-sha384",
+        "signed attributes: the kernel refuses them for module signatures",
+    ),
     // PKCS#7 rules of the kernel's parser that OpenSSL does not apply.
     (
         "pkcs7-sd-v3-si-v1",
@@ -764,6 +778,34 @@ fn modseal_matches_openssl() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// The reason reports give for a signature with signed attributes.
+const SIGNED_ATTRS_REASON: &str = "signed attributes (authenticatedAttributes) present: \
+    the kernel refuses them for module signatures (pkcs7_verify: has authattrs)";
+
+/// Every attrs-* case is refused for its signed attributes, before its
+/// messageDigest is compared (attrs-payload-flip), as `pkcs7_verify()` does.
+#[test]
+fn signed_attributes_are_refused_before_the_digest() {
+    let dir = fixtures();
+    let attrs: Vec<&Case> = cases()
+        .iter()
+        .filter(|c| c.name.starts_with("attrs-"))
+        .collect();
+    assert!(attrs.len() >= 3, "attrs-* cases: {}", attrs.len());
+    for case in attrs {
+        let out = modseal(verify_args(case, dir, true, &case.module_path(dir)));
+        assert_eq!(code(&out), 1, "{}\n{}", case.name, describe(&out));
+        let m = &verify_report(&out).modules[0];
+        assert_eq!(
+            (m.verdict.as_str(), m.reason.as_str()),
+            ("bad-signature", SIGNED_ATTRS_REASON),
+            "{}",
+            case.name
+        );
+        assert!(m.key_id.is_some() && m.hash_algo.is_some(), "{m:?}");
+    }
 }
 
 /// Every module file in the corpus is named by some case (no stray files that

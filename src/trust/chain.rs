@@ -3,9 +3,9 @@
 //! Chain building spends a budget of signature checks, so a hostile set of
 //! intermediates cannot make it slow.
 
-use crate::trust::cert::Certificate;
+use crate::trust::cert::{strip_sign_byte, Certificate};
 use crate::trust::error::Error;
-use crate::trust::TrustStore;
+use crate::trust::{Denylist, TrustStore};
 use crate::verify::pkcs7::SignerId;
 
 const MAX_DEPTH: usize = 8;
@@ -30,6 +30,19 @@ pub fn matches_signer(cert: &Certificate, id: &SignerId<'_>) -> bool {
         }
         SignerId::KeyId(kid) => cert.skid.as_deref() == Some(*kid),
     }
+}
+
+/// The `deny-key-id` entry that denies the signer as the signature names
+/// it: its subject key identifier, or the serial of its issuer and serial,
+/// which is what `modinfo` prints as `sig_key` and `verify` as `key_id`.
+/// A serial's leading sign byte is ignored on both sides, as for
+/// `deny-serial`, so the entry may be copied from either tool.
+pub fn denied_signer_id<'d>(deny: &'d Denylist, id: &SignerId<'_>) -> Option<&'d [u8]> {
+    let named = |d: &&Vec<u8>| match id {
+        SignerId::KeyId(k) => d.as_slice() == *k,
+        SignerId::IssuerSerial { serial, .. } => strip_sign_byte(d) == strip_sign_byte(serial),
+    };
+    deny.key_ids.iter().find(named).map(Vec::as_slice)
 }
 
 /// All candidate certificates in lookup order: anchors first.
@@ -157,4 +170,54 @@ pub fn build_path<'a>(
         return Err(last_problem);
     }
     Err(Error::ChainTooLong { max: MAX_DEPTH })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deny_key_ids(ids: &[&[u8]]) -> Denylist {
+        Denylist {
+            key_ids: ids.iter().map(|k| k.to_vec()).collect(),
+            ..Denylist::default()
+        }
+    }
+
+    const ISSUER: &[u8] = &[0x30, 0x00];
+
+    #[test]
+    fn a_key_id_denies_the_signer_named_by_it() {
+        let deny = deny_key_ids(&[&[0xaa], &[0x4d, 0x3a]]);
+        let id = SignerId::KeyId(&[0x4d, 0x3a]);
+        assert_eq!(denied_signer_id(&deny, &id), Some(&[0x4d, 0x3a][..]));
+        assert_eq!(denied_signer_id(&deny, &SignerId::KeyId(&[0x4d])), None);
+        // A key identifier's leading zero byte is part of it.
+        assert_eq!(denied_signer_id(&deny, &SignerId::KeyId(&[0, 0xaa])), None);
+    }
+
+    #[test]
+    fn a_key_id_denies_the_serial_of_an_issuer_and_serial() {
+        // The serial 0x00 0x9f 0x01 is printed as key_id 9f:01.
+        let id = SignerId::IssuerSerial {
+            issuer: ISSUER,
+            serial: &[0x00, 0x9f, 0x01],
+        };
+        let printed = deny_key_ids(&[&[0x9f, 0x01]]);
+        assert_eq!(denied_signer_id(&printed, &id), Some(&[0x9f, 0x01][..]));
+        let with_sign_byte = deny_key_ids(&[&[0x00, 0x9f, 0x01]]);
+        assert!(denied_signer_id(&with_sign_byte, &id).is_some());
+        let other = deny_key_ids(&[&[0x9f], &[0x9f, 0x01, 0x00]]);
+        assert_eq!(denied_signer_id(&other, &id), None);
+        assert_eq!(denied_signer_id(&Denylist::default(), &id), None);
+    }
+
+    #[test]
+    fn a_serial_without_sign_byte_is_denied_as_printed() {
+        let id = SignerId::IssuerSerial {
+            issuer: ISSUER,
+            serial: &[0x1f, 0x2e],
+        };
+        assert!(denied_signer_id(&deny_key_ids(&[&[0x1f, 0x2e]]), &id).is_some());
+        assert!(denied_signer_id(&deny_key_ids(&[&[0x00, 0x1f, 0x2e]]), &id).is_some());
+    }
 }

@@ -1,11 +1,12 @@
 //! The checks for one module, in the order the kernel meets them: trailer,
-//! PKCS#7, denylist, algorithms, signer and chain, signature. Each step
-//! returns an [`Error`]; the report takes its verdict from it.
+//! PKCS#7, denylist, algorithms, signed attributes, signer and chain,
+//! signature. Each step returns an [`Error`]; the report takes its verdict
+//! from it.
 
 use sha2::Digest as _;
 
 use crate::trust::cert::{common_name, strip_sign_byte, Certificate};
-use crate::trust::chain::{build_path, find_signer};
+use crate::trust::chain::{build_path, denied_signer_id, find_signer};
 use crate::trust::{Denylist, TrustStore};
 use crate::util::hex;
 use crate::verify::algorithm::{
@@ -72,6 +73,7 @@ fn check(
     let family = signature_family(info.signature_oid, hash)?;
 
     let message_certs = message_certificates(&msg.certificates)?;
+    refuse_signed_attributes(info, family)?;
     let Some(found) = find_signer(&info.id, trust, &message_certs) else {
         return Err(Error::UnknownSigner {
             by: info.id.kind(),
@@ -185,7 +187,19 @@ fn message_certificates(ders: &[&[u8]]) -> Result<Vec<Certificate>, Error> {
         .collect()
 }
 
-/// Step 4b: the signer's key, of the family the signature algorithm names.
+/// Step 4b: signed attributes. The kernel's `pkcs7_verify()` refuses a
+/// module signature that has them (-EKEYREJECTED, "has authattrs") once the
+/// message has parsed (algorithms and certificates included) and before it
+/// digests anything or looks for the signer, so neither an unknown signer
+/// nor a wrong messageDigest is what such a module is refused for.
+fn refuse_signed_attributes(info: &SignerInfo<'_>, family: KeyFamily) -> Result<(), Error> {
+    match (&info.signed_attrs, family) {
+        (None, _) => Ok(()),
+        (Some(_), KeyFamily::Rsa | KeyFamily::Ecdsa) => Err(Error::SignedAttributes { family }),
+    }
+}
+
+/// Step 4c: the signer's key, of the family the signature algorithm names.
 fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey, Error> {
     let key = signer
         .key
@@ -201,7 +215,8 @@ fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey, Err
 }
 
 /// Step 5: the denylist's certificates (on the path, or the signer alone
-/// when there is none) and the key identifier the signature names.
+/// when there is none) and the key identifier the signature names, in
+/// either form (the report's `key_id`).
 fn check_signer_denied(
     deny: &Denylist,
     path: &Result<Vec<&Certificate>, crate::trust::Error>,
@@ -213,16 +228,18 @@ fn check_signer_denied(
         Err(_) => deny.check_cert(signer),
     }
     .map_err(Error::Trust)?;
-    if let SignerId::KeyId(k) = id {
-        if deny.key_ids.iter().any(|d| d == k) {
-            return Err(Error::DeniedKeyId { key_id: k.to_vec() });
-        }
+    match denied_signer_id(deny, id) {
+        Some(key_id) => Err(Error::DeniedKeyId {
+            key_id: key_id.to_vec(),
+            by: id.kind(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Step 6: the signature, over the payload digest or over the signed
-/// attributes that carry it.
+/// attributes that carry it (step 4b lets none through for RSA and ECDSA;
+/// Linux 7.x makes an exception for ML-DSA, which modseal does not take yet).
 fn check_signature(
     key: &PublicKey,
     signer: &Certificate,
@@ -283,6 +300,10 @@ impl Digests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::algorithm::{
+        OID_CONTENT_TYPE, OID_MESSAGE_DIGEST, OID_PKCS7_DATA, OID_PKCS7_SIGNED_DATA,
+        OID_RSA_ENCRYPTION,
+    };
 
     fn verify(module: &[u8]) -> Report {
         verify_module(
@@ -323,6 +344,147 @@ mod tests {
             r.reason
         );
         assert!(r.key_id.is_none() && r.sha256.is_some());
+    }
+
+    const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+    const OID_ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    const OID_UNKNOWN_HASH: &[u8] = &[0x2a, 0x03, 0x04];
+    const SIGNED_ATTRS_REASON: &str = "signed attributes (authenticatedAttributes) present: \
+        the kernel refuses them for module signatures (pkcs7_verify: has authattrs)";
+
+    fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+        let content = parts.concat();
+        let len = u16::try_from(content.len()).expect("short DER");
+        let mut v = vec![tag];
+        match len {
+            0..=0x7f => v.push(len as u8),
+            0x80..=0xff => v.extend([0x81, len as u8]),
+            _ => v.extend([0x82, (len >> 8) as u8, len as u8]),
+        }
+        v.extend(content);
+        v
+    }
+
+    fn alg(oid: &[u8]) -> Vec<u8> {
+        tlv(0x30, &[&tlv(0x06, &[oid])])
+    }
+
+    /// A module signed (with a dummy signature value) by the signer named by
+    /// issuer "CN=Test signer" and serial 0x00 0x9f 0x01, as sign-file does,
+    /// with signed attributes carrying `message_digest` when it is given.
+    fn module_with(digest_oid: &[u8], sig_oid: &[u8], message_digest: Option<&[u8]>) -> Vec<u8> {
+        let payload = b"\x7fELF module payload";
+        let cn = tlv(
+            0x30,
+            &[
+                &tlv(0x06, &[&[0x55, 0x04, 0x03]]),
+                &tlv(0x0c, &[b"Test signer"]),
+            ],
+        );
+        let issuer = tlv(0x30, &[&tlv(0x31, &[&cn])]);
+        let sid = tlv(0x30, &[&issuer, &tlv(0x02, &[&[0x00, 0x9f, 0x01]])]);
+        let attrs = message_digest.map(|md| {
+            let ct = tlv(
+                0x30,
+                &[
+                    &tlv(0x06, &[OID_CONTENT_TYPE]),
+                    &tlv(0x31, &[&tlv(0x06, &[OID_PKCS7_DATA])]),
+                ],
+            );
+            let md = tlv(
+                0x30,
+                &[
+                    &tlv(0x06, &[OID_MESSAGE_DIGEST]),
+                    &tlv(0x31, &[&tlv(0x04, &[md])]),
+                ],
+            );
+            tlv(0xa0, &[&ct, &md])
+        });
+        let version = tlv(0x02, &[&[1]]);
+        let signer_info = tlv(
+            0x30,
+            &[
+                &version,
+                &sid,
+                &alg(digest_oid),
+                attrs.as_deref().unwrap_or_default(),
+                &alg(sig_oid),
+                &tlv(0x04, &[&[0x5a; 64]]),
+            ],
+        );
+        let signed_data = tlv(
+            0x30,
+            &[
+                &version,
+                &tlv(0x31, &[&alg(digest_oid)]),
+                &tlv(0x30, &[&tlv(0x06, &[OID_PKCS7_DATA])]),
+                &tlv(0x31, &[&signer_info]),
+            ],
+        );
+        let p7 = tlv(
+            0x30,
+            &[
+                &tlv(0x06, &[OID_PKCS7_SIGNED_DATA]),
+                &tlv(0xa0, &[&signed_data]),
+            ],
+        );
+        let sig_len = u32::try_from(p7.len()).expect("short");
+        [&payload[..], &p7, &modsig::trailer_for(sig_len)].concat()
+    }
+
+    #[test]
+    fn signed_attributes_are_refused_before_the_signer_is_looked_up() {
+        let digest = sha256(b"\x7fELF module payload");
+        // Without signed attributes the next step speaks: no such signer.
+        let r = verify(&module_with(OID_SHA256, OID_RSA_ENCRYPTION, None));
+        assert_eq!(r.verdict, Verdict::UnknownKey, "{}", r.reason);
+        for sig_oid in [OID_RSA_ENCRYPTION, OID_ECDSA_SHA256] {
+            let r = verify(&module_with(OID_SHA256, sig_oid, Some(&digest)));
+            assert_eq!(
+                (r.verdict, r.reason.as_str()),
+                (Verdict::BadSignature, SIGNED_ATTRS_REASON)
+            );
+            // What the signature names is reported all the same.
+            assert_eq!(r.key_id.as_deref(), Some("9F:01"));
+            assert_eq!(r.signer.as_deref(), Some("Test signer"));
+            assert_eq!(r.hash_algo.as_deref(), Some("sha256"));
+        }
+    }
+
+    #[test]
+    fn signed_attributes_are_refused_before_the_message_digest_is_compared() {
+        let r = verify(&module_with(OID_SHA256, OID_RSA_ENCRYPTION, Some(&[0; 32])));
+        assert_eq!(
+            (r.verdict, r.reason.as_str()),
+            (Verdict::BadSignature, SIGNED_ATTRS_REASON)
+        );
+    }
+
+    #[test]
+    fn the_message_is_parsed_whole_before_signed_attributes_are_refused() {
+        // The kernel's parser refuses an unknown digest algorithm (-ENOPKG)
+        // before pkcs7_verify() looks at the attributes.
+        let r = verify(&module_with(
+            OID_UNKNOWN_HASH,
+            OID_RSA_ENCRYPTION,
+            Some(&[0; 32]),
+        ));
+        assert_eq!(r.verdict, Verdict::UnsupportedAlgorithm, "{}", r.reason);
+    }
+
+    #[test]
+    fn a_denied_module_with_signed_attributes_is_denied() {
+        let sha = sha256(b"\x7fELF module payload");
+        let m = module_with(OID_SHA256, OID_RSA_ENCRYPTION, Some(&sha));
+        let trust = TrustStore {
+            deny: Denylist {
+                module_sha256: vec![sha256(&m)],
+                ..Denylist::default()
+            },
+            ..TrustStore::default()
+        };
+        let r = verify_module(&m, None, "m.ko", &trust, &Options::default());
+        assert_eq!(r.verdict, Verdict::Denied, "{}", r.reason);
     }
 
     #[test]

@@ -118,11 +118,26 @@ pub enum Error {
         /// The family the signature algorithm names.
         signature: KeyFamily,
     },
-    /// The key identifier the signature names is on the denylist.
-    #[error("signature key id is on the denylist")]
+    /// The key identifier the signature names (its subject key identifier,
+    /// or the serial of its issuer+serial, as the report's `key_id`) is on
+    /// the denylist.
+    #[error("signature key id is on the denylist{}", denied_by(*.by))]
     DeniedKeyId {
-        /// The key identifier.
+        /// The key identifier as denied.
         key_id: Vec<u8>,
+        /// How the signature names its signer.
+        by: SignerIdKind,
+    },
+    /// The SignerInfo carries signed attributes, which the kernel refuses in
+    /// a module signature (`pkcs7_verify()`, -EKEYREJECTED) before it looks
+    /// for the signer.
+    #[error(
+        "signed attributes (authenticatedAttributes) present: the kernel refuses them \
+         for module signatures (pkcs7_verify: has authattrs)"
+    )]
+    SignedAttributes {
+        /// The signature's key family.
+        family: KeyFamily,
     },
     /// The messageDigest attribute is not the module's digest.
     #[error("messageDigest attribute does not match the module's digest")]
@@ -153,6 +168,17 @@ fn signer_id_name(by: SignerIdKind) -> &'static str {
     match by {
         SignerIdKind::IssuerSerial => "issuer and serial",
         SignerIdKind::KeyId => "subject key identifier",
+    }
+}
+
+/// Which form of the key id was denied; the subject key identifier's
+/// reason is the one reports have always given.
+fn denied_by(by: SignerIdKind) -> &'static str {
+    match by {
+        SignerIdKind::IssuerSerial => {
+            " (the signer's serial, as the signature names it by issuer and serial)"
+        }
+        SignerIdKind::KeyId => "",
     }
 }
 

@@ -128,9 +128,11 @@ impl From<&Error> for Verdict {
             Error::SignerKey(e) if e.is_unsupported() => Verdict::UnsupportedAlgorithm,
             Error::SignerKey(_) => Verdict::Malformed,
             Error::UnknownSigner { .. } => Verdict::UnknownKey,
-            Error::KeyMismatch { .. } | Error::MessageDigestMismatch | Error::Signature { .. } => {
-                Verdict::BadSignature
-            }
+            // The kernel's -EKEYREJECTED: a signature it will not accept.
+            Error::KeyMismatch { .. }
+            | Error::SignedAttributes { .. }
+            | Error::MessageDigestMismatch
+            | Error::Signature { .. } => Verdict::BadSignature,
             Error::Trust(e) if e.is_denial() => Verdict::Denied,
             Error::Trust(_) => Verdict::UntrustedChain,
             Error::Read(_) => Verdict::IoError,
@@ -182,6 +184,40 @@ mod tests {
         );
         let broken = Error::SignerKey(KeyError::RsaModulusEven);
         assert_eq!(Verdict::from(&broken), Verdict::Malformed);
+    }
+
+    #[test]
+    fn signed_attributes_are_a_rejected_signature() {
+        use crate::verify::algorithm::KeyFamily;
+        for family in [KeyFamily::Rsa, KeyFamily::Ecdsa] {
+            let e = Error::SignedAttributes { family };
+            assert_eq!(e.verdict(), Verdict::BadSignature);
+            assert_eq!(
+                e.to_string(),
+                "signed attributes (authenticatedAttributes) present: the kernel refuses them \
+                 for module signatures (pkcs7_verify: has authattrs)"
+            );
+        }
+    }
+
+    #[test]
+    fn a_denied_key_id_says_which_form_the_signature_named() {
+        use crate::verify::pkcs7::SignerIdKind;
+        let skid = Error::DeniedKeyId {
+            key_id: vec![0x4d],
+            by: SignerIdKind::KeyId,
+        };
+        assert_eq!(skid.verdict(), Verdict::Denied);
+        assert_eq!(skid.to_string(), "signature key id is on the denylist");
+        let serial = Error::DeniedKeyId {
+            key_id: vec![0x9f, 0x01],
+            by: SignerIdKind::IssuerSerial,
+        };
+        assert_eq!(serial.verdict(), Verdict::Denied);
+        assert_eq!(
+            serial.to_string(),
+            "signature key id is on the denylist (the signer's serial, as the signature names it by issuer and serial)"
+        );
     }
 
     #[test]
