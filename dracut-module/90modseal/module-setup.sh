@@ -3,9 +3,11 @@
 # dracut module for modseal: puts the static modseal binary, its
 # configuration, trust bundle and TPM-sealed digest into the initramfs, and
 # runs `modseal boot` twice: early (before any module can be loaded) and
-# pre-pivot (before the switch to the real root). While the image is built it
-# verifies every kernel module going into it, so a module that would fail at
-# boot fails the build instead.
+# pre-pivot (before the switch to the real root); a failure in enforce mode
+# ends in `modseal halt`, never in a shell. While the image is built it
+# verifies every kernel module going into it and checks the image's
+# modprobe.d/modules-load.d files against the trust bundle's policy, so what
+# would fail at boot fails the build instead.
 #
 # Settings (in a dracut.conf.d file; defaults shown):
 #   modseal_binary="/usr/bin/modseal"   the static binary to install
@@ -61,8 +63,11 @@ install() {
     # they may change (key rotation) without a new enrollment.
     modseal_certs=$(modseal_conf_value certs "")
     [[ -r $modseal_trust ]] || modseal_fail "$modseal_trust (trust = in $modseal_conf): missing or unreadable"
-    [[ -r $modseal_sealed/sealed.json ]] \
-        || modseal_fail "$modseal_sealed/sealed.json (sealed = in $modseal_conf): missing: run 'modseal enroll' first"
+    local f
+    for f in sealed.pub sealed.priv sealed.json; do
+        [[ -r $modseal_sealed/$f ]] \
+            || modseal_fail "$modseal_sealed/$f (sealed = in $modseal_conf): missing: run 'modseal enroll' first"
+    done
 
     # A dynamic build would need its TPM libraries, some of them dlopen()ed
     # where dracut cannot see them: only the static binary is safe here.
@@ -72,9 +77,10 @@ install() {
     inst_simple "$modseal_binary" /usr/bin/modseal
     inst_simple "$modseal_conf" /etc/modseal/modseal.conf
     inst_simple "$modseal_trust" "$modseal_trust"
-    local f
-    for f in "$modseal_sealed"/*; do
-        [[ -f $f ]] && inst_simple "$f" "$modseal_sealed/${f##*/}"
+    # Only what `modseal enroll` writes: anything else lying in the
+    # directory has no business in the image.
+    for f in sealed.pub sealed.priv sealed.json; do
+        inst_simple "$modseal_sealed/$f" "$modseal_sealed/$f"
     done
     modseal_cert_args=()
     if [[ -n $modseal_certs ]]; then
@@ -97,13 +103,22 @@ install() {
             systemd-modules-load.service dracut-cmdline.service; do
             inst_simple "$moddir/modseal-requires-early.conf" "$systemdsystemunitdir/$u.d/modseal.conf"
         done
+        # No shell before the early stage has passed, none after it failed.
+        for u in emergency.service rescue.service dracut-emergency.service debug-shell.service; do
+            inst_simple "$moddir/modseal-requires-early-shell.conf" "$systemdsystemunitdir/$u.d/modseal.conf"
+        done
         inst_simple "$moddir/modseal-requires-pre-pivot.conf" \
             "$systemdsystemunitdir/initrd-switch-root.service.d/modseal.conf"
         inst_multiple systemctl
         $SYSTEMCTL -q --root "$initdir" enable modseal-early.service modseal-pre-pivot.service
     else
-        inst_hook pre-udev 00 "$moddir/modseal-early.sh"
-        inst_hook pre-pivot 99 "$moddir/modseal-pre-pivot.sh"
+        # The first cmdline hook (00-modseal-early.sh: before 00-watchdog.sh
+        # and 01-parse-kernel.sh, which modprobe) and the last pre-pivot
+        # hook (99-zz-modseal-pre-pivot.sh: after 99-watchdog.sh), in the C
+        # order and a locale's alike; the build check says if another
+        # module's hook sorts around them.
+        inst_hook cmdline 00 "$moddir/modseal-early.sh"
+        inst_hook pre-pivot 99-zz "$moddir/modseal-pre-pivot.sh"
     fi
 
     [[ $modseal_build_check == yes ]] && modseal_arm_build_check
@@ -116,8 +131,8 @@ install() {
 # and before the image is written.
 modseal_arm_build_check() {
     if ! declare -F dracut_kernel_post > /dev/null; then
-        dwarn "modseal: this dracut has no dracut_kernel_post; checking the modules installed so far only"
-        modseal_check_modules
+        dwarn "modseal: this dracut has no dracut_kernel_post; checking what is installed so far only"
+        modseal_build_check
         return
     fi
     declare -F _modseal_orig_dracut_kernel_post > /dev/null && return
@@ -125,8 +140,14 @@ modseal_arm_build_check() {
     # shellcheck disable=SC2317  # called by dracut
     dracut_kernel_post() {
         _modseal_orig_dracut_kernel_post "$@"
-        modseal_check_modules
+        modseal_build_check
     }
+}
+
+modseal_build_check() {
+    modseal_check_modules
+    modseal_check_config
+    dracut_module_included "systemd" || modseal_check_hook_order
 }
 
 modseal_check_modules() {
@@ -145,4 +166,33 @@ modseal_check_modules() {
     done <<< "$out"
     modseal_fail "a kernel module going into the initramfs would not verify at boot against $modseal_trust" \
         "(modseal_build_check=\"no\" in dracut.conf.d skips this check; the boot still verifies)"
+}
+
+# The early stage refuses modprobe.d `install`/`remove` commands the sealed
+# policy does not allow (they would run any program in the image whenever
+# the module is loaded); refuse the image now, naming file and line.
+modseal_check_config() {
+    local out line
+    if out=$("$modseal_binary" check-config --trust "$modseal_trust" --kver "$kernel" "$initdir" 2>&1); then
+        dinfo "modseal: build check: the module configuration is allowed by $modseal_trust"
+        return 0
+    fi
+    while IFS= read -r line; do
+        [[ -n $line ]] && dfatal "modseal: ${line//"$initdir"/}"
+    done <<< "$out"
+    modseal_fail "the module configuration going into the initramfs would be refused at boot by the policy in $modseal_trust" \
+        "(allow-install lines in the trust bundle allow a command by its exact text; the bundle must be sealed again)"
+}
+
+# Whatever another dracut module's hook loads before the early stage is
+# caught by its loaded-module check; whatever a pre-pivot hook loads after
+# the pre-pivot stage is not: say so when building.
+modseal_check_hook_order() {
+    local hooks="$initdir/lib/dracut/hooks" first last
+    first=$(find "$hooks/cmdline" -maxdepth 1 -name '*.sh' -printf '%f\n' | LC_ALL=C sort | head -n 1)
+    last=$(find "$hooks/pre-pivot" -maxdepth 1 -name '*.sh' -printf '%f\n' | LC_ALL=C sort | tail -n 1)
+    [[ $first == 00-modseal-early.sh ]] \
+        || dwarn "modseal: cmdline hook $first runs before modseal's early stage (a module it loads fails that stage)"
+    [[ $last == 99-zz-modseal-pre-pivot.sh ]] \
+        || dwarn "modseal: pre-pivot hook $last runs after modseal's pre-pivot stage (a module it loads is not reconciled)"
 }

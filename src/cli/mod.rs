@@ -11,6 +11,7 @@ pub mod boot;
 pub mod bundle;
 pub mod check_config;
 pub mod check_initramfs;
+pub mod halt;
 pub mod inspect;
 pub mod keys;
 pub mod log;
@@ -125,6 +126,15 @@ pub enum Command {
     ///
     /// Exit status: 0 trusted; 1 not trusted (the first failure is named); 2 bad input.
     Attest(crate::cli::attest::AttestArgs),
+    /// Halt the machine: how the initramfs stops a boot that failed in enforce mode.
+    ///
+    /// Writes `modseal: enforce mode: the boot stops here: halting[: REASON]` to the kernel
+    /// log (/dev/kmsg, level crit), syncs the filesystems and calls reboot(RB_HALT_SYSTEM).
+    /// Unlike dracut's `die` or systemd's emergency target, no rd.shell or unit can turn
+    /// this into a shell. Needs CAP_SYS_BOOT: on a host, as root, it really halts.
+    ///
+    /// Exit status: none on success (the machine stops); 1 if the halt call failed.
+    Halt(crate::cli::halt::HaltArgs),
 }
 
 /// The trust flags of `verify` and `check-initramfs`.
@@ -177,6 +187,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Log(c) => log::cmd_log(c),
         Command::Quote(a) => quote::cmd_quote(a),
         Command::Attest(a) => attest::cmd_attest(a),
+        Command::Halt(a) => halt::cmd_halt(a),
     }
 }
 

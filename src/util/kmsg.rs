@@ -15,6 +15,8 @@ pub enum Sink {
 /// Kernel log levels used here (`<N>` prefixes of /dev/kmsg).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// `KERN_CRIT`: shown on the console even with `quiet`.
+    Crit = 2,
     /// `KERN_ERR`.
     Err = 3,
     /// `KERN_WARNING`.

@@ -1,7 +1,8 @@
 //! The bottom layer: hex, PEM, capped file reads, atomic writes, the kernel
-//! log, clipped text for messages. One of each.
+//! log, the enforce-mode halt, clipped text for messages. One of each.
 
 pub mod fs;
+pub mod halt;
 pub mod hex;
 pub mod kmsg;
 pub mod pem;
