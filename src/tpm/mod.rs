@@ -9,6 +9,7 @@ pub mod esapi;
 pub mod marshal;
 #[cfg(test)]
 pub mod memory;
+pub mod name;
 pub mod rc;
 pub mod tpm2b;
 
