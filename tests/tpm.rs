@@ -148,6 +148,18 @@ impl Env {
         std::fs::read(out).unwrap()
     }
 
+    /// The name tpm2-tools reads for an object (`tpm2_readpublic -n`): a
+    /// context file or a persistent handle.
+    fn tools_name(&self, object: &str) -> String {
+        let out = self.path("name.bin");
+        tpm2_tool(
+            "tpm2_readpublic",
+            &["-Q", "-c", object, "-n", out.to_str().unwrap()],
+            &self.tpm.tools_tcti(),
+        );
+        hex(&std::fs::read(out).unwrap())
+    }
+
     fn esapi(&self) -> EsapiTpm {
         EsapiTpm::open(&self.tpm.tcti()).unwrap()
     }
@@ -608,6 +620,8 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
         ],
         &t,
     );
+    // The SRK sealed.json pins is the standard primary tpm2-tools makes.
+    assert_eq!(sealed_json(&sealed)["srk_name"], env.tools_name(&p(&prim)));
     tpm2_tool("tpm2_flushcontext", &["-t"], &t);
     tpm2_tool(
         "tpm2_load",
@@ -665,6 +679,10 @@ fn persistent_srk_is_used_when_present() {
     let sealed = env.path("sealed");
     env.enroll_ok(&sealed, "12", &[]);
     assert_eq!(sealed_json(&sealed)["srk"], "persistent:0x81000001");
+    assert_eq!(
+        sealed_json(&sealed)["srk_name"],
+        env.tools_name("0x81000001")
+    );
     assert_eq!(code(&env.unseal(&sealed)), 0);
     // Without that SRK, the object cannot be loaded.
     tpm2_tool(
@@ -673,6 +691,135 @@ fn persistent_srk_is_used_when_present() {
         &t,
     );
     assert_failure(&env.unseal(&sealed), "bad-object");
+}
+
+/// Replaces the SRK name `sealed.json` pins.
+fn pin_srk_name(sealed: &Path, name: &str) {
+    let mut j = sealed_json(sealed);
+    j["srk_name"] = name.into();
+    std::fs::write(sealed.join("sealed.json"), j.to_string()).unwrap();
+}
+
+#[test]
+fn another_srk_name_is_refused_before_any_session() {
+    // What a TPM (or something on its bus) answering CreatePrimary with
+    // another public key looks like from modseal's side: the name of the
+    // public area returned is not the pinned one.
+    let env = Env::new();
+    let sealed = env.path("sealed");
+    env.enroll_ok(&sealed, "7,12", &[]);
+    let pinned = sealed_json(&sealed)["srk_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = format!("000b{}", "5a".repeat(32));
+    pin_srk_name(&sealed, &other);
+    let o = env.unseal(&sealed);
+    assert_failure(&o, "bad-object");
+    assert!(
+        stderr(&o).contains(&format!(
+            "the storage root key (primary) has name {pinned}, but sealed.json pins {other}"
+        )),
+        "{}",
+        describe(&o)
+    );
+    // Refused right after CreatePrimary: no Load, no session, nothing left.
+    let bundle = std::fs::read(&env.bundle).unwrap();
+    let mut tpm = env.esapi();
+    let before = tpm.commands();
+    let f = unseal_and_check(&mut tpm, &bundle, &sealed).unwrap_err();
+    assert!(
+        matches!(f, UnsealFailure::SrkMismatch { ref found, .. } if *found == pinned),
+        "{f}"
+    );
+    // PCR_Read, CreatePrimary, FlushContext(SRK).
+    assert_eq!(tpm.commands() - before, 3);
+    drop(tpm);
+    for cap in ["handles-transient", "handles-loaded-session"] {
+        let out = tpm2_tool("tpm2_getcap", &[cap], &env.tpm.tools_tcti());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "{cap}"
+        );
+    }
+    pin_srk_name(&sealed, &pinned);
+    assert_eq!(code(&env.unseal(&sealed)), 0);
+}
+
+#[test]
+fn another_key_at_the_persistent_srk_handle_is_refused() {
+    let env = Env::new();
+    let t = env.tpm.tools_tcti();
+    let persist = |alg: &str| {
+        let ctx = env.path("key.ctx");
+        tpm2_tool(
+            "tpm2_createprimary",
+            &[
+                "-Q",
+                "-C",
+                "o",
+                "-G",
+                alg,
+                "-a",
+                "restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda",
+                "-c",
+                ctx.to_str().unwrap(),
+            ],
+            &t,
+        );
+        tpm2_tool(
+            "tpm2_evictcontrol",
+            &["-Q", "-C", "o", "-c", ctx.to_str().unwrap(), "0x81000001"],
+            &t,
+        );
+        tpm2_tool("tpm2_flushcontext", &["-t"], &t);
+    };
+    persist("rsa2048:null:aes128cfb");
+    let sealed = env.path("sealed");
+    env.enroll_ok(&sealed, "12", &[]);
+    tpm2_tool(
+        "tpm2_evictcontrol",
+        &["-Q", "-C", "o", "-c", "0x81000001"],
+        &t,
+    );
+    // Another storage key at the same handle: a salt key the enrollment
+    // never saw, refused by name before the object is even loaded under it.
+    persist("ecc256:null:aes128cfb");
+    let o = env.unseal(&sealed);
+    assert_failure(&o, "bad-object");
+    assert!(
+        stderr(&o).contains("the storage root key (persistent:0x81000001) has name 000b"),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        stderr(&o).contains("but sealed.json pins"),
+        "{}",
+        describe(&o)
+    );
+}
+
+#[test]
+fn an_enrollment_without_an_srk_name_is_refused() {
+    // sealed.json as modseal wrote it before the SRK's name was pinned.
+    let env = Env::new();
+    let sealed = env.path("sealed");
+    env.enroll_ok(&sealed, "12", &[]);
+    let mut j = sealed_json(&sealed);
+    j.as_object_mut().unwrap().remove("srk_name");
+    std::fs::write(sealed.join("sealed.json"), j.to_string()).unwrap();
+    let o = env.unseal(&sealed);
+    assert_eq!(code(&o), 2, "{}", describe(&o));
+    assert!(
+        stderr(&o).contains("--sealed: invalid: ") && stderr(&o).contains("no srk_name: "),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        stderr(&o).contains("re-run 'modseal enroll'"),
+        "{}",
+        describe(&o)
+    );
 }
 
 #[test]

@@ -58,6 +58,7 @@ pub fn enroll(
         policy_digest: policy,
         bundle_sha256: digest,
         srk: blob.srk,
+        srk_name: blob.srk_name.clone(),
     };
     Ok((info, blob))
 }

@@ -56,6 +56,12 @@ pub enum SealError {
     /// An `srk` field that is not a storage root key modseal uses.
     #[error("srk '{0}': expected 'primary' or 'persistent:0x81xxxxxx'")]
     Srk(String),
+    /// No `srk_name`: an enrollment written before modseal pinned the SRK.
+    #[error("no srk_name: this enrollment predates pinning the storage root key's name, without which something on the TPM bus could choose the key the unseal's session is salted with; re-run 'modseal enroll'")]
+    NoSrkName,
+    /// An `srk_name` that is not an object's name in hex.
+    #[error("srk_name '{0}': expected a name in hex (name algorithm and digest, e.g. 000b and 64 hex digits for sha256)")]
+    SrkName(String),
     /// A `--pcr-value` that is not `IDX=HEX`.
     #[error("--pcr-value {0}: expected IDX=HEX")]
     PcrValueSyntax(String),

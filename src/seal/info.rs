@@ -25,6 +25,9 @@ pub struct SealedInfo {
     pub bundle_sha256: [u8; 32],
     /// The storage root key the object is a child of.
     pub srk: Srk,
+    /// That key's name at enrollment (`nameAlg || H(TPMT_PUBLIC)`): the
+    /// unseal salts its session only with an SRK of this name.
+    pub srk_name: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +40,9 @@ struct SealedJson {
     policy_digest: String,
     bundle_sha256: String,
     srk: String,
+    // Optional here only to name its absence (an enrollment from before the
+    // pin) rather than fail as malformed JSON.
+    srk_name: Option<String>,
 }
 
 /// Strict hex: digits only, an exact length (no `:` separators).
@@ -80,6 +86,7 @@ impl SealedInfo {
             digits: 64,
         })?;
         let srk = Srk::from_config(&j.srk).ok_or_else(|| SealError::Srk(j.srk.clone()))?;
+        let srk_name = srk_name(j.srk_name.as_deref())?;
         Ok(SealedInfo {
             bank,
             pcrs: j.pcrs,
@@ -87,6 +94,7 @@ impl SealedInfo {
             policy_digest: policy,
             bundle_sha256,
             srk,
+            srk_name,
         })
     }
 
@@ -100,15 +108,29 @@ impl SealedInfo {
             .collect();
         let pcrs: Vec<String> = self.pcrs.iter().map(u8::to_string).collect();
         format!(
-            "{{\n  \"version\": 1,\n  \"bank\": \"{}\",\n  \"pcrs\": [{}],\n  \"pcr_values\": {{\n{}\n  }},\n  \"policy_digest\": \"{}\",\n  \"bundle_sha256\": \"{}\",\n  \"srk\": \"{}\"\n}}\n",
+            "{{\n  \"version\": 1,\n  \"bank\": \"{}\",\n  \"pcrs\": [{}],\n  \"pcr_values\": {{\n{}\n  }},\n  \"policy_digest\": \"{}\",\n  \"bundle_sha256\": \"{}\",\n  \"srk\": \"{}\",\n  \"srk_name\": \"{}\"\n}}\n",
             self.bank.name(),
             pcrs.join(", "),
             values.join(",\n"),
             crate::util::hex::lower(&self.policy_digest),
             crate::util::hex::lower(&self.bundle_sha256),
-            self.srk.to_config()
+            self.srk.to_config(),
+            crate::util::hex::lower(&self.srk_name)
         )
     }
+}
+
+/// `srk_name`: required (an enrollment without it could be unsealed through
+/// a session salted with any key the bus offers), lowercase or uppercase hex
+/// of a name with a known name algorithm.
+fn srk_name(text: Option<&str>) -> Result<Vec<u8>, SealError> {
+    let text = text.ok_or(SealError::NoSrkName)?;
+    text.bytes()
+        .all(|c| c.is_ascii_hexdigit())
+        .then(|| crate::util::hex::parse(text))
+        .flatten()
+        .filter(|n| crate::tpm::name::is_object_name(n))
+        .ok_or_else(|| SealError::SrkName(text.to_owned()))
 }
 
 /// A PCR list is non-empty, in range, strictly ascending.
@@ -187,6 +209,7 @@ mod tests {
             policy_digest: policy,
             bundle_sha256: [3u8; 32],
             srk: Srk::Persistent(0x8100_0001),
+            srk_name: [&[0x00, 0x0b][..], &[4u8; 32]].concat(),
         }
     }
 
@@ -195,6 +218,10 @@ mod tests {
         let i = info();
         let text = i.to_json();
         assert!(text.contains("\"srk\": \"persistent:0x81000001\""));
+        assert!(text.contains(&format!(
+            "\"srk_name\": \"000b{}\"",
+            crate::util::hex::lower(&[4u8; 32])
+        )));
         assert_eq!(SealedInfo::from_json(text.as_bytes()).unwrap(), i);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["pcr_values"]["12"], crate::util::hex::lower(&[2u8; 32]));
@@ -252,6 +279,55 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn srk_name_is_required_and_checked() {
+        let good: serde_json::Value = serde_json::from_str(&info().to_json()).unwrap();
+        let with = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            SealedInfo::from_json(v.to_string().as_bytes())
+        };
+        let msg = |f: &dyn Fn(&mut serde_json::Value)| with(f).unwrap_err().to_string();
+        // An enrollment from before the pin: refused, saying what to do.
+        assert_eq!(
+            msg(&|v| {
+                v.as_object_mut().unwrap().remove("srk_name");
+            }),
+            "no srk_name: this enrollment predates pinning the storage root key's name, without which something on the TPM bus could choose the key the unseal's session is salted with; re-run 'modseal enroll'"
+        );
+        let sha256 = crate::util::hex::lower(&[4u8; 32]);
+        for bad in [
+            String::new(),
+            sha256.clone(),                   // no name algorithm
+            format!("0010{sha256}"),          // TPM_ALG_NULL
+            format!("0004{sha256}"),          // sha1 with a sha256 digest
+            format!("000b{}", &sha256[..62]), // short
+            format!("000b{sha256}00"),        // long
+            format!("000b{}zz", &sha256[..62]),
+            format!("00:0b{sha256}"),
+            format!("+00b{sha256}"),
+        ] {
+            assert!(
+                matches!(
+                    with(&|v| v["srk_name"] = bad.clone().into()),
+                    Err(SealError::SrkName(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            msg(&|v| v["srk_name"] = "00".into()),
+            "srk_name '00': expected a name in hex (name algorithm and digest, e.g. 000b and 64 hex digits for sha256)"
+        );
+        assert!(with(&|v| v["srk_name"] = serde_json::Value::Null).is_err());
+        // Uppercase hex is read (tpm2-tools prints lowercase; either is a name).
+        let upper = with(&|v| v["srk_name"] = format!("000B{}", sha256.to_uppercase()).into());
+        assert_eq!(upper.unwrap(), info());
+        let sha384 = crate::util::hex::lower(&[5u8; 48]);
+        let i = with(&|v| v["srk_name"] = format!("000c{sha384}").into()).unwrap();
+        assert_eq!(i.srk_name.len(), 50);
     }
 
     #[test]

@@ -34,6 +34,16 @@ pub enum UnsealFailure {
         /// The bundle's SHA-256 (hex).
         bundle: String,
     },
+    /// The storage root key's name is not the one `sealed.json` pins; its
+    /// name is `bad-object` (the object is not one of this key's).
+    SrkMismatch {
+        /// The SRK (`primary`, `persistent:0x…`).
+        srk: String,
+        /// The name `sealed.json` pins (hex).
+        pinned: String,
+        /// The name of the public area the TPM returned (hex).
+        found: String,
+    },
     /// The TPM is in dictionary-attack lockout.
     Lockout(String),
     /// Any other TPM failure (named operation and decoded return code).
@@ -51,7 +61,7 @@ impl UnsealFailure {
         match self {
             UnsealFailure::NoTpm(_) => "no-tpm",
             UnsealFailure::PcrChanged { .. } => "pcr-changed",
-            UnsealFailure::BadObject(_) => "bad-object",
+            UnsealFailure::BadObject(_) | UnsealFailure::SrkMismatch { .. } => "bad-object",
             UnsealFailure::DigestMismatch { .. } => "digest-mismatch",
             UnsealFailure::Lockout(_) => "lockout",
             UnsealFailure::Tpm(_) => "tpm-error",
@@ -66,7 +76,7 @@ impl UnsealFailure {
         match self {
             UnsealFailure::NoTpm(_) => O::NoTpm,
             UnsealFailure::PcrChanged { .. } => O::PcrChanged,
-            UnsealFailure::BadObject(_) => O::BadObject,
+            UnsealFailure::BadObject(_) | UnsealFailure::SrkMismatch { .. } => O::BadObject,
             UnsealFailure::DigestMismatch { .. } => O::DigestMismatch,
             UnsealFailure::Lockout(_) => O::Lockout,
             UnsealFailure::Tpm(_) => O::TpmError,
@@ -90,6 +100,9 @@ impl UnsealFailure {
             | UnsealFailure::Io(d)
             | UnsealFailure::Invalid(d) => d.clone(),
             UnsealFailure::PcrChanged { detail, .. } => detail.clone(),
+            UnsealFailure::SrkMismatch { srk, pinned, found } => format!(
+                "the storage root key ({srk}) has name {found}, but sealed.json pins {pinned}: not the key the object was sealed under (another TPM, a cleared owner hierarchy, another key at the handle, or something between modseal and the TPM answering for it); no session was salted with it"
+            ),
             UnsealFailure::DigestMismatch { sealed, bundle } => format!(
                 "the trust bundle's SHA-256 {bundle} is not the sealed digest {sealed}: the bundle was changed since enrollment"
             ),
@@ -112,6 +125,9 @@ impl From<TpmError> for UnsealFailure {
             TpmError::NoDevice { .. } => UnsealFailure::NoTpm(text),
             TpmError::Lockout { .. } => UnsealFailure::Lockout(text),
             TpmError::BadObject { .. } => UnsealFailure::BadObject(text),
+            TpmError::SrkMismatch { srk, pinned, found } => {
+                UnsealFailure::SrkMismatch { srk, pinned, found }
+            }
             TpmError::PolicyMismatch { .. } | TpmError::PcrChanged { .. } => {
                 UnsealFailure::PcrChanged {
                     pcrs: Vec::new(),
@@ -168,15 +184,13 @@ pub fn load_enrollment(dir: &Path) -> Result<Enrollment, UnsealFailure> {
     tpm2b::decode_file(SEALED_PRIV, &private).map_err(|e| {
         UnsealFailure::BadObject(format!("{}: {e}", dir.join(SEALED_PRIV).display()))
     })?;
-    let srk = info.srk;
-    Ok(Enrollment {
-        info,
-        blob: SealedBlob {
-            public,
-            private,
-            srk,
-        },
-    })
+    let blob = SealedBlob {
+        public,
+        private,
+        srk: info.srk,
+        srk_name: info.srk_name.clone(),
+    };
+    Ok(Enrollment { info, blob })
 }
 
 /// The PCRs whose current value differs from the enrolled one, and a message
@@ -417,6 +431,56 @@ mod tests {
         assert_eq!(f.name(), "bad-object", "{f}");
         std::fs::write(dir.join(SEALED_PUB), b"\x00\x01").unwrap();
         assert_eq!(load_enrollment(&dir).unwrap_err().name(), "bad-object");
+    }
+
+    #[test]
+    fn another_srk_name_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sealed");
+        let mut tpm = MemoryTpm::sha256();
+        enroll_memory(&mut tpm, &dir, b"b", &[12]);
+        let json = std::fs::read_to_string(dir.join(SEALED_JSON)).unwrap();
+        let pinned = crate::util::hex::lower(&tpm.srk_name());
+        assert!(
+            json.contains(&format!("\"srk_name\": \"{pinned}\"")),
+            "{json}"
+        );
+        // sealed.json pins another key than the one the TPM has.
+        let other = format!("000b{}", "5a".repeat(32));
+        std::fs::write(dir.join(SEALED_JSON), json.replace(&pinned, &other)).unwrap();
+        let f = unseal_and_check(&mut tpm, b"b", &dir).unwrap_err();
+        assert_eq!(
+            f,
+            UnsealFailure::SrkMismatch {
+                srk: "primary".into(),
+                pinned: other.clone(),
+                found: pinned.clone(),
+            }
+        );
+        assert_eq!(f.name(), "bad-object");
+        assert_eq!(f.outcome(), crate::measure::UnsealOutcome::BadObject);
+        assert!(!f.is_usage());
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "bad-object: the storage root key (primary) has name {pinned}, but sealed.json pins {other}: not the key the object was sealed under (another TPM, a cleared owner hierarchy, another key at the handle, or something between modseal and the TPM answering for it); no session was salted with it"
+            )
+        );
+        // Without the field the enrollment is refused before the TPM is asked.
+        let stripped: String = json
+            .lines()
+            .filter(|l| !l.contains("srk_name"))
+            .map(|l| format!("{}\n", l.replace("\"primary\",", "\"primary\"")))
+            .collect();
+        std::fs::write(dir.join(SEALED_JSON), stripped).unwrap();
+        let before = tpm.commands();
+        let f = unseal_and_check(&mut tpm, b"b", &dir).unwrap_err();
+        assert_eq!(f.name(), "invalid", "{f}");
+        assert!(f.to_string().contains("no srk_name"), "{f}");
+        assert_eq!(tpm.commands(), before);
+        // The file as enrolled still unseals.
+        std::fs::write(dir.join(SEALED_JSON), &json).unwrap();
+        assert!(unseal_and_check(&mut tpm, b"b", &dir).is_ok());
     }
 
     #[test]

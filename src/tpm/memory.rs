@@ -18,6 +18,10 @@
 //!   `BadObject` (rc 0x1DF, TPM_RC_INTEGRITY), as a TPM refuses to load it;
 //! - a counter of "TPM commands": each trait call counts what the real backend
 //!   would send at the least, one per call;
+//! - a storage root key name per instance ([`MemoryTpm::srk_name`]): `seal`
+//!   records it in the blob, `unseal` refuses a blob pinning another one
+//!   (`SrkMismatch`) before anything else, as the real backend refuses to
+//!   salt a session with an SRK of another name;
 //! - failure injection: [`MemoryTpm::fail_next`] (e.g. lockout, no device).
 
 use std::collections::BTreeMap;
@@ -95,6 +99,16 @@ impl MemoryTpm {
         {
             *slot = value;
         }
+    }
+
+    /// The name of this instance's storage root key (a SHA-256 name derived
+    /// from the instance, as a TPM's derives from its owner seed).
+    pub fn srk_name(&self) -> Vec<u8> {
+        let mut name = PcrBank::Sha256.alg_id().to_be_bytes().to_vec();
+        name.extend_from_slice(
+            &PcrBank::Sha256.hash_parts(&[b"MemoryTpm SRK", &self.instance.to_be_bytes()]),
+        );
+        name
     }
 
     /// Makes the next trait call fail with `error` (counted as a command).
@@ -212,6 +226,7 @@ impl Tpm for MemoryTpm {
             public: enc(&tpmt)?,
             private: enc(&private)?,
             srk: Srk::Primary,
+            srk_name: self.srk_name(),
         };
         self.objects.insert(
             id,
@@ -231,6 +246,13 @@ impl Tpm for MemoryTpm {
         pcrs: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         self.begin()?;
+        if blob.srk_name != self.srk_name() {
+            return Err(TpmError::SrkMismatch {
+                srk: blob.srk.to_config(),
+                pinned: crate::util::hex::lower(&blob.srk_name),
+                found: crate::util::hex::lower(&self.srk_name()),
+            });
+        }
         let private = super::tpm2b::decode_file("sealed.priv", &blob.private)
             .map_err(|e| Self::bad_object(&e.to_string()))?;
         let rest = private
@@ -296,8 +318,18 @@ mod tests {
         let vals = vec![vec![0u8; 32]];
         let pol = b.policy_pcr_digest(&[12], &vals);
         let blob = t1.seal(b"s", b, &[12], &vals, &pol).unwrap();
+        // Another TPM's SRK has another name: refused before the load.
         assert!(matches!(
             t2.unseal(&blob, b, &[12]),
+            Err(TpmError::SrkMismatch { .. })
+        ));
+        // Past that check, the private area is still another TPM's.
+        let foreign = SealedBlob {
+            srk_name: t2.srk_name(),
+            ..blob.clone()
+        };
+        assert!(matches!(
+            t2.unseal(&foreign, b, &[12]),
             Err(TpmError::BadObject { .. })
         ));
         let mut bad = blob.clone();

@@ -9,6 +9,7 @@ pub mod esapi;
 pub mod marshal;
 #[cfg(test)]
 pub mod memory;
+pub mod name;
 pub mod rc;
 pub mod tpm2b;
 
@@ -86,7 +87,7 @@ impl Srk {
 
 /// A sealed data object as stored on disk: tpm2-tools' `TPM2B_PUBLIC` and
 /// `TPM2B_PRIVATE` files (big-endian size, then the structure), and the
-/// storage root key it is a child of.
+/// storage root key it is a child of, with that key's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedBlob {
     /// The `TPM2B_PUBLIC` file (`sealed.pub`).
@@ -95,6 +96,11 @@ pub struct SealedBlob {
     pub private: Vec<u8>,
     /// The storage root key the object was created under.
     pub srk: Srk,
+    /// The name of that storage root key when the object was sealed
+    /// ([`name::object_name`] of its public area). The unseal refuses an SRK
+    /// of another name before it salts a session with it: the salt key
+    /// decides who can read the unsealed value and sign the TPM's answer.
+    pub srk_name: Vec<u8>,
 }
 
 /// Why a TPM operation failed. Input the TPM rejected is separate from the
@@ -132,6 +138,18 @@ pub enum TpmError {
         /// The decoded return code, or why the object is malformed.
         text: String,
     },
+    /// The storage root key found is not the one the object was sealed
+    /// under: another TPM or owner seed, another key at the persistent
+    /// handle, or something on the bus answering for the TPM.
+    #[error("the storage root key ({srk}) has name {found}, but the enrollment pins {pinned}: not the key it was sealed under (another TPM, a cleared owner hierarchy, another key at the handle, or something between modseal and the TPM answering for it); it is not used as a salt key")]
+    SrkMismatch {
+        /// The SRK, as `sealed.json` names it (`primary`, `persistent:0x…`).
+        srk: String,
+        /// The name pinned at enrollment (hex).
+        pinned: String,
+        /// The name of the public area the TPM returned (hex).
+        found: String,
+    },
     /// PCR values changed while a policy session was being built.
     #[error("PCR values changed during the operation (rc {rc:#x})")]
     PcrChanged {
@@ -165,7 +183,7 @@ impl TpmError {
             | TpmError::BadObject { rc, .. }
             | TpmError::PcrChanged { rc }
             | TpmError::Tpm { rc, .. } => Some(*rc),
-            TpmError::NoDevice { .. } | TpmError::Invalid(_) => None,
+            TpmError::NoDevice { .. } | TpmError::SrkMismatch { .. } | TpmError::Invalid(_) => None,
         }
     }
 }
@@ -193,7 +211,9 @@ pub trait Tpm {
         policy_digest: &[u8],
     ) -> Result<SealedBlob, TpmError>;
     /// Unseals through a salted policy session (response encryption and
-    /// HMAC) with PolicyPCR over `pcrs` in `bank`. The value is wiped when
+    /// HMAC) with PolicyPCR over `pcrs` in `bank`, refusing
+    /// ([`TpmError::SrkMismatch`]) a storage root key whose name is not
+    /// `blob.srk_name` before it salts the session. The value is wiped when
     /// dropped.
     fn unseal(
         &mut self,

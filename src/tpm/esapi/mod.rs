@@ -13,6 +13,10 @@
 //!   a trial session computes; the sealed data object is a keyed-hash object
 //!   with no userWithAuth (policy only), created through a session salted
 //!   with the SRK so the sensitive data travels encrypted.
+//! - The SRK's name: computed from the public area ESYS holds for it (see
+//!   `load_srk`), recorded at sealing, and compared with the pinned one
+//!   before an unseal loads anything under the SRK or salts a session with it
+//!   ([`TpmError::SrkMismatch`]); no extra TPM command.
 //! - Unsealing: a policy session salted with the SRK (tpmKey) with the
 //!   `encrypt` attribute: the response is encrypted with, and HMAC-ed under, a
 //!   session key an interposer on the bus cannot know (ESYS checks the response

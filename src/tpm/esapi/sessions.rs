@@ -51,6 +51,33 @@ pub(super) fn sealed_template(policy: Digest) -> tss_esapi::Result<Public> {
         .with_keyed_hash_unique_identifier(Digest::default())
         .build()
 }
+
+/// The storage root key as loaded for one seal or unseal.
+pub(super) struct LoadedSrk {
+    /// Its ESYS handle.
+    pub(super) handle: KeyHandle,
+    /// A transient primary (flushed afterwards) rather than a persistent key
+    /// (only closed).
+    pub(super) flush: bool,
+    /// Its name (see [`EsapiTpm::load_srk`]).
+    pub(super) name: Vec<u8>,
+}
+
+impl LoadedSrk {
+    /// Refuses this key, `srk` in `sealed.json`, unless its name is `pinned`
+    /// (see [`SealedBlob::srk_name`]).
+    pub(super) fn check_pinned(&self, srk: Srk, pinned: &[u8]) -> Result<(), TpmError> {
+        if self.name == pinned {
+            return Ok(());
+        }
+        Err(TpmError::SrkMismatch {
+            srk: srk.to_config(),
+            pinned: crate::util::hex::lower(pinned),
+            found: crate::util::hex::lower(&self.name),
+        })
+    }
+}
+
 impl EsapiTpm {
     pub(super) fn start_session(
         &mut self,
@@ -101,27 +128,45 @@ impl EsapiTpm {
         })
     }
 
-    /// The SRK as an ESYS handle, and whether it must be flushed afterwards
-    /// (a transient primary) or only closed (a persistent key).
-    pub(super) fn load_srk(
-        &mut self,
-        srk: Srk,
-        kind: OpKind,
-    ) -> Result<(KeyHandle, bool), TpmError> {
+    /// The SRK as an ESYS handle, whether it must be flushed afterwards (a
+    /// transient primary) or only closed (a persistent key), and its name.
+    /// The name is that of the public area ESYS will encrypt a salt to, not
+    /// the one the TPM answered with: a primary's is computed here from
+    /// CreatePrimary's outPublic (and must equal the one ESYS computes from
+    /// its copy); a persistent key's is ESYS's own hash of the public area it
+    /// read (Esys_TR_GetName hashes the stored TPMT_PUBLIC for keys; tss-esapi
+    /// gives no other access to it without a second ReadPublic).
+    pub(super) fn load_srk(&mut self, srk: Srk, kind: OpKind) -> Result<LoadedSrk, TpmError> {
         match srk {
             Srk::Primary => {
-                let template = srk_template().map_err(|e| TpmError::Tpm {
-                    op: "SRK template",
-                    rc: 0,
-                    text: e.to_string(),
-                })?;
+                let template = srk_template().map_err(|e| tss_failure("SRK template", e))?;
                 let created =
                     self.cmd("CreatePrimary(owner, SRK template)", OpKind::Other, |c| {
                         c.execute_with_nullauth_session(|c| {
                             c.create_primary(Hierarchy::Owner, template, None, None, None, None)
                         })
                     })?;
-                Ok((created.key_handle, true))
+                let loaded = LoadedSrk {
+                    handle: created.key_handle,
+                    flush: true,
+                    name: Vec::new(),
+                };
+                let name = created
+                    .out_public
+                    .marshall()
+                    .map_err(|e| tss_failure("marshal the SRK's TPMT_PUBLIC", e))
+                    .and_then(|p| {
+                        crate::tpm::name::object_name(&p)
+                            .map_err(|e| tss_failure("the SRK's name", e))
+                    })
+                    .and_then(|ours| self.esys_name_agrees(created.key_handle, ours));
+                match name {
+                    Ok(name) => Ok(LoadedSrk { name, ..loaded }),
+                    Err(e) => {
+                        self.release_srk(&loaded);
+                        Err(e)
+                    }
+                }
             }
             Srk::Persistent(h) => {
                 let handle =
@@ -129,16 +174,53 @@ impl EsapiTpm {
                 let obj = self.cmd("ReadPublic(persistent SRK)", kind, |c| {
                     c.tr_from_tpm_public(handle)
                 })?;
-                Ok((KeyHandle::from(obj), false))
+                let loaded = LoadedSrk {
+                    handle: KeyHandle::from(obj),
+                    flush: false,
+                    name: Vec::new(),
+                };
+                match self.esys_name(loaded.handle) {
+                    Ok(name) => Ok(LoadedSrk { name, ..loaded }),
+                    Err(e) => {
+                        self.release_srk(&loaded);
+                        Err(e)
+                    }
+                }
             }
         }
     }
 
-    pub(super) fn release_srk(&mut self, srk: KeyHandle, flush: bool) {
-        if flush {
-            self.flush("FlushContext(SRK)", srk.into());
+    /// The name ESYS holds for `key` (no TPM command).
+    fn esys_name(&mut self, key: KeyHandle) -> Result<Vec<u8>, TpmError> {
+        let name = self
+            .ctx
+            .tr_get_name(key.into())
+            .map_err(|e| self.fail("TR_GetName(SRK)", OpKind::Other, e))?;
+        Ok(name.value().to_vec())
+    }
+
+    /// `ours` if ESYS's name for `key` is the same: two computations of one
+    /// public area that disagree are not a key to salt a session with.
+    fn esys_name_agrees(&mut self, key: KeyHandle, ours: Vec<u8>) -> Result<Vec<u8>, TpmError> {
+        let esys = self.esys_name(key)?;
+        if esys != ours {
+            return Err(tss_failure(
+                "the SRK's name",
+                format!(
+                    "{} computed from outPublic, {} from ESYS's copy",
+                    crate::util::hex::lower(&ours),
+                    crate::util::hex::lower(&esys)
+                ),
+            ));
+        }
+        Ok(ours)
+    }
+
+    pub(super) fn release_srk(&mut self, srk: &LoadedSrk) {
+        if srk.flush {
+            self.flush("FlushContext(SRK)", srk.handle.into());
         } else {
-            let mut h = ObjectHandle::from(srk);
+            let mut h = ObjectHandle::from(srk.handle);
             if let Err(e) = self.ctx.tr_close(&mut h) {
                 log::debug!("closing the SRK handle: {e}");
             }

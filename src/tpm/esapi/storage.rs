@@ -135,9 +135,9 @@ impl Tpm for EsapiTpm {
         } else {
             Srk::Primary
         };
-        let (srk_handle, flush) = self.load_srk(srk, OpKind::Other)?;
-        let r = self.create_sealed(srk_handle, secret, policy_digest);
-        self.release_srk(srk_handle, flush);
+        let loaded = self.load_srk(srk, OpKind::Other)?;
+        let r = self.create_sealed(loaded.handle, secret, policy_digest);
+        self.release_srk(&loaded);
         let (public, private) = r?;
         let enc = |what: &str, b: &[u8]| {
             tpm2b::encode_file(b).map_err(|e| invalid(format!("{what}: {e}")))
@@ -146,6 +146,7 @@ impl Tpm for EsapiTpm {
             public: enc("TPM2B_PUBLIC", &public)?,
             private: enc("TPM2B_PRIVATE", &private)?,
             srk,
+            srk_name: loaded.name,
         })
     }
 
@@ -166,19 +167,20 @@ impl Tpm for EsapiTpm {
         let private =
             Private::try_from(private.to_vec()).map_err(|e| bad("TPM2B_PRIVATE", e.to_string()))?;
         let sel = selection(bank, pcrs)?;
-        let (srk, flush) = self.load_srk(blob.srk, OpKind::LoadObject)?;
-        let loaded = self.cmd("Load(sealed object)", OpKind::LoadObject, |c| {
-            c.execute_with_nullauth_session(|c| c.load(srk, private, public))
-        });
-        let r = match loaded {
-            Ok(obj) => {
-                let r = self.unseal_loaded(srk, obj, &sel);
+        let srk = self.load_srk(blob.srk, OpKind::LoadObject)?;
+        let r = srk
+            .check_pinned(blob.srk, &blob.srk_name)
+            .and_then(|()| {
+                self.cmd("Load(sealed object)", OpKind::LoadObject, |c| {
+                    c.execute_with_nullauth_session(|c| c.load(srk.handle, private, public))
+                })
+            })
+            .and_then(|obj| {
+                let r = self.unseal_loaded(srk.handle, obj, &sel);
                 self.flush("FlushContext(sealed object)", obj.into());
                 r
-            }
-            Err(e) => Err(e),
-        };
-        self.release_srk(srk, flush);
+            });
+        self.release_srk(&srk);
         r
     }
 
