@@ -9,208 +9,17 @@
 //! the test; nothing is skipped. Artefacts stay in target/qemu-boot/<test>/.
 
 mod common;
+#[path = "common/qemu.rs"]
+mod qemu;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
 
-use common::{
-    base64_decode, code, describe, kernels_dir, modseal, repo, run, static_bin, work_root,
-};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Systemd,
-    Classic,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Systemd => "systemd",
-            Kind::Classic => "classic",
-        }
-    }
-}
-
-/// One unpacked Debian kernel (scripts/fetch-kernels.sh).
-#[derive(Clone, Debug)]
-struct Kernel {
-    suite: String,
-    kver: String,
-    vmlinuz: PathBuf,
-    cert: PathBuf,
-    /// virtio_blk, relative to the module directory: a module every boot
-    /// loads (the root disk), so tampering with it is seen.
-    disk_module: &'static str,
-}
-
-fn kernel(suite: &str) -> Kernel {
-    let dir = kernels_dir().join(suite);
-    let env = std::fs::read_to_string(dir.join("env")).unwrap_or_else(|e| {
-        panic!(
-            "{}/env: {e}: run scripts/fetch-kernels.sh {suite}",
-            dir.display()
-        )
-    });
-    let get = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .unwrap_or_else(|| panic!("{}/env has no {k}", dir.display()))
-            .to_owned()
-    };
-    Kernel {
-        suite: suite.to_owned(),
-        kver: get("KVER"),
-        vmlinuz: get("VMLINUZ").into(),
-        cert: signing_cert(suite, &PathBuf::from(get("VMLINUZ"))),
-        disk_module: if suite == "bookworm" {
-            "kernel/drivers/block/virtio_blk.ko"
-        } else {
-            "kernel/drivers/block/virtio_blk.ko.xz"
-        },
-    }
-}
-
-/// The kernel's module-signing certificate, taken out of its image the way
-/// a user does (`modseal keys from-kernel`).
-fn signing_cert(suite: &str, vmlinuz: &Path) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let pem = work_root().join(format!("{suite}-signing.pem"));
-    if !pem.is_file() {
-        std::fs::create_dir_all(work_root()).unwrap();
-        let out = modseal(["keys".as_ref(), "from-kernel".as_ref(), vmlinuz.as_os_str()]);
-        assert_eq!(code(&out), 0, "{}", describe(&out));
-        let tmp = pem.with_extension("tmp");
-        std::fs::write(&tmp, &out.stdout).unwrap();
-        std::fs::rename(&tmp, &pem).unwrap();
-    }
-    pem
-}
-
-fn script(name: &str) -> Command {
-    Command::new(repo().join("qemu").join(name))
-}
-
-/// The root filesystem image every boot uses (QEMU opens it snapshot=on).
-fn root_image() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        // The root holds the static binary and the guest side of an
-        // attestation request (qemu/guest/quote.sh), run when the kernel
-        // command line carries a nonce.
-        let img = work_root().join("root.img");
-        let extra = work_root().join("root-extra");
-        let _ = std::fs::remove_dir_all(&extra);
-        std::fs::create_dir_all(extra.join("usr/bin")).unwrap();
-        std::fs::create_dir_all(extra.join("etc/modseal-test")).unwrap();
-        std::fs::copy(static_bin(), extra.join("usr/bin/modseal")).unwrap();
-        std::fs::copy(
-            repo().join("qemu/guest/quote.sh"),
-            extra.join("etc/modseal-test/extra.sh"),
-        )
-        .unwrap();
-        run(script("build-root.sh").arg(&img).arg(&extra));
-        img
-    })
-}
-
-/// A module tree with modules.dep, shared between the tests that use it.
-fn tree(k: &Kernel, name: &str, edits: &[&str]) -> PathBuf {
-    static TREES: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
-    let key = format!("{}-{name}", k.suite);
-    let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = trees.get(&key) {
-        return p.clone();
-    }
-    let out = run(script("kernel-tree.sh")
-        .arg(&k.suite)
-        .arg(work_root().join("trees").join(&key))
-        .args(edits));
-    let moddir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(
-        moddir.is_dir(),
-        "kernel-tree.sh printed {}",
-        moddir.display()
-    );
-    trees.insert(key, moddir.clone());
-    moddir
-}
-
-/// A self-signed module-signing key (as the kernel build makes one), or a
-/// CA and a leaf it issued: `openssl` like scripts/make-fixtures.sh.
-fn signing_key(dir: &Path, name: &str, issuer: Option<&str>) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let crt = dir.join(format!("{name}.crt"));
-    let leaf_exts = [
-        "basicConstraints=critical,CA:FALSE",
-        "keyUsage=digitalSignature",
-        "extendedKeyUsage=codeSigning",
-        "subjectKeyIdentifier=hash",
-    ];
-    let ca_exts = [
-        "basicConstraints=critical,CA:TRUE",
-        "keyUsage=critical,keyCertSign,digitalSignature",
-        "subjectKeyIdentifier=hash",
-    ];
-    let exts: &[&str] = if name.ends_with("-ca") {
-        &ca_exts
-    } else {
-        &leaf_exts
-    };
-    let mut cmd = Command::new("openssl");
-    match issuer {
-        None => {
-            cmd.args([
-                "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-            ])
-            .arg("-subj")
-            .arg(format!("/CN=modseal test {name}"))
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&crt);
-            for e in exts {
-                cmd.arg("-addext").arg(e);
-            }
-            run(&mut cmd);
-        }
-        Some(ca) => {
-            let csr = dir.join(format!("{name}.csr"));
-            run(Command::new("openssl")
-                .args(["req", "-new", "-newkey", "rsa:2048", "-nodes"])
-                .arg("-subj")
-                .arg(format!("/CN=modseal test {name}"))
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&csr));
-            let ext = dir.join(format!("{name}.ext"));
-            std::fs::write(
-                &ext,
-                format!("{}\nauthorityKeyIdentifier=keyid\n", exts.join("\n")),
-            )
-            .unwrap();
-            run(Command::new("openssl")
-                .args(["x509", "-req", "-days", "3650", "-set_serial", "0x4d53"])
-                .arg("-in")
-                .arg(&csr)
-                .arg("-CA")
-                .arg(dir.join(format!("{ca}.crt")))
-                .arg("-CAkey")
-                .arg(dir.join(format!("{ca}.key")))
-                .arg("-extfile")
-                .arg(&ext)
-                .arg("-out")
-                .arg(&crt));
-        }
-    }
-    (key, crt)
-}
+use common::{code, describe, modseal, repo, run, static_bin, work_root};
+use qemu::{kernel, script, signing_key, tree, Kernel, Kind};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Tpm {
@@ -630,18 +439,7 @@ fn boot(s: &Scenario) -> Boot {
     } = p;
 
     // The module set as the guest will see it, for predict.
-    let unpacked = dir.join("unpacked");
-    std::fs::create_dir_all(&unpacked).unwrap();
-    run(Command::new("cpio")
-        .args(["-idm", "--quiet", "--no-absolute-filenames", "-F"])
-        .arg(&image)
-        .current_dir(&unpacked));
-    let image_modules = unpacked.join("usr/lib/modules").join(&k.kver);
-    let image_modules = if image_modules.is_dir() {
-        image_modules
-    } else {
-        unpacked.join("lib/modules").join(&k.kver)
-    };
+    let image_modules = qemu::unpack_image(&image, &dir.join("unpacked"), &k.kver);
 
     // The verifier's fresh nonce, handed to the guest on its command line.
     let nonce = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
@@ -653,115 +451,26 @@ fn boot(s: &Scenario) -> Boot {
     } else {
         String::new()
     };
-    let serial = dir.join("serial.log");
-    let mut cmd = script("boot.sh");
-    cmd.arg("--kernel")
-        .arg(&k.vmlinuz)
-        .arg("--initrd")
-        .arg(&image)
-        .arg("--root")
-        .arg(root_image())
-        .arg("--serial")
-        .arg(&serial)
-        .arg("--append")
-        .arg(format!("loglevel=7 {} {}", s.append, nonce_arg))
-        .arg("--timeout")
-        .arg("600");
-    match s.tpm {
-        Tpm::Absent => cmd.arg("--no-tpm"),
-        _ => cmd.arg("--tpmstate").arg(&state),
-    };
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run qemu/boot.sh: {e}"));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let result = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("boot: result="))
-        .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
-        .unwrap_or_else(|| panic!("qemu/boot.sh gave no result\n{}", describe(&out)));
-    let serial = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
-    eprintln!("{}: {}", s.name, text.trim());
-
-    let mut pcrs = BTreeMap::new();
-    let mut loaded = Vec::new();
-    let mut b64 = String::new();
-    let mut in_log = false;
-    let mut have_log = false;
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let mut in_file: Option<String> = None;
-    for line in serial.lines() {
-        let line = line.trim_end_matches('\r');
-        if let Some(name) = line.strip_prefix("MODSEAL-FILE-BEGIN ") {
-            in_file = Some(name.to_owned());
-            files.insert(name.to_owned(), String::new());
-            continue;
-        }
-        if line == "MODSEAL-FILE-END" {
-            in_file = None;
-            continue;
-        }
-        if let Some(name) = &in_file {
-            if line
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
-            {
-                files.get_mut(name).unwrap().push_str(line);
-            }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("MODSEAL-PCR: ") {
-            if let Some((i, v)) = rest.split_once(' ') {
-                if let Ok(i) = i.parse() {
-                    pcrs.insert(i, v.trim().to_owned());
-                }
-            }
-        } else if let Some(m) = line.strip_prefix("MODSEAL-LOADED: ") {
-            loaded.push(m.trim().to_owned());
-        } else if line == "MODSEAL-LOG-BEGIN" {
-            in_log = true;
-        } else if line == "MODSEAL-LOG-END" {
-            in_log = false;
-            have_log = true;
-        } else if in_log
-            && !line.is_empty()
-            && line
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
-        {
-            b64.push_str(line);
-        }
+    let vm = qemu::VmBoot {
+        kernel: &k,
+        image: &image,
+        tpm_state: (s.tpm != Tpm::Absent).then_some(state.as_path()),
+        append: format!("loglevel=7 {} {}", s.append, nonce_arg),
+        dir: &dir,
+        timeout: 600,
     }
-    let log = have_log.then(|| {
-        let path = dir.join("tpm2-measure.log");
-        base64_decode(&b64, &path);
-        path
-    });
-    let quote = (!files.is_empty()).then(|| {
-        let qdir = dir.join("guest-quote");
-        std::fs::create_dir_all(&qdir).unwrap();
-        for (name, b64) in &files {
-            assert!(
-                !name.contains('/') && !name.starts_with('.'),
-                "odd file name {name}"
-            );
-            base64_decode(b64, &qdir.join(name));
-        }
-        qdir
-    });
+    .run();
     Boot {
         ak,
         nonce,
-        quote,
+        quote: vm.quote,
         suite: s.suite.to_owned(),
         dir,
-        result,
-        serial,
-        pcrs,
-        log,
-        loaded,
+        result: vm.result,
+        serial: vm.serial,
+        pcrs: vm.pcrs,
+        log: vm.log,
+        loaded: vm.loaded,
         bundle,
         image_modules,
         certs,
