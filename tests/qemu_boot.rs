@@ -296,6 +296,15 @@ struct Prepared {
     image: PathBuf,
 }
 
+/// The `modseal bundle` flags that seal a scenario's mode and allow-weaken.
+fn sealed_settings(s: &Scenario) -> Vec<String> {
+    let mut v = vec!["--mode".to_owned(), s.mode.to_owned()];
+    if s.allow_weaken {
+        v.push("--allow-weaken".into());
+    }
+    v
+}
+
 /// Writes the bundle and config, enrolls into the swtpm state the VM will
 /// use, and runs dracut; returns dracut's output (the build may fail).
 fn prepare(s: &Scenario) -> (Prepared, Output) {
@@ -314,6 +323,8 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
         args.push("--anchor".into());
         args.push(a.display().to_string());
     }
+    // The mode and allow-weaken are sealed with the bundle.
+    args.extend(sealed_settings(s));
     args.push("--out".into());
     args.push(bundle.display().to_string());
     let out = modseal(&args);
@@ -363,17 +374,16 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
             args.push("--anchor".into());
             args.push(a.display().to_string());
         }
+        args.extend(sealed_settings(s));
         args.push("--out".into());
         args.push(bundle.display().to_string());
         let out = modseal(&args);
         assert_eq!(code(&out), 0, "{}", describe(&out));
     }
     let mut conf = format!(
-        "trust = {}\nsealed = {}\nmode = {}\nallow-weaken = {}\n",
+        "trust = {}\nsealed = {}\n",
         bundle.display(),
         etc.join("sealed").display(),
-        s.mode,
-        if s.allow_weaken { "yes" } else { "no" }
     );
     let mut certs = Vec::new();
     if !s.certs.is_empty() {
@@ -568,11 +578,9 @@ fn disk_module_path(k: &Kernel) -> String {
 /// Enforce: the boot stops before the root, the kernel log names the
 /// module and the verdict, and the module was never loaded.
 fn assert_stopped_for_module(b: &Boot, k: &Kernel, verdict: &str, kind: Kind) {
-    b.assert_result(if kind == Kind::Systemd {
-        "halted"
-    } else {
-        "panic"
-    });
+    // Both kinds halt: no shell, no panic (rd.shell cannot turn it into one).
+    let _ = kind;
+    b.assert_result("halted");
     b.assert_no_serial("MODSEAL-ROOT: reached");
     let named = b.serial.lines().any(|l| {
         l.contains("modseal: ") && l.contains(&disk_module_path(k)) && l.contains(verdict)
@@ -746,7 +754,7 @@ fn swapped_bundle_digest_mismatch_stops_boot() {
     let mut s = Scenario::new("bundle-swapped", "bookworm", Kind::Classic, "enforce");
     s.swap_bundle = vec![attacker];
     let b = boot(&s);
-    b.assert_result("panic");
+    b.assert_result("halted");
     b.assert_no_serial("MODSEAL-ROOT: reached");
     let early = b.summary("early");
     assert!(early.contains("unseal digest-mismatch"), "{early}");
@@ -767,20 +775,23 @@ fn no_tpm_enforce_stops_boot() {
 }
 
 #[test]
-fn no_tpm_warn_boots_and_says_so() {
+fn no_tpm_cannot_confirm_a_sealed_warn_mode() {
+    // Without a TPM nothing confirms the bundle's `mode warn`: an attacker
+    // could have written it (and a TCTI leading nowhere). Fail closed.
     let mut s = Scenario::new("no-tpm-warn", "bookworm", Kind::Classic, "warn");
     s.tpm = Tpm::Absent;
     let b = boot(&s);
-    b.assert_result("root");
+    b.assert_result("halted");
     let early = b.summary("early");
     assert!(early.contains("unseal no-tpm"), "{early}");
-    assert!(early.contains("FAIL (warn mode)"), "{early}");
+    assert!(early.contains("FAIL (enforce mode)"), "{early}");
     assert!(b.serial.contains("modseal: no TPM"), "{}", b.context());
-    b.assert_serial("MODSEAL-PCR: none");
+    b.assert_serial("the trust bundle's settings are not applied");
+    b.assert_no_serial("MODSEAL-ROOT: reached");
 }
 
 #[test]
-fn cmdline_off_ignored_when_config_forbids_weakening() {
+fn cmdline_off_ignored_when_the_sealed_policy_forbids_weakening() {
     let k = kernel("bookworm");
     let mut s = Scenario::new("off-forbidden", "bookworm", Kind::Systemd, "enforce");
     s.tree = flipped(&k);
@@ -788,9 +799,9 @@ fn cmdline_off_ignored_when_config_forbids_weakening() {
     s.append = "rd.modseal=off";
     let b = boot(&s);
     assert!(
-        b.serial
-            .lines()
-            .any(|l| l.contains("modseal: rd.modseal=off ignored")),
+        b.serial.lines().any(|l| l.contains(
+            "modseal: ignored: rd.modseal=off: the sealed policy does not allow weakening"
+        )),
         "no message about the ignored rd.modseal=off\n{}",
         b.context()
     );

@@ -139,6 +139,30 @@ fn show_content(c: &Content, all_modules: bool) {
             }
         );
     }
+    // Control characters escaped: these texts come from the boot's files.
+    for (label, items) in [
+        ("ignored", &c.ignored),
+        ("module config refused", &c.config_refused),
+        ("loaded", &c.loaded),
+    ] {
+        for i in items {
+            println!("  {label}: {}", i.escape_debug());
+        }
+    }
+    if all_modules {
+        for f in &c.module_config {
+            println!(
+                "  module config: {} sha256 {}",
+                f.path.escape_debug(),
+                f.sha256
+            );
+        }
+    } else if !c.module_config.is_empty() {
+        println!(
+            "  module config: {} file(s) measured",
+            c.module_config.len()
+        );
+    }
 }
 
 fn replay(records: &[Record], tcti: Option<&str>, from: Option<&str>) -> u8 {
