@@ -169,8 +169,6 @@ cat >"$etc/modseal.conf" <<'EOF'
 # /etc/modseal/modseal.conf of the mkosi test image (written by mkosi/build.sh)
 trust = /etc/modseal/trust.bundle
 sealed = /etc/modseal/sealed
-mode = enforce
-allow-weaken = no
 EOF
 install -D -m 0644 "$repo/dracut-module/modseal.conf" "$gen/extra/etc/dracut.conf.d/modseal.conf"
 

@@ -62,7 +62,6 @@ trap - EXIT
 cat > "$work/etc/modseal.conf" <<EOF
 trust = $work/etc/trust.bundle
 sealed = $work/etc/sealed
-mode = enforce
 EOF
 
 step "building the initramfs with dracut ($kind) and the modseal dracut module"
@@ -104,7 +103,7 @@ mkdir -p "$work/unpacked"
 image_modules=$work/unpacked/usr/lib/modules/$KVER
 [ -d "$image_modules" ] || image_modules=$work/unpacked/lib/modules/$KVER
 predicted=$("$bin" predict --trust "$work/etc/trust.bundle" --modules "$image_modules" \
-    --mode enforce --stage early --stage pre-pivot 2>/dev/null)
+    --root "$work/unpacked" --mode enforce --stage early --stage pre-pivot 2>/dev/null)
 replayed=$("$bin" log replay "$work/tpm2-measure.log" | sed -n 's/^pcr 12 sha256 //p')
 
 step "PCR 12 (sha256)"

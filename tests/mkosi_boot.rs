@@ -380,6 +380,8 @@ fn mkosi_image_boots_verified_and_measured() {
         img.bundle.as_os_str(),
         "--modules".as_ref(),
         img.modules().as_os_str(),
+        "--root".as_ref(),
+        img.unpacked.as_os_str(),
         "--mode".as_ref(),
         "enforce".as_ref(),
         "--stage".as_ref(),

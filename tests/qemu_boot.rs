@@ -154,6 +154,8 @@ impl Boot {
             self.bundle.display().to_string(),
             "--modules".into(),
             self.image_modules.display().to_string(),
+            "--root".into(),
+            self.dir.join("unpacked").display().to_string(),
             "--mode".into(),
             mode.into(),
             "--stage".into(),

@@ -52,7 +52,17 @@ pub fn predicted_contents(
     // the module tree's own files (what a host run of `boot` also reads
     // from an empty system root).
     let files = match input.root {
-        Some(root) => module_config(root, input.modules),
+        // The boot reads its module directory where the kernel's release
+        // names it (`lib/modules/<release>`, through a `lib` link if the
+        // image has one): the same path here, whatever `--modules` spells.
+        Some(root) => {
+            let release = input
+                .modules
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            module_config(root, &super::system::kernel_module_dir(root, &release))
+        }
         None => module_config(Path::new("/nonexistent-root"), input.modules),
     }
     .map_err(BootError::ModuleConfig)?;
