@@ -516,7 +516,7 @@ mod tests {
                 verdict,
                 reason: (verdict != Verdict::Ok).then(|| "why".into()),
             }],
-            unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+            unverified_loaded: Some(Vec::new()),
             ignored: Vec::new(),
             module_config: Vec::new(),
             config_refused: Vec::new(),

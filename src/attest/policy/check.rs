@@ -2,7 +2,7 @@
 //! most fundamental first.
 
 use super::{ExpectedModule, Policy, Violation};
-use crate::measure::{Content, Record, Stage, UnsealOutcome};
+use crate::measure::{Content, Record, UnsealOutcome};
 use crate::util::text::clip;
 
 /// A violation of record `r`.
@@ -134,10 +134,17 @@ pub(super) fn check_content(policy: &Policy, r: &Record, c: &Content) -> Vec<Vio
                 if u.len() > 20 { ", …" } else { "" }
             )));
         }
-        (None, Stage::PrePivot) => out.push(v(
+        // Version 2 checks the loaded modules at both stages.
+        (None, _) => out.push(v(
             "no unverified_loaded list: the loaded modules were not reconciled".into(),
         )),
         _ => {}
+    }
+    for l in &c.loaded {
+        out.push(v(format!("loaded: {}", clip(l))));
+    }
+    for f in &c.config_refused {
+        out.push(v(format!("module config refused: {}", clip(f))));
     }
     if let Some(expected) = &policy.modules {
         out.extend(module_set(r, stage, expected, c));

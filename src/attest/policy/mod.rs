@@ -231,7 +231,7 @@ mod tests {
                     reason: (verdict != Verdict::Ok).then(|| "the\x1b[31m reason".into()),
                 },
             ],
-            unverified_loaded: (stage == Stage::PrePivot).then(Vec::new),
+            unverified_loaded: Some(Vec::new()),
             ignored: Vec::new(),
             module_config: Vec::new(),
             config_refused: Vec::new(),
@@ -460,6 +460,31 @@ mod tests {
             &log_of(&[content(Stage::Early, Mode::Enforce, Verdict::Ok), pp]),
         );
         assert!(v[0].message.contains("not reconciled"), "{v:?}");
+        // A module the kernel tainted E, a refused install command: each
+        // named, whatever the mode and the module verdicts.
+        let mut warn = content(Stage::PrePivot, Mode::Warn, Verdict::Ok);
+        warn.loaded =
+            vec!["module x: loaded although the kernel found no valid signature (taint E)".into()];
+        warn.config_refused =
+            vec!["etc/modprobe.d/e.conf line 1: \"install x\" would run \"y\"".into()];
+        let policy = Policy {
+            mode: ModeRule::Any,
+            ..Policy::default()
+        };
+        let v = evaluate(
+            &policy,
+            &log_of(&[content(Stage::Early, Mode::Warn, Verdict::Ok), warn]),
+        );
+        let text: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(
+            text[0].contains("loaded: module x: loaded although"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].contains("module config refused: etc/modprobe.d/e.conf"),
+            "{text:?}"
+        );
     }
 
     #[test]
