@@ -9,7 +9,7 @@
 # be mounted by hand. `modseal halt` stops the machine; should it return, the
 # kernel powers off, and should that not happen either, PID 1 stays here.
 
-if ! /usr/bin/modseal boot --stage early --cmdline /proc/cmdline --kmsg; then
+if ! /usr/bin/modseal boot --initramfs --stage early --cmdline /proc/cmdline --kmsg; then
     /usr/bin/modseal halt --reason "early stage failed (the modseal: lines above name each module and why)"
     trap '' INT QUIT TERM HUP
     trap - EXIT

@@ -7,7 +7,7 @@
 # A failure halts as in modseal-early.sh: never `die` (a shell with rd.shell),
 # never a return to /init.
 
-if ! /usr/bin/modseal boot --stage pre-pivot --cmdline /proc/cmdline --kmsg; then
+if ! /usr/bin/modseal boot --initramfs --stage pre-pivot --cmdline /proc/cmdline --kmsg; then
     /usr/bin/modseal halt --reason "pre-pivot stage failed (the modseal: lines above name each module and why)"
     trap '' INT QUIT TERM HUP
     trap - EXIT

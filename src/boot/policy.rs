@@ -224,9 +224,12 @@ fn apply_flags(p: &mut Policy, sealed: &Settings, req: &Requests<'_>) {
 /// a command would let a program in the image answer for the TPM. The
 /// ignored request's text when `tcti` is refused.
 pub fn refuse_tcti(tcti: &str, in_initramfs: bool) -> Option<String> {
-    let device = tcti
-        .strip_prefix("device:")
-        .is_some_and(|p| p.starts_with("/dev/") && !p.contains(".."));
+    // The kernel's TPM character devices only: /dev/tpm<N>, /dev/tpmrm<N>.
+    let device = tcti.strip_prefix("device:/dev/").is_some_and(|n| {
+        let digits = n.strip_prefix("tpmrm").or_else(|| n.strip_prefix("tpm"));
+        digits
+            .is_some_and(|d| !d.is_empty() && d.len() <= 3 && d.bytes().all(|b| b.is_ascii_digit()))
+    });
     (in_initramfs && !device).then(|| {
         format!(
             "TCTI {tcti:?}: an initramfs talks to the TPM device only ({})",

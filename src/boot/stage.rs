@@ -243,6 +243,16 @@ fn sealed_settings(
             );
             Settings::default()
         }
+        Some(Err(_)) if unseal == UnsealOutcome::Ok => {
+            sink.line(
+                Level::Warning,
+                &format!(
+                    "the trust bundle does not parse: built-in policy: enforce mode, PCR {}",
+                    crate::trust::DEFAULT_SEALED_PCR
+                ),
+            );
+            Settings::default()
+        }
         _ => Settings::default(),
     }
 }

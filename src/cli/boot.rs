@@ -92,7 +92,7 @@ pub struct BootArgs {
     /// Read proc/, sys/ and the module configuration under DIR instead of / (host runs only).
     #[arg(long, value_name = "DIR", hide = true)]
     pub system_root: Option<PathBuf>,
-    /// Apply the initramfs rules on a host (tests); in an initramfs they always apply.
+    /// Apply the initramfs rules even where / is not a ramfs/tmpfs (the dracut module always passes it).
     #[arg(long, hide = true)]
     pub initramfs: bool,
 }
