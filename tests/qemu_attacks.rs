@@ -433,7 +433,14 @@ fn disk_attack_stops_boot(kind: Kind) {
     let img = image(kind);
     let dir = boot_dir(&format!("disk-{}", kind.name()));
     disk_overlay(img, &dir.join("overlay"));
-    let b = boot(img, &dir, &img.state, OVERRIDES);
+    // A dracut breakpoint on top: a shell the init system, not modseal,
+    // would give; enforce mode refuses the boot instead.
+    let b = boot(
+        img,
+        &dir,
+        &img.state,
+        &format!("{OVERRIDES} rd.break=pre-mount"),
+    );
     b.assert_halted_by_modseal();
     let kver = &img.k.kver;
     for setting in [
@@ -446,6 +453,7 @@ fn disk_attack_stops_boot(kind: Kind) {
     }
     b.assert_line(&["modseal: ignored: rd.modseal=warn"]);
     b.assert_line(&["modseal: ignored: rd.modseal.pcr=23"]);
+    b.assert_line(&["modseal: kernel command line: rd.break=pre-mount can give a shell"]);
     let m = hijacked_module(kind);
     b.assert_line(&[
         "modseal: module config: ",

@@ -64,7 +64,7 @@ install() {
     modseal_certs=$(modseal_conf_value certs "")
     [[ -r $modseal_trust ]] || modseal_fail "$modseal_trust (trust = in $modseal_conf): missing or unreadable"
     local f
-    for f in sealed.pub sealed.priv sealed.json; do
+    for f in sealed.json sealed.pub sealed.priv; do
         [[ -r $modseal_sealed/$f ]] \
             || modseal_fail "$modseal_sealed/$f (sealed = in $modseal_conf): missing: run 'modseal enroll' first"
     done

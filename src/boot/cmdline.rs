@@ -162,6 +162,44 @@ impl From<Mode> for BootMode {
     }
 }
 
+/// Kernel command-line options that give a shell or stop units in the
+/// initramfs, whatever the checks find: dracut's breakpoints and emergency
+/// shell, systemd's emergency/rescue/debug shells, unit masking (which can
+/// fail the switch to root into `emergency.target`) and confirm-spawn (which
+/// pretends a unit ran). `rd.shell` is not one: it only decides what a
+/// failure does, and modseal's failures halt. Each one found, as written.
+pub fn shell_options(params: &[(String, Option<String>)]) -> Vec<String> {
+    let shell_target = |v: Option<&str>| {
+        v.is_some_and(|t| {
+            let t = t.trim_end_matches(".target");
+            matches!(t, "emergency" | "rescue")
+        })
+    };
+    let mut out = Vec::new();
+    for (name, value) in params {
+        let v = value.as_deref();
+        let bare = name.strip_prefix("rd.").unwrap_or(name);
+        let hit = match bare {
+            "break" | "emergency" => true,
+            "systemd.unit" => shell_target(v),
+            "systemd.mask" | "systemd.confirm_spawn" => {
+                !matches!(v, Some("0" | "no" | "false" | "off"))
+            }
+            "systemd.debug_shell" | "systemd.debug-shell" => {
+                !matches!(v, Some("0" | "no" | "false" | "off"))
+            }
+            _ => name == "rdinit",
+        };
+        if hit {
+            out.push(match v {
+                Some(v) => format!("{name}={v}"),
+                None => name.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// An `rd.modseal.pcr=` value: a decimal PCR index 0-23 written without sign
 /// or leading zero (the kernel would read `012` as octal, a shell as 12:
 /// rather than guess, such a value is unknown).
@@ -250,5 +288,27 @@ mod tests {
         ] {
             assert_eq!(parse_cmdline_pcr(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn shell_options_are_found_in_both_spellings() {
+        let ps = cmdline_params(
+            "ro rd.shell=1 rd.break=pre-mount rd.systemd.unit=emergency.target systemd.unit=multi-user.target \
+             systemd.mask=modseal-pre-pivot.service rd.systemd.debug_shell systemd.confirm_spawn=0 rdinit=/bin/sh \
+             rd.emergency=reboot rd.break",
+        );
+        assert_eq!(
+            shell_options(&ps),
+            [
+                "rd.break=pre-mount",
+                "rd.systemd.unit=emergency.target",
+                "systemd.mask=modseal-pre-pivot.service",
+                "rd.systemd.debug_shell",
+                "rdinit=/bin/sh",
+                "rd.emergency=reboot",
+                "rd.break",
+            ]
+        );
+        assert!(shell_options(&cmdline_params("ro quiet rd.shell=1 rd.modseal=warn")).is_empty());
     }
 }

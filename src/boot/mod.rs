@@ -22,8 +22,8 @@ mod system;
 pub mod taint;
 
 pub use cmdline::{
-    cmdline_last, cmdline_params, parse_cmdline_pcr, read_cmdline, BootMode, CMDLINE_MODE,
-    CMDLINE_PCR,
+    cmdline_last, cmdline_params, parse_cmdline_pcr, read_cmdline, shell_options, BootMode,
+    CMDLINE_MODE, CMDLINE_PCR,
 };
 pub use config::{Config, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_PCR, DEFAULT_SEALED, DEFAULT_TRUST};
 pub use error::{BootError, ConfigError};
@@ -34,4 +34,4 @@ pub use predict::{predicted_contents, predicted_pcr, PredictInput};
 pub use stage::{
     bundle_trust, run_stage, stage_content, verify_tree, Findings, Outcome, StageEnd, StageInput,
 };
-pub use system::{in_initramfs, kernel_module_dir, kernel_release};
+pub use system::{in_initramfs, kernel_module_dir, kernel_release, module_dir_conflict};

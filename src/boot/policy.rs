@@ -19,7 +19,8 @@ use crate::trust::{SealedMode, Settings};
 use crate::util::kmsg::Level;
 
 use super::cmdline::{
-    cmdline_last, cmdline_params, parse_cmdline_pcr, BootMode, CMDLINE_MODE, CMDLINE_PCR,
+    cmdline_last, cmdline_params, parse_cmdline_pcr, shell_options, BootMode, CMDLINE_MODE,
+    CMDLINE_PCR,
 };
 use super::config::Config;
 
@@ -52,6 +53,10 @@ pub struct Policy {
     pub modules_override_allowed: bool,
     /// Each request ignored, for the record.
     pub ignored: Vec<String>,
+    /// Kernel command-line options that cannot be ignored (the init system
+    /// obeys them, not modseal) and that the sealed policy does not allow:
+    /// each fails the stage.
+    pub refused: Vec<String>,
     /// Messages for the kernel log, in order (the ignored ones included).
     pub notes: Vec<(Level, String)>,
 }
@@ -80,6 +85,7 @@ pub fn resolve(sealed: &Settings, cfg: &Config, req: &Requests<'_>) -> Policy {
         pcr: sealed.pcr,
         modules_override_allowed: !req.in_initramfs,
         ignored: Vec::new(),
+        refused: Vec::new(),
         notes: Vec::new(),
     };
     let source = cfg
@@ -110,6 +116,14 @@ pub fn resolve(sealed: &Settings, cfg: &Config, req: &Requests<'_>) -> Policy {
     apply_cmdline_mode(&mut p, sealed, &params);
     apply_cmdline_pcr(&mut p, sealed, &params);
     apply_flags(&mut p, sealed, req);
+    if p.mode == BootMode::Enforce && !sealed.allow_weaken {
+        p.refused = shell_options(&params)
+            .into_iter()
+            .map(|o| {
+                format!("kernel command line: {o} can give a shell or stop a unit in the initramfs; the sealed policy does not allow it (allow-weaken no)")
+            })
+            .collect();
+    }
     if p.mode == BootMode::Off {
         // Nothing runs, so nothing is recorded: one line says it all.
         p.notes = vec![(Level::Notice, OFF_NOTICE.to_owned())];
@@ -409,5 +423,23 @@ mod tests {
         ] {
             assert!(refuse_tcti(bad, true).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn shell_options_fail_enforce_mode_unless_weakening_is_sealed() {
+        let cfg = Config::default();
+        let line = "ro rd.shell=1 rd.break=pre-mount";
+        let p = resolve(&Settings::default(), &cfg, &on(line));
+        assert_eq!(
+            p.refused,
+            ["kernel command line: rd.break=pre-mount can give a shell or stop a unit in the initramfs; the sealed policy does not allow it (allow-weaken no)"]
+        );
+        let loose = sealed(SealedMode::Enforce, 12, true);
+        assert!(resolve(&loose, &cfg, &on(line)).refused.is_empty());
+        let warn = sealed(SealedMode::Warn, 12, false);
+        assert!(resolve(&warn, &cfg, &on(line)).refused.is_empty());
+        assert!(resolve(&Settings::default(), &cfg, &on("ro rd.shell=1"))
+            .refused
+            .is_empty());
     }
 }

@@ -55,6 +55,8 @@ pub struct StageInput<'a> {
     pub requests: Requests<'a>,
     /// Requests the caller already ignored (a refused TCTI).
     pub ignored: Vec<String>,
+    /// What the caller found that fails the stage (two module trees).
+    pub refused: Vec<String>,
     /// Verification threads.
     pub jobs: usize,
 }
@@ -177,6 +179,10 @@ pub fn run_stage(
         sink.line(Level::Warning, &format!("ignored: {i}"));
     }
     config_step(input, &sealed, &mut checks, &mut problems);
+    for r in policy.refused.iter().chain(&input.refused) {
+        problems.push(r.clone());
+        checks.config_refused.push(r.clone());
+    }
     let unverified_loaded = loaded_step(input, &reports, &mut checks, &mut problems);
     let content = stage_content(Findings {
         stage: input.stage,
@@ -582,6 +588,7 @@ mod tests {
             proc_modules: None,
             requests: Requests::default(),
             ignored: Vec::new(),
+            refused: Vec::new(),
             jobs: 1,
         };
         let mut tpm = MemoryTpm::sha256();
@@ -667,6 +674,7 @@ mod tests {
             proc_modules: None,
             requests: Requests::default(),
             ignored: Vec::new(),
+            refused: Vec::new(),
             jobs: 1,
         };
         let mut tpm = MemoryTpm::sha256();

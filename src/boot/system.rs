@@ -46,6 +46,22 @@ pub fn kernel_module_dir(root: &Path, release: &str) -> PathBuf {
     }
 }
 
+/// When `lib/modules/<release>` and `usr/lib/modules/<release>` are both
+/// there and are not one directory (a `lib` link to `usr/lib`): kmod built
+/// for one layout loads from a tree modseal did not verify. A refusal text.
+pub fn module_dir_conflict(root: &Path, release: &str) -> Option<String> {
+    let lib = root.join("lib/modules").join(release);
+    let usr = root.join("usr/lib/modules").join(release);
+    match (std::fs::canonicalize(&lib), std::fs::canonicalize(&usr)) {
+        (Ok(a), Ok(b)) if a != b => Some(format!(
+            "two module directories for {release}: {} and {} are different trees; kmod loads from one of them, so neither alone is what the kernel can load",
+            lib.display(),
+            usr.display()
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +92,13 @@ mod tests {
         assert_eq!(kernel_release(r), "7.3.4");
         // The build machine's / is a disk, not an initramfs.
         assert!(!in_initramfs());
+        assert_eq!(module_dir_conflict(r, "7.3.4"), None);
+        std::fs::create_dir_all(r.join("lib/modules/7.3.4")).unwrap();
+        assert!(module_dir_conflict(r, "7.3.4").is_some());
+        std::fs::remove_dir(r.join("lib/modules/7.3.4")).unwrap();
+        std::fs::remove_dir(r.join("lib/modules")).unwrap();
+        std::fs::remove_dir(r.join("lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", r.join("lib")).unwrap();
+        assert_eq!(module_dir_conflict(r, "7.3.4"), None);
     }
 }

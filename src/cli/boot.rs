@@ -170,6 +170,13 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
         _ => crate::boot::kernel_module_dir(&system_root, &release),
     };
     let mut ignored = Vec::new();
+    let refused: Vec<String> = if in_initramfs {
+        crate::boot::module_dir_conflict(&system_root, &release)
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut tcti = crate::tpm::resolve_tcti(a.tcti.as_deref(), cfg.tcti.as_deref());
     if let Some(why) = crate::boot::refuse_tcti(&tcti, in_initramfs) {
         ignored.push(why);
@@ -193,6 +200,7 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             in_initramfs,
         },
         ignored,
+        refused,
         jobs: jobs(),
     };
     match crate::boot::run_stage(&cfg, &input, tpm, &mut sink) {
