@@ -721,7 +721,9 @@ fn unknown_key_warn_boots_and_measures() {
         "{}",
         b.context()
     );
-    b.assert_serial("modseal: loaded: module virtio_blk: loaded, but no file of that name verified");
+    b.assert_serial(
+        "modseal: loaded: module virtio_blk: loaded, but no file of that name verified",
+    );
     b.assert_serial("modseal: loaded: module virtio_blk: loaded although the kernel found no valid signature (taint E)");
 }
 
