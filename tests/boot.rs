@@ -648,6 +648,45 @@ fn a_loaded_module_tainted_unsigned_fails_both_stages() {
     }
 }
 
+/// A loaded module is bound to a verified file by its build-id, not only
+/// its name: sysfs's note of another build (say an old, denied version
+/// signed by a key the kernel trusts) fails both stages, naming it.
+#[test]
+fn a_loaded_module_of_another_build_fails_both_stages() {
+    let s = setup(4);
+    let m = first_module(&s.modules());
+    let name = m
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".ko", "")
+        .replace('-', "_");
+    let root = s.system_root();
+    std::fs::write(
+        root.join("proc/modules"),
+        format!("{name} 16384 0 - Live 0x0\n"),
+    )
+    .unwrap();
+    let notes = root.join("sys/module").join(&name).join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let file = std::fs::read(&m).unwrap();
+    let mut note = modseal::verify::build_id::note(&file)
+        .expect("a build-id note")
+        .to_vec();
+    std::fs::write(notes.join(".note.gnu.build-id"), &note).unwrap();
+    let out = s.boot(&[]);
+    assert_eq!(code(&out), 0, "the verified build: {}", describe(&out));
+    *note.last_mut().unwrap() ^= 1;
+    std::fs::write(notes.join(".note.gnu.build-id"), &note).unwrap();
+    let id = modseal::util::hex::lower(&note[16..]);
+    for stage in ["early", "pre-pivot"] {
+        let out = s.boot(&["--stage", stage]);
+        assert_eq!(code(&out), 1, "{stage}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("loaded: module {name}: loaded, but its build (build-id {id}) is not that of any verified file of that name")), "{err}");
+    }
+}
+
 /// A modprobe.d install command fails the stage unless the bundle allows
 /// its exact text; every configuration file is measured.
 #[test]

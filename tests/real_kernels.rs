@@ -271,3 +271,93 @@ fn real_modules_sample_matches_openssl() {
         }
     }
 }
+
+/// The module decompressed with the system's tool, for binutils.
+fn plain_module(f: &Path, dir: &Path) -> PathBuf {
+    let name = f.file_name().expect("name").to_string_lossy().into_owned();
+    let tool = [(".ko.xz", "xz"), (".ko.zst", "zstd"), (".ko.gz", "gzip")]
+        .into_iter()
+        .find(|(ext, _)| name.ends_with(ext));
+    let Some((_, tool)) = tool else {
+        return f.to_path_buf();
+    };
+    let out = std::process::Command::new(tool)
+        .arg("-dc")
+        .arg(f)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(out.status.success(), "{tool} -dc {}", f.display());
+    let plain = dir.join("plain.ko");
+    std::fs::write(&plain, out.stdout).expect("write");
+    plain
+}
+
+/// What binutils says: `readelf -n`'s `Build ID:` and the section's bytes
+/// as `objcopy -O binary --only-section=.note.gnu.build-id` writes them.
+fn binutils_build_id(plain: &Path, dir: &Path) -> (String, Vec<u8>) {
+    let out = std::process::Command::new("readelf")
+        .arg("-n")
+        .arg(plain)
+        .output()
+        .expect("readelf (binutils) must be installed: scripts/setup.sh");
+    assert!(out.status.success(), "readelf -n {}", plain.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .unwrap_or_else(|| panic!("no Build ID in readelf -n {}:\n{text}", plain.display()))
+        .to_owned();
+    let raw = dir.join("note.bin");
+    let out = std::process::Command::new("objcopy")
+        .args(["-O", "binary", "--only-section=.note.gnu.build-id"])
+        .arg(plain)
+        .arg(&raw)
+        .output()
+        .expect("objcopy (binutils)");
+    assert!(out.status.success(), "objcopy {}", plain.display());
+    (id, std::fs::read(&raw).expect("objcopy output"))
+}
+
+/// The build-id note modseal keeps for each verified module (decompressed,
+/// the signature cut off) is the section binutils shows, i.e. what a loaded
+/// module's `/sys/module/<name>/notes/.note.gnu.build-id` holds.
+#[test]
+fn build_id_notes_match_binutils() {
+    use modseal::trust::TrustStore;
+    use modseal::verify::{build_id, Options};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // Read with `readelf -n` when this test was written.
+    let known = [
+        ("bookworm", "e38e0301da3fc8ef7ac428336bd79b4490de8ba5"),
+        ("trixie", "7cb71357dd53de64259c2da2a66ff75662d15e3d"),
+    ];
+    for (suite, virtio_blk) in known {
+        let k = load(suite);
+        let files = module_files(&k.modules);
+        let step = (files.len() / 25).max(1);
+        let vblk = files
+            .iter()
+            .find(|f| f.to_string_lossy().contains("/drivers/block/virtio_blk.ko"))
+            .expect("virtio_blk");
+        for f in files.iter().step_by(step).chain([vblk]) {
+            let r = modseal::image::module::verify_file(
+                f,
+                "m.ko",
+                &TrustStore::default(),
+                &Options::default(),
+            );
+            let note = r
+                .build_id_note
+                .unwrap_or_else(|| panic!("{suite}: no build-id note in {}", f.display()));
+            let id = build_id::descriptor(&note).expect("a GNU build-id");
+            let hex = modseal::util::hex::lower(id);
+            let (readelf_id, objcopy_note) =
+                binutils_build_id(&plain_module(f, tmp.path()), tmp.path());
+            assert_eq!(hex, readelf_id, "{suite}: {}", f.display());
+            assert_eq!(note, objcopy_note, "{suite}: {}", f.display());
+            if f == vblk {
+                assert_eq!(hex, virtio_blk, "{suite}");
+            }
+        }
+    }
+}

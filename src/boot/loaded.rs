@@ -1,7 +1,6 @@
 //! The checks of a stage beyond the module files: the module-loading
 //! configuration the loaders will obey, and what the kernel says is loaded.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::measure::{ConfigEntry, StageChecks};
@@ -11,7 +10,7 @@ use crate::verify::{Report, Verdict};
 use super::modprobe::{self, ConfigFile, ModprobeError};
 use super::names::module_name;
 use super::stage::StageInput;
-use super::taint::{self, Finding};
+use super::taint::{self, Finding, VerifiedBuilds};
 
 /// Every module-loading configuration file a boot with `modules_dir` reads
 /// under `root`: `modprobe.d` and `modules-load.d` there, and the module
@@ -74,8 +73,8 @@ pub(super) fn config_step(
     }
 }
 
-/// Checks what the kernel says is loaded against the verified files and
-/// the taint flags. Returns the loaded modules without a verified file;
+/// Checks what the kernel says is loaded against the verified files (by
+/// name and, where sysfs shows it, build-id) and the taint flags. Returns the loaded modules without a verified file;
 /// every other finding goes into `checks.loaded`. Each is a problem.
 pub(super) fn loaded_step(
     input: &StageInput<'_>,
@@ -101,11 +100,13 @@ pub(super) fn loaded_step(
             return Some(Vec::new());
         }
     };
-    let verified: BTreeSet<String> = reports
-        .iter()
-        .filter(|r| r.verdict == Verdict::Ok)
-        .filter_map(|r| module_name(&r.path))
-        .collect();
+    let mut verified = VerifiedBuilds::new();
+    for r in reports.iter().filter(|r| r.verdict == Verdict::Ok) {
+        if let Some(name) = module_name(&r.path) {
+            let notes = verified.entry(name).or_default();
+            notes.extend(r.build_id_note.clone());
+        }
+    }
     let mut unverified = Vec::new();
     for f in taint::findings(&snapshot.loaded, &verified, snapshot.kernel) {
         problems.push(format!("loaded: {f}"));

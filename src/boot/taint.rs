@@ -7,11 +7,12 @@
 //! parsers are strict (the kernel's exact format): a line they cannot read
 //! is an error, so a module name crafted to break the format fails closed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
 use crate::util::read::{read_capped, ReadError};
+use crate::verify::build_id;
 
 /// Largest `/proc/modules` read, in bytes.
 pub const MAX_PROC_MODULES: usize = 4 << 20;
@@ -190,6 +191,9 @@ pub struct Loaded {
     pub state: State,
     /// Its taint flags (`/proc/modules` and `/sys/module/<name>/taint`).
     pub taint: TaintFlags,
+    /// Its `.note.gnu.build-id` section, as
+    /// `/sys/module/<name>/notes/.note.gnu.build-id` shows it.
+    pub build_id_note: Option<Vec<u8>>,
 }
 
 /// A column of `/proc/modules`.
@@ -336,6 +340,7 @@ fn parse_line(line: usize, text: &str) -> Result<Loaded, TaintError> {
         permanent,
         state,
         taint,
+        build_id_note: None,
     })
 }
 
@@ -399,9 +404,10 @@ pub struct Snapshot {
     pub kernel: KernelTaint,
 }
 
-/// Reads `<proc_root>/modules`, `<sys_root>/module/<name>/taint` for each
-/// module (a missing one is no error: `/proc/modules` shows the same
-/// flags) and `<proc_root>/sys/kernel/tainted`.
+/// Reads `<proc_root>/modules`, `<sys_root>/module/<name>/taint` and
+/// `.../notes/.note.gnu.build-id` for each module (a missing one is no
+/// error: `/proc/modules` shows the same flags, and a module without the
+/// note has nothing to compare) and `<proc_root>/sys/kernel/tainted`.
 pub fn read_loaded(proc_root: &Path, sys_root: &Path) -> Result<Snapshot, TaintError> {
     read_loaded_from(
         &proc_root.join("modules"),
@@ -420,15 +426,13 @@ pub fn read_loaded_from(
     // Non-UTF-8 becomes U+FFFD, which no module name allows: still refused.
     let mut loaded = parse_proc_modules(&String::from_utf8_lossy(&text))?;
     for m in &mut loaded {
-        let path = sys_root.join("module").join(&m.name).join("taint");
-        let bytes = match read_capped(&path, 4096) {
-            Ok(bytes) => bytes,
-            Err(ReadError::Open { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                continue
-            }
-            Err(e) => return Err(e.into()),
+        let dir = sys_root.join("module").join(&m.name);
+        m.build_id_note = read_optional(
+            &dir.join("notes").join(build_id::SECTION),
+            build_id::MAX_NOTE,
+        )?;
+        let Some(bytes) = read_optional(&dir.join("taint"), 4096)? else {
+            continue;
         };
         let flags = parse_module_taint(&String::from_utf8_lossy(&bytes)).map_err(|e| {
             TaintError::Module {
@@ -441,6 +445,17 @@ pub fn read_loaded_from(
     let tainted = read_capped(tainted, 64)?;
     let kernel = parse_kernel_tainted(&String::from_utf8_lossy(&tainted))?;
     Ok(Snapshot { loaded, kernel })
+}
+
+/// A sysfs file that may be absent.
+fn read_optional(path: &Path, cap: usize) -> Result<Option<Vec<u8>>, ReadError> {
+    match read_capped(path, cap) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(ReadError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A loaded module (or the kernel) that enforce mode must not accept.
@@ -461,6 +476,14 @@ pub enum Finding {
         /// The module.
         module: String,
     },
+    /// Loaded with a build-id note that no verified file of its name has:
+    /// another build than the one that verified.
+    OtherBuild {
+        /// The module.
+        module: String,
+        /// The loaded module's note.
+        note: Vec<u8>,
+    },
     /// The kernel's own taint bit ([`Taint::UnsignedModule`] or
     /// [`Taint::ForcedModule`]): set even if the module is gone.
     Kernel {
@@ -475,7 +498,8 @@ impl Finding {
         match self {
             Finding::Unsigned { module }
             | Finding::Forced { module }
-            | Finding::NotVerified { module } => module,
+            | Finding::NotVerified { module }
+            | Finding::OtherBuild { module, .. } => module,
             Finding::Kernel { .. } => "the kernel",
         }
     }
@@ -498,6 +522,11 @@ impl fmt::Display for Finding {
                     "module {module}: loaded, but no file of that name verified"
                 )
             }
+            Finding::OtherBuild { module, note } => write!(
+                f,
+                "module {module}: loaded, but its build ({}) is not that of any verified file of that name",
+                build_id::describe(note)
+            ),
             Finding::Kernel { taint } => write!(
                 f,
                 "the kernel: tainted {} ({}): {}",
@@ -509,15 +538,21 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Every loaded module tainted `E` or `F` or with no verified file of its
-/// name (`verified_names` in either spelling, `-` or `_`), then the kernel's
+/// The verified files by module name (either spelling, `-` or `_`): the
+/// build-id notes they have.
+pub type VerifiedBuilds = BTreeMap<String, BTreeSet<Vec<u8>>>;
+
+/// Every loaded module tainted `E` or `F`, with no verified file of its
+/// name, or with a build-id note none of those files has; then the kernel's
 /// `E` and `F` bits. Empty: nothing to object to.
-pub fn findings(
-    loaded: &[Loaded],
-    verified_names: &BTreeSet<String>,
-    kernel: KernelTaint,
-) -> Vec<Finding> {
-    let verified: BTreeSet<String> = verified_names.iter().map(|n| n.replace('-', "_")).collect();
+pub fn findings(loaded: &[Loaded], verified: &VerifiedBuilds, kernel: KernelTaint) -> Vec<Finding> {
+    let mut builds = VerifiedBuilds::new();
+    for (name, notes) in verified {
+        builds
+            .entry(name.replace('-', "_"))
+            .or_default()
+            .extend(notes.iter().cloned());
+    }
     let mut out = Vec::new();
     for m in loaded {
         let module = || m.name.clone();
@@ -527,8 +562,13 @@ pub fn findings(
         if m.taint.contains(Taint::ForcedModule) {
             out.push(Finding::Forced { module: module() });
         }
-        if !verified.contains(&m.name.replace('-', "_")) {
-            out.push(Finding::NotVerified { module: module() });
+        match (builds.get(&m.name.replace('-', "_")), &m.build_id_note) {
+            (None, _) => out.push(Finding::NotVerified { module: module() }),
+            (Some(notes), Some(note)) if !notes.contains(note) => out.push(Finding::OtherBuild {
+                module: module(),
+                note: note.clone(),
+            }),
+            _ => {}
         }
     }
     for taint in [Taint::UnsignedModule, Taint::ForcedModule] {
@@ -597,6 +637,7 @@ rootkit 16384 0 - Loading 0x0000000000000000 (OE+)
                 permanent: false,
                 state: State::Live,
                 taint: TaintFlags::NONE,
+                build_id_note: None,
             }
         );
         assert_eq!(m[3].name, "virtio_blk");
@@ -707,15 +748,21 @@ rootkit 16384 0 - Loading 0x0000000000000000 (OE+)
         assert_eq!(Taint::from_letter('G'), None);
     }
 
+    /// Verified names whose files have no build-id note.
+    fn names(names: &[&str]) -> VerifiedBuilds {
+        names
+            .iter()
+            .map(|&n| (n.to_owned(), BTreeSet::new()))
+            .collect()
+    }
+
     #[test]
     fn findings_name_the_module_and_why() {
         let loaded = parse_proc_modules(
             "virtio_blk 24576 3 - Live 0x0 (E)\nsnd_hda_intel 57344 0 - Live 0x0\nforced 16384 0 - Live 0x0 (F)\next4 1007616 1 - Live 0x0\n",
         )
         .unwrap();
-        let verified: BTreeSet<String> = ["virtio_blk", "snd-hda-intel", "forced"]
-            .map(String::from)
-            .into();
+        let verified = names(&["virtio_blk", "snd-hda-intel", "forced"]);
         let f = findings(&loaded, &verified, KernelTaint(1 << 13));
         assert_eq!(
             f,
@@ -747,18 +794,72 @@ rootkit 16384 0 - Loading 0x0000000000000000 (OE+)
         assert_eq!(f[3].subject(), "the kernel");
         assert_eq!(f[0].subject(), "virtio_blk");
         // The kernel's F bit alone; other bits are not findings.
-        let f = findings(&[], &BTreeSet::new(), KernelTaint(0b10 | 1 << 12 | 1 << 9));
+        let f = findings(
+            &[],
+            &VerifiedBuilds::new(),
+            KernelTaint(0b10 | 1 << 12 | 1 << 9),
+        );
         assert_eq!(
             f,
             [Finding::Kernel {
                 taint: Taint::ForcedModule
             }]
         );
-        let verified: BTreeSet<String> = ["virtio_blk", "snd_hda_intel", "forced", "ext4"]
-            .map(String::from)
-            .into();
+        let verified = names(&["virtio_blk", "snd_hda_intel", "forced", "ext4"]);
         let clean = parse_proc_modules("snd_hda_intel 57344 0 - Live 0x0 (O)\n").unwrap();
         assert_eq!(findings(&clean, &verified, KernelTaint(1 << 12)), []);
+    }
+
+    /// A GNU build-id note for `id`, as `ld --build-id` writes it.
+    fn note(id: &[u8]) -> Vec<u8> {
+        let mut n = [4u32, id.len() as u32, 3]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
+        n.extend_from_slice(b"GNU\0");
+        n.extend_from_slice(id);
+        n
+    }
+
+    #[test]
+    fn a_loaded_build_must_be_one_that_verified() {
+        let mut loaded = parse_proc_modules(
+            "virtio_blk 24576 3 - Live 0x0
+",
+        )
+        .unwrap();
+        let (good, old) = (note(&[0xe3, 0x8e, 0x03]), note(&[0x01, 0xab]));
+        let verified: VerifiedBuilds =
+            [("virtio-blk".to_owned(), [note(&[7]), good.clone()].into())].into();
+        // No note in sysfs: nothing to compare, as before.
+        assert_eq!(findings(&loaded, &verified, KernelTaint(0)), []);
+        loaded[0].build_id_note = Some(good);
+        assert_eq!(findings(&loaded, &verified, KernelTaint(0)), []);
+        loaded[0].build_id_note = Some(old.clone());
+        let f = findings(&loaded, &verified, KernelTaint(0));
+        assert_eq!(
+            f,
+            [Finding::OtherBuild {
+                module: "virtio_blk".into(),
+                note: old
+            }]
+        );
+        assert_eq!(f[0].subject(), "virtio_blk");
+        assert_eq!(
+            f[0].to_string(),
+            "module virtio_blk: loaded, but its build (build-id 01ab) is not that of any verified file of that name"
+        );
+        // A verified file without a note matches no loaded note.
+        let f = findings(&loaded, &names(&["virtio_blk"]), KernelTaint(0));
+        assert!(matches!(f[..], [Finding::OtherBuild { .. }]), "{f:?}");
+        loaded[0].build_id_note = Some(b"junk".to_vec());
+        assert_eq!(
+            findings(&loaded, &verified, KernelTaint(0))[0].to_string(),
+            "module virtio_blk: loaded, but its build (a build-id note of 4 bytes that does not parse) is not that of any verified file of that name"
+        );
+        // Unverified by name stays that finding alone.
+        let f = findings(&loaded, &names(&["ext4"]), KernelTaint(0));
+        assert!(matches!(f[..], [Finding::NotVerified { .. }]), "{f:?}");
     }
 
     #[test]
@@ -780,6 +881,19 @@ rootkit 16384 0 - Loading 0x0000000000000000 (OE+)
         assert_eq!(s.loaded.len(), 2);
         assert!(s.loaded[0].taint.contains(Taint::UnsignedModule));
         assert!(s.loaded[1].taint.is_empty());
+        assert_eq!(s.loaded[0].build_id_note, None);
+        let notes = sys_root.join("module/virtio_blk/notes");
+        std::fs::create_dir_all(&notes).unwrap();
+        std::fs::write(notes.join(".note.gnu.build-id"), note(&[1, 2])).unwrap();
+        let s = read_loaded(&proc_root, &sys_root).unwrap();
+        assert_eq!(s.loaded[0].build_id_note, Some(note(&[1, 2])));
+        std::fs::write(notes.join(".note.gnu.build-id"), vec![0; 4097]).unwrap();
+        let e = read_loaded(&proc_root, &sys_root).unwrap_err();
+        assert!(
+            matches!(e, TaintError::Read(ReadError::TooLarge { .. })),
+            "{e}"
+        );
+        std::fs::remove_file(notes.join(".note.gnu.build-id")).unwrap();
         std::fs::write(sys_root.join("module/virtio_blk/taint"), "?\n").unwrap();
         let e = read_loaded(&proc_root, &sys_root).unwrap_err();
         assert_eq!(

@@ -132,6 +132,7 @@ fn io_report(p: &Path, why: &str) -> Report {
         key_id: None,
         hash_algo: None,
         sha256: None,
+        build_id_note: None,
     }
 }
 

@@ -357,6 +357,7 @@ mod tests {
             key_id: Some("AA".into()),
             hash_algo: Some("sha256".into()),
             sha256: Some("00".into()),
+            build_id_note: None,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::verify::algorithm::{
     hash_from_oid, oid_string, sha256, sig_alg_from_oid, HashAlgo, HashLookup, KeyFamily,
     SigAlgLookup,
 };
+use crate::verify::build_id;
 use crate::verify::error::Error;
 use crate::verify::modsig::{self, Signed, Trailer};
 use crate::verify::pkcs7::{self, SignedData, SignerId, SignerInfo};
@@ -56,6 +57,8 @@ fn check(
     let (signed, msg) = parse_signature(module).inspect_err(|_| {
         report.sha256 = Some(hex::lower(&file_sha.unwrap_or_else(|| sha256(module))));
     })?;
+    // The payload is what the kernel loads: its note is what sysfs shows.
+    report.build_id_note = build_id::note(signed.payload).map(<[u8]>::to_vec);
     let info = &msg.signer;
     report.key_id = Some(key_id_text(&info.id));
     if let SignerId::IssuerSerial { issuer, .. } = info.id {

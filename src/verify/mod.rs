@@ -2,6 +2,7 @@
 //! keys, the RSA operation and the verdict for one module.
 
 pub mod algorithm;
+pub mod build_id;
 mod check;
 pub mod der;
 mod error;

@@ -70,6 +70,10 @@ pub struct Report {
     pub hash_algo: Option<String>,
     /// SHA-256 of the file as stored (compressed, if it is).
     pub sha256: Option<String>,
+    /// The raw `.note.gnu.build-id` section of the signed module, which a
+    /// loaded module's sysfs note is compared with. Not in any output.
+    #[serde(skip)]
+    pub build_id_note: Option<Vec<u8>>,
 }
 
 /// How modules are checked.
@@ -91,6 +95,7 @@ impl Report {
             key_id: None,
             hash_algo: None,
             sha256: None,
+            build_id_note: None,
         }
     }
 

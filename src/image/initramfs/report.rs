@@ -18,6 +18,7 @@ fn failure(path: &str, verdict: Verdict, reason: String) -> Report {
         key_id: None,
         hash_algo: None,
         sha256: None,
+        build_id_note: None,
     }
 }
 
