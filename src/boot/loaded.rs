@@ -9,7 +9,6 @@ use crate::verify::{Report, Verdict};
 
 use super::modprobe::{self, ConfigFile, ModprobeError};
 use super::names::module_name;
-use super::stage::StageInput;
 use super::taint::{self, Finding, VerifiedBuilds};
 
 /// Every module-loading configuration file a boot with `modules_dir` reads
@@ -52,15 +51,26 @@ pub fn config_checks(files: &[ConfigFile], sealed: &Settings) -> (Vec<ConfigEntr
     (entries, refused)
 }
 
+/// Where a stage reads the running system.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct System<'a> {
+    /// `/` at boot.
+    pub root: &'a Path,
+    /// The module tree verified.
+    pub modules_dir: &'a Path,
+    /// Another file read as `/proc/modules` (host tests).
+    pub proc_modules: Option<&'a Path>,
+}
+
 /// Reads and checks the module configuration: each refusal (or a file that
 /// cannot be read as kmod would) is a problem and goes into the record.
 pub(super) fn config_step(
-    input: &StageInput<'_>,
+    input: System<'_>,
     sealed: &Settings,
     checks: &mut StageChecks,
     problems: &mut Vec<String>,
 ) {
-    match module_config(input.system_root, input.modules_dir) {
+    match module_config(input.root, input.modules_dir) {
         Ok(files) => {
             let (entries, refused) = config_checks(&files, sealed);
             checks.module_config = entries;
@@ -77,12 +87,12 @@ pub(super) fn config_step(
 /// name and, where sysfs shows it, build-id) and the taint flags. Returns the loaded modules without a verified file;
 /// every other finding goes into `checks.loaded`. Each is a problem.
 pub(super) fn loaded_step(
-    input: &StageInput<'_>,
+    input: System<'_>,
     reports: &[Report],
     checks: &mut StageChecks,
     problems: &mut Vec<String>,
 ) -> Option<Vec<String>> {
-    let root = input.system_root;
+    let root = input.root;
     let proc_modules = input
         .proc_modules
         .map_or_else(|| root.join("proc/modules"), Path::to_path_buf);

@@ -14,7 +14,7 @@ use crate::util::kmsg::{Level, Sink};
 use crate::verify::{Options, Report, Verdict};
 
 use super::config::Config;
-use super::loaded::{config_step, loaded_step};
+use super::loaded::{config_step, loaded_step, System};
 use super::policy::{resolve, Requests};
 use crate::measure::StageChecks;
 use crate::trust::Settings;
@@ -178,12 +178,17 @@ pub fn run_stage(
     for i in &input.ignored {
         sink.line(Level::Warning, &format!("ignored: {i}"));
     }
-    config_step(input, &sealed, &mut checks, &mut problems);
+    let system = System {
+        root: input.system_root,
+        modules_dir: input.modules_dir,
+        proc_modules: input.proc_modules,
+    };
+    config_step(system, &sealed, &mut checks, &mut problems);
     for r in policy.refused.iter().chain(&input.refused) {
         problems.push(r.clone());
         checks.config_refused.push(r.clone());
     }
-    let unverified_loaded = loaded_step(input, &reports, &mut checks, &mut problems);
+    let unverified_loaded = loaded_step(system, &reports, &mut checks, &mut problems);
     let content = stage_content(Findings {
         stage: input.stage,
         mode: cfg.mode,
