@@ -253,7 +253,17 @@ fn foreign_overlay(img: &Image, o: &Path, keys: &Path) {
     let foreign = o.join("foreign").join(format!("{FOREIGN_NAME}.ko"));
     std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
     resign_module(&img.moddir.join(FOREIGN_MODULE), &key, &crt, &foreign);
-    let load = format!("insmod /foreign/{FOREIGN_NAME}.ko");
+    // Also says whether the kernel shows the module's build-id note in
+    // sysfs: the loaded-module check compares it with the verified file's.
+    write(
+        &o.join("foreign/load.sh"),
+        format!(
+            "insmod /foreign/{FOREIGN_NAME}.ko\nrc=$?\nnote=absent\n\
+             [ -r /sys/module/{FOREIGN_NAME}/notes/.note.gnu.build-id ] && note=present\n\
+             echo \"MODSEAL-ATTACK-INSMOD rc=$rc note=$note\" > /dev/kmsg\n"
+        ),
+    );
+    let load = "/bin/sh /foreign/load.sh";
     match img.kind {
         Kind::Systemd => {
             let unit = "modseal-attack-insmod.service";
@@ -265,7 +275,7 @@ fn foreign_overlay(img: &Image, o: &Path, keys: &Path) {
                      DefaultDependencies=no\nAfter=modseal-early.service\n\
                      Before=modseal-pre-pivot.service initrd.target\n\n\
                      [Service]\nType=oneshot\nRemainAfterExit=yes\n\
-                     ExecStart=/bin/sh -c '{load}; echo \"MODSEAL-ATTACK-INSMOD rc=$$?\" > /dev/kmsg'\n\n\
+                     ExecStart={load}\n\n\
                      [Install]\nWantedBy=initrd.target\n"
                 ),
             );
@@ -278,7 +288,7 @@ fn foreign_overlay(img: &Image, o: &Path, keys: &Path) {
             assert!(hooks.is_dir(), "{}: no such directory", hooks.display());
             write(
                 &o.join("usr/lib/dracut/hooks/pre-mount/50-evil.sh"),
-                format!("{load}; echo \"MODSEAL-ATTACK-INSMOD rc=$?\" > /dev/kmsg\n"),
+                format!("{load}\n"),
             );
             // dracut's classic image has kmod but no insmod link.
             if img
@@ -500,7 +510,7 @@ fn foreign_module_stops_boot(kind: Kind) {
     b.assert_halted_by_modseal();
     let early = b.summary("early");
     assert!(early.ends_with("pass"), "{early}\n{}", b.context());
-    b.assert_line(&["MODSEAL-ATTACK-INSMOD rc=0"]);
+    b.assert_line(&["MODSEAL-ATTACK-INSMOD rc=0 note=present"]);
     b.assert_line(&[&format!(
         "modseal: loaded: module {FOREIGN_NAME}: loaded although the kernel found no valid signature (taint E)"
     )]);
