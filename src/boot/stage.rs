@@ -166,29 +166,8 @@ pub fn run_stage(
     };
     let trust = trust_step(cfg, parsed, &mut problems);
     let reports = verify_step(input, &trust, &mut problems);
-    let mut checks = StageChecks {
-        ignored: input
-            .ignored
-            .iter()
-            .chain(&policy.ignored)
-            .cloned()
-            .collect(),
-        ..StageChecks::default()
-    };
-    for i in &input.ignored {
-        sink.line(Level::Warning, &format!("ignored: {i}"));
-    }
-    let system = System {
-        root: input.system_root,
-        modules_dir: input.modules_dir,
-        proc_modules: input.proc_modules,
-    };
-    config_step(system, &sealed, &mut checks, &mut problems);
-    for r in policy.refused.iter().chain(&input.refused) {
-        problems.push(r.clone());
-        checks.config_refused.push(r.clone());
-    }
-    let unverified_loaded = loaded_step(system, &reports, &mut checks, &mut problems);
+    let (checks, unverified_loaded) =
+        checks_step(input, &policy, &sealed, &reports, sink, &mut problems);
     let content = stage_content(Findings {
         stage: input.stage,
         mode: cfg.mode,
@@ -232,6 +211,42 @@ pub fn run_stage(
         problems,
         passed,
     }))
+}
+
+/// Everything checked besides the module files: the requests ignored, the
+/// module configuration, the refused command line, the loaded modules.
+fn checks_step(
+    input: &StageInput<'_>,
+    policy: &super::policy::Policy,
+    sealed: &Settings,
+    reports: &[Report],
+    sink: &mut Sink,
+    problems: &mut Vec<String>,
+) -> (StageChecks, Option<Vec<String>>) {
+    let mut checks = StageChecks {
+        ignored: input
+            .ignored
+            .iter()
+            .chain(&policy.ignored)
+            .cloned()
+            .collect(),
+        ..StageChecks::default()
+    };
+    for i in &input.ignored {
+        sink.line(Level::Warning, &format!("ignored: {i}"));
+    }
+    let system = System {
+        root: input.system_root,
+        modules_dir: input.modules_dir,
+        proc_modules: input.proc_modules,
+    };
+    config_step(system, sealed, &mut checks, problems);
+    for r in policy.refused.iter().chain(&input.refused) {
+        problems.push(r.clone());
+        checks.config_refused.push(r.clone());
+    }
+    let unverified_loaded = loaded_step(system, reports, &mut checks, problems);
+    (checks, unverified_loaded)
 }
 
 /// The settings the stage runs under: the bundle's when the unseal
