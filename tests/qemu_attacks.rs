@@ -627,3 +627,27 @@ fn disk_attack_warn_mode_measures_causes_systemd() {
         "log show does not name the stripped module:\n{shown}"
     );
 }
+
+/// A modprobe.d file in the image's `/run`: systemd mounts a tmpfs over
+/// `/run` after PID 1 has loaded autofs4 (running the `install` command),
+/// so the live `/run` no longer shows it. The early stage reads the
+/// initramfs's own root underneath the mounts as well, names the file and
+/// halts.
+#[test]
+fn run_modprobe_d_under_systemds_tmpfs_stops_boot() {
+    let img = image(Kind::Systemd);
+    let dir = boot_dir("run-modprobe-d");
+    let o = dir.join("overlay");
+    write(
+        &o.join("run/modprobe.d/evil.conf"),
+        "install autofs4 /bin/sh -c 'echo MODSEAL-ATTACK-RUN-INSTALL-RAN > /dev/kmsg; \
+         /sbin/modprobe --ignore-install autofs4'\n",
+    );
+    let b = boot(img, &dir, &img.state, "");
+    b.assert_halted_by_modseal();
+    b.assert_line(&[
+        "modseal: module config: ",
+        "run/modprobe.d/evil.conf line 1",
+        "\"install autofs4\"",
+    ]);
+}

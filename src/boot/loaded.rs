@@ -60,6 +60,8 @@ pub(super) struct System<'a> {
     pub modules_dir: &'a Path,
     /// Another file read as `/proc/modules` (host tests).
     pub proc_modules: Option<&'a Path>,
+    /// The initramfs's root underneath later mounts, read as well.
+    pub underneath: Option<&'a Path>,
 }
 
 /// Reads and checks the module configuration: each refusal (or a file that
@@ -70,7 +72,21 @@ pub(super) fn config_step(
     checks: &mut StageChecks,
     problems: &mut Vec<String>,
 ) {
-    match module_config(input.root, input.modules_dir) {
+    let files = module_config(input.root, input.modules_dir).and_then(|mut files| {
+        if let Some(under) = input.underneath {
+            let rel = input
+                .modules_dir
+                .strip_prefix(input.root)
+                .unwrap_or(input.modules_dir);
+            files.extend(module_config(under, &under.join(rel))?);
+            // The same file seen twice is measured once; a file that
+            // differs under a mount is kept in both versions.
+            files.sort_by(|a, b| (&a.path, a.sha256).cmp(&(&b.path, b.sha256)));
+            files.dedup_by(|a, b| a.path == b.path && a.sha256 == b.sha256);
+        }
+        Ok(files)
+    });
+    match files {
         Ok(files) => {
             let (entries, refused) = config_checks(&files, sealed);
             checks.module_config = entries;

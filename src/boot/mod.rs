@@ -34,4 +34,6 @@ pub use predict::{predicted_contents, predicted_pcr, PredictInput};
 pub use stage::{
     bundle_trust, run_stage, stage_content, verify_tree, Findings, Outcome, StageEnd, StageInput,
 };
-pub use system::{in_initramfs, kernel_module_dir, kernel_release, module_dir_conflict};
+pub use system::{
+    in_initramfs, kernel_module_dir, kernel_release, module_dir_conflict, RootUnderneath,
+};

@@ -51,6 +51,10 @@ pub struct StageInput<'a> {
     pub system_root: &'a Path,
     /// Another file read as `/proc/modules` (host tests).
     pub proc_modules: Option<&'a Path>,
+    /// The initramfs's root underneath later mounts (see
+    /// [`super::system::RootUnderneath`]), whose module configuration is
+    /// read as well.
+    pub underneath: Option<&'a Path>,
     /// What asks for another mode, PCR or module tree.
     pub requests: Requests<'a>,
     /// Requests the caller already ignored (a refused TCTI).
@@ -239,6 +243,7 @@ fn checks_step(
         root: input.system_root,
         modules_dir: input.modules_dir,
         proc_modules: input.proc_modules,
+        underneath: input.underneath,
     };
     config_step(system, sealed, &mut checks, problems);
     for r in policy.refused.iter().chain(&input.refused) {
@@ -606,6 +611,7 @@ mod tests {
             modules_dir: &modules,
             system_root: &root,
             proc_modules: None,
+            underneath: None,
             requests: Requests::default(),
             ignored: Vec::new(),
             refused: Vec::new(),
@@ -684,6 +690,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn module_config_hidden_under_a_mount_is_read_from_underneath() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let cfg = Config {
+            trust: t.join("missing.bundle"),
+            log: t.join("log"),
+            ..Config::default()
+        };
+        let _ = stage_in(t, &cfg, "");
+        // The same file in both views is measured once.
+        for root in [t.join("root"), t.join("under")] {
+            std::fs::create_dir_all(root.join("etc/modprobe.d")).unwrap();
+            std::fs::write(root.join("etc/modprobe.d/a.conf"), "options a b=1\n").unwrap();
+        }
+        std::fs::create_dir_all(t.join("under/run/modprobe.d")).unwrap();
+        std::fs::write(
+            t.join("under/run/modprobe.d/evil.conf"),
+            "install autofs4 /bin/x\n",
+        )
+        .unwrap();
+        let (modules, root, under) = (t.join("modules"), t.join("root"), t.join("under"));
+        let input = StageInput {
+            stage: Stage::Early,
+            modules_dir: &modules,
+            system_root: &root,
+            proc_modules: None,
+            underneath: Some(&under),
+            requests: Requests::default(),
+            ignored: Vec::new(),
+            refused: Vec::new(),
+            jobs: 1,
+        };
+        let mut tpm = MemoryTpm::sha256();
+        let StageEnd::Ran(out) = run_stage(&cfg, &input, Ok(&mut tpm), &mut Sink::Stderr) else {
+            panic!("the stage did not run");
+        };
+        let paths: Vec<&str> = out
+            .content
+            .module_config
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(paths, ["etc/modprobe.d/a.conf", "run/modprobe.d/evil.conf"]);
+        assert!(
+            out.content.config_refused[0]
+                .starts_with("run/modprobe.d/evil.conf line 1: \"install autofs4\""),
+            "{:?}",
+            out.content.config_refused
+        );
+    }
+
     fn stage_in_existing(tmp: &Path, cfg: &Config) -> Outcome {
         let modules = tmp.join("modules");
         let root = tmp.join("root");
@@ -692,6 +750,7 @@ mod tests {
             modules_dir: &modules,
             system_root: &root,
             proc_modules: None,
+            underneath: None,
             requests: Requests::default(),
             ignored: Vec::new(),
             refused: Vec::new(),

@@ -46,6 +46,35 @@ pub fn kernel_module_dir(root: &Path, release: &str) -> PathBuf {
     }
 }
 
+/// The initramfs's own root as the kernel unpacked it, without what was
+/// mounted over it since (systemd's tmpfs on `/run`, `/proc`, `/sys`, …):
+/// a file the image put under such a mount point was visible to PID 1's
+/// first module loads and is hidden from the live `/`.
+#[derive(Debug)]
+pub struct RootUnderneath {
+    fd: rustix::fd::OwnedFd,
+}
+
+impl RootUnderneath {
+    /// A detached, non-recursive clone of the `/` mount (`open_tree` with
+    /// `OPEN_TREE_CLONE`, Linux 5.2+; needs CAP_SYS_ADMIN).
+    pub fn open() -> std::io::Result<Self> {
+        use rustix::mount::{open_tree, OpenTreeFlags};
+        let fd = open_tree(
+            rustix::fs::CWD,
+            "/",
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )?;
+        Ok(RootUnderneath { fd })
+    }
+
+    /// A path that reaches the clone (through `/proc/self/fd`).
+    pub fn path(&self) -> PathBuf {
+        use rustix::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
 /// When `lib/modules/<release>` and `usr/lib/modules/<release>` are both
 /// there and are not one directory (a `lib` link to `usr/lib`): kmod built
 /// for one layout loads from a tree modseal did not verify. A refusal text.

@@ -182,6 +182,22 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
         ignored.push(why);
         tcti = crate::tpm::DEFAULT_TCTI.to_owned();
     }
+    // Only in a real initramfs: on a host `/` is not what a boot unpacked.
+    let underneath = if real_initramfs {
+        match crate::boot::RootUnderneath::open() {
+            Ok(u) => Some(u),
+            Err(e) => {
+                sink.line(
+                    Level::Warning,
+                    &format!("cannot see the initramfs underneath later mounts (open_tree: {e}): module configuration is read from the live / only"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let underneath_path = underneath.as_ref().map(crate::boot::RootUnderneath::path);
     let mut opened = crate::tpm::esapi::EsapiTpm::open(&tcti);
     let tpm: Result<&mut dyn crate::tpm::Tpm, crate::tpm::TpmError> = match &mut opened {
         Ok(t) => Ok(t),
@@ -192,6 +208,7 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
         modules_dir: &modules,
         system_root: &system_root,
         proc_modules: a.proc_modules.as_deref().filter(|_| !real_initramfs),
+        underneath: underneath_path.as_deref(),
         requests: Requests {
             cmdline: cmdline.as_deref(),
             flag_mode: a.mode.map(Mode::from),
