@@ -122,6 +122,73 @@ pub(super) fn jobs() -> usize {
         .unwrap_or(1)
 }
 
+/// Where a stage looks: the system, the module tree, the TPM, and what
+/// the initramfs rules ignored or refused on the way.
+struct Where {
+    in_initramfs: bool,
+    system_root: PathBuf,
+    modules: PathBuf,
+    tcti: String,
+    underneath: Option<crate::boot::RootUnderneath>,
+    ignored: Vec<String>,
+    refused: Vec<String>,
+}
+
+impl Where {
+    fn of(a: &BootArgs, cfg: &Config, real_initramfs: bool, sink: &mut Sink) -> Where {
+        let in_initramfs = real_initramfs || a.initramfs;
+        // In a real initramfs the system is `/`: nothing may point the
+        // checks at another tree.
+        let system_root = match (&a.system_root, real_initramfs) {
+            (Some(r), false) => r.clone(),
+            _ => PathBuf::from("/"),
+        };
+        let release = crate::boot::kernel_release(&system_root);
+        let modules = match (
+            in_initramfs,
+            a.modules.clone().or_else(|| cfg.modules.clone()),
+        ) {
+            (false, Some(m)) => m,
+            _ => crate::boot::kernel_module_dir(&system_root, &release),
+        };
+        let refused = if in_initramfs {
+            crate::boot::module_dir_conflict(&system_root, &release)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut ignored = Vec::new();
+        let mut tcti = crate::tpm::resolve_tcti(a.tcti.as_deref(), cfg.tcti.as_deref());
+        if let Some(why) = crate::boot::refuse_tcti(&tcti, in_initramfs) {
+            ignored.push(why);
+            tcti = crate::tpm::DEFAULT_TCTI.to_owned();
+        }
+        // Only in a real initramfs: on a host `/` is not what a boot unpacked.
+        let underneath = real_initramfs
+            .then(|| match crate::boot::RootUnderneath::open() {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    sink.line(
+                        Level::Warning,
+                        &format!("cannot see the initramfs underneath later mounts (open_tree: {e}): module configuration is read from the live / only"),
+                    );
+                    None
+                }
+            })
+            .flatten();
+        Where {
+            in_initramfs,
+            system_root,
+            modules,
+            tcti,
+            underneath,
+            ignored,
+            refused,
+        }
+    }
+}
+
 /// Runs `modseal boot`.
 pub fn cmd_boot(a: BootArgs) -> u8 {
     let mut sink = Sink::choose(a.kmsg);
@@ -132,17 +199,22 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if let Some(t) = a.trust {
-        cfg.trust = t;
+    if let Some(t) = &a.trust {
+        cfg.trust = t.clone();
     }
-    if let Some(s) = a.sealed {
-        cfg.sealed = s;
+    if let Some(s) = &a.sealed {
+        cfg.sealed = s.clone();
     }
-    if let Some(l) = a.log {
-        cfg.log = l;
+    if let Some(l) = &a.log {
+        cfg.log = l.clone();
     }
-    let cmdline = match a
-        .cmdline
+    let real_initramfs = crate::boot::in_initramfs();
+    // In a real initramfs the command line is the kernel's own.
+    let cmdline_path = match (&a.cmdline, real_initramfs) {
+        (_, true) => Some(PathBuf::from("/proc/cmdline")),
+        (c, false) => c.clone(),
+    };
+    let cmdline = match cmdline_path
         .as_deref()
         .map(crate::boot::read_cmdline)
         .transpose()
@@ -153,51 +225,9 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let real_initramfs = crate::boot::in_initramfs();
-    let in_initramfs = real_initramfs || a.initramfs;
-    // In a real initramfs the system is `/`: nothing may point the checks
-    // at another tree.
-    let system_root = match (&a.system_root, real_initramfs) {
-        (Some(r), false) => r.clone(),
-        _ => PathBuf::from("/"),
-    };
-    let release = crate::boot::kernel_release(&system_root);
-    let modules = match (
-        in_initramfs,
-        a.modules.clone().or_else(|| cfg.modules.clone()),
-    ) {
-        (false, Some(m)) => m,
-        _ => crate::boot::kernel_module_dir(&system_root, &release),
-    };
-    let mut ignored = Vec::new();
-    let refused: Vec<String> = if in_initramfs {
-        crate::boot::module_dir_conflict(&system_root, &release)
-            .into_iter()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut tcti = crate::tpm::resolve_tcti(a.tcti.as_deref(), cfg.tcti.as_deref());
-    if let Some(why) = crate::boot::refuse_tcti(&tcti, in_initramfs) {
-        ignored.push(why);
-        tcti = crate::tpm::DEFAULT_TCTI.to_owned();
-    }
-    // Only in a real initramfs: on a host `/` is not what a boot unpacked.
-    let underneath = if real_initramfs {
-        match crate::boot::RootUnderneath::open() {
-            Ok(u) => Some(u),
-            Err(e) => {
-                sink.line(
-                    Level::Warning,
-                    &format!("cannot see the initramfs underneath later mounts (open_tree: {e}): module configuration is read from the live / only"),
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let underneath_path = underneath.as_ref().map(crate::boot::RootUnderneath::path);
+    let w = Where::of(&a, &cfg, real_initramfs, &mut sink);
+    let underneath_path = w.underneath.as_ref().map(crate::boot::RootUnderneath::path);
+    let tcti = w.tcti.clone();
     let mut opened = crate::tpm::esapi::EsapiTpm::open(&tcti);
     let tpm: Result<&mut dyn crate::tpm::Tpm, crate::tpm::TpmError> = match &mut opened {
         Ok(t) => Ok(t),
@@ -205,8 +235,8 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
     };
     let input = StageInput {
         stage: Stage::from(a.stage),
-        modules_dir: &modules,
-        system_root: &system_root,
+        modules_dir: &w.modules,
+        system_root: &w.system_root,
         proc_modules: a.proc_modules.as_deref().filter(|_| !real_initramfs),
         underneath: underneath_path.as_deref(),
         requests: Requests {
@@ -214,10 +244,10 @@ pub fn cmd_boot(a: BootArgs) -> u8 {
             flag_mode: a.mode.map(Mode::from),
             flag_pcr: a.pcr,
             flag_modules: a.modules.is_some(),
-            in_initramfs,
+            in_initramfs: w.in_initramfs,
         },
-        ignored,
-        refused,
+        ignored: w.ignored,
+        refused: w.refused,
         jobs: jobs(),
     };
     match crate::boot::run_stage(&cfg, &input, tpm, &mut sink) {
