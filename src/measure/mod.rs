@@ -11,6 +11,7 @@ mod error;
 mod log;
 mod record;
 mod replay;
+pub mod tcg;
 
 pub use error::MeasureError;
 pub use log::{append, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
