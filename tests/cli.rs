@@ -2213,3 +2213,93 @@ fn control_characters_in_reasons_stay_on_one_line() {
     }
     assert_eq!(lines[2], "0 verified, 2 failed");
 }
+
+/// A crypto-agile firmware log (sha256 only): the header, then a PCR 9
+/// `EV_EVENT_TAG` and a PCR 9 separator, each measured as the firmware does.
+fn firmware_log_bytes() -> Vec<u8> {
+    let mut spec = b"Spec ID Event03\0".to_vec();
+    spec.extend(0u32.to_le_bytes());
+    spec.extend([0, 2, 0, 2]);
+    spec.extend(1u32.to_le_bytes());
+    spec.extend(0x000Bu16.to_le_bytes());
+    spec.extend(32u16.to_le_bytes());
+    spec.push(0);
+    let mut log = Vec::new();
+    log.extend(0u32.to_le_bytes());
+    log.extend(3u32.to_le_bytes());
+    log.extend([0u8; 20]);
+    log.extend((spec.len() as u32).to_le_bytes());
+    log.extend(spec);
+    for (ty, data) in [(6u32, &b"initrd\0"[..]), (4, &[0u8; 4][..])] {
+        log.extend(9u32.to_le_bytes());
+        log.extend(ty.to_le_bytes());
+        log.extend(1u32.to_le_bytes());
+        log.extend(0x000Bu16.to_le_bytes());
+        log.extend(Sha256::digest(data));
+        log.extend((data.len() as u32).to_le_bytes());
+        log.extend(data);
+    }
+    log
+}
+
+#[test]
+fn log_show_firmware() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("binary_bios_measurements");
+    let bytes = firmware_log_bytes();
+    std::fs::write(&path, &bytes).unwrap();
+    let out = modseal([
+        "log".as_ref(),
+        "show".as_ref(),
+        "--firmware".as_ref(),
+        path.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tag = hex(&Sha256::digest(b"initrd\0"));
+    let sep = Sha256::digest([0u8; 4]);
+    let pcr9 = Sha256::digest(
+        [
+            Sha256::digest([[0u8; 32], Sha256::digest(b"initrd\0").into()].concat()).as_slice(),
+            sep.as_slice(),
+        ]
+        .concat(),
+    );
+    assert!(stdout.contains("firmware event log: spec 2.0"), "{stdout}");
+    assert!(stdout.contains("algorithms: sha256 (32 bytes)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "event 1: PCR 9, EV_EVENT_TAG, sha256:{tag}, \"initrd\""
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("event 2: PCR 9, EV_SEPARATOR, sha256:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("pcr 9 sha256 {}", hex(&pcr9))),
+        "{stdout}"
+    );
+
+    // Truncated: exit 2, naming the file and the offset.
+    std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+    let out = modseal([
+        "log".as_ref(),
+        "show".as_ref(),
+        "--firmware".as_ref(),
+        path.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("binary_bios_measurements") && stderr.contains("byte offset"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -22,6 +22,9 @@ pub enum LogCommand {
         /// List every module with its verdict (default: only the failed ones).
         #[arg(long)]
         modules: bool,
+        /// Read LOG as the firmware's TCG event log (binary_bios_measurements).
+        #[arg(long, conflicts_with = "modules")]
+        firmware: bool,
     },
     /// The PCR values the log implies; with --tcti, compare them with the TPM's (exit 1 on mismatch).
     Replay {
@@ -44,6 +47,9 @@ pub fn cmd_log(c: LogCommand) -> u8 {
     let path = match &c {
         LogCommand::Show { log, .. } | LogCommand::Replay { log, .. } => log.clone(),
     };
+    if let LogCommand::Show { firmware: true, .. } = c {
+        return super::firmware_log::show(&path);
+    }
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) => {
