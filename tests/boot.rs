@@ -620,18 +620,21 @@ fn initramfs_rules_ignore_a_redirected_module_tree_and_weakening_flags() {
     );
 }
 
+/// The name /proc/modules shows for the module file `m`.
+fn loaded_name(m: &Path) -> String {
+    m.file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".ko", "")
+        .replace('-', "_")
+}
+
 /// A loaded module the kernel tainted E (no valid signature) fails the
 /// stage even when a verified file of its name exists, at both stages.
 #[test]
 fn a_loaded_module_tainted_unsigned_fails_both_stages() {
     let s = setup(4);
-    let m = first_module(&s.modules());
-    let name = m
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .replace(".ko", "")
-        .replace('-', "_");
+    let name = loaded_name(&first_module(&s.modules()));
     let root = s.system_root();
     std::fs::write(
         root.join("proc/modules"),
@@ -655,12 +658,7 @@ fn a_loaded_module_tainted_unsigned_fails_both_stages() {
 fn a_loaded_module_of_another_build_fails_both_stages() {
     let s = setup(4);
     let m = first_module(&s.modules());
-    let name = m
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .replace(".ko", "")
-        .replace('-', "_");
+    let name = loaded_name(&m);
     let root = s.system_root();
     std::fs::write(
         root.join("proc/modules"),

@@ -12,6 +12,7 @@
 mod cmdline;
 mod config;
 mod error;
+mod findings;
 mod loaded;
 pub mod modprobe;
 mod names;

@@ -600,18 +600,24 @@ mod tests {
     /// An early stage in `tmp` (an empty module tree, a system root whose
     /// /proc/modules is `proc_modules`), on a fresh in-memory TPM.
     fn stage_in(tmp: &Path, cfg: &Config, proc_modules: &str) -> Outcome {
-        let modules = tmp.join("modules");
         let root = tmp.join("root");
-        std::fs::create_dir_all(&modules).unwrap();
+        std::fs::create_dir_all(tmp.join("modules")).unwrap();
         std::fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
         std::fs::write(root.join("proc/modules"), proc_modules).unwrap();
         std::fs::write(root.join("proc/sys/kernel/tainted"), "0\n").unwrap();
+        run_in(tmp, cfg, Stage::Early, None)
+    }
+
+    /// `stage` over `tmp/modules` and the system root `tmp/root` as they
+    /// are, with `underneath` as the root under later mounts.
+    fn run_in(tmp: &Path, cfg: &Config, stage: Stage, underneath: Option<&Path>) -> Outcome {
+        let (modules, root) = (tmp.join("modules"), tmp.join("root"));
         let input = StageInput {
-            stage: Stage::Early,
+            stage,
             modules_dir: &modules,
             system_root: &root,
             proc_modules: None,
-            underneath: None,
+            underneath,
             requests: Requests::default(),
             ignored: Vec::new(),
             refused: Vec::new(),
@@ -682,7 +688,7 @@ mod tests {
         let _ = stage_in(tmp.path(), &cfg, "");
         std::fs::remove_file(tmp.path().join("root/proc/modules")).unwrap();
         std::fs::create_dir(tmp.path().join("root/proc/modules")).unwrap();
-        let out = stage_in_existing(tmp.path(), &cfg);
+        let out = run_in(tmp.path(), &cfg, Stage::PrePivot, None);
         assert!(
             out.content.loaded[0].starts_with("cannot read the loaded modules"),
             "{:?}",
@@ -711,22 +717,7 @@ mod tests {
             "install autofs4 /bin/x\n",
         )
         .unwrap();
-        let (modules, root, under) = (t.join("modules"), t.join("root"), t.join("under"));
-        let input = StageInput {
-            stage: Stage::Early,
-            modules_dir: &modules,
-            system_root: &root,
-            proc_modules: None,
-            underneath: Some(&under),
-            requests: Requests::default(),
-            ignored: Vec::new(),
-            refused: Vec::new(),
-            jobs: 1,
-        };
-        let mut tpm = MemoryTpm::sha256();
-        let StageEnd::Ran(out) = run_stage(&cfg, &input, Ok(&mut tpm), &mut Sink::Stderr) else {
-            panic!("the stage did not run");
-        };
+        let out = run_in(t, &cfg, Stage::Early, Some(&t.join("under")));
         let paths: Vec<&str> = out
             .content
             .module_config
@@ -740,27 +731,6 @@ mod tests {
             "{:?}",
             out.content.config_refused
         );
-    }
-
-    fn stage_in_existing(tmp: &Path, cfg: &Config) -> Outcome {
-        let modules = tmp.join("modules");
-        let root = tmp.join("root");
-        let input = StageInput {
-            stage: Stage::PrePivot,
-            modules_dir: &modules,
-            system_root: &root,
-            proc_modules: None,
-            underneath: None,
-            requests: Requests::default(),
-            ignored: Vec::new(),
-            refused: Vec::new(),
-            jobs: 1,
-        };
-        let mut tpm = MemoryTpm::sha256();
-        match run_stage(cfg, &input, Ok(&mut tpm), &mut Sink::Stderr) {
-            StageEnd::Ran(o) => *o,
-            StageEnd::Off => panic!("the stage did not run"),
-        }
     }
 
     #[test]
