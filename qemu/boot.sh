@@ -5,7 +5,12 @@
 #
 #   qemu/boot.sh --kernel VMLINUZ --initrd IMG --root ROOT.img --serial LOG
 #                [--append "EXTRA CMDLINE"] [--tpmstate DIR | --no-tpm]
-#                [--timeout SECONDS] [--memory MiB]
+#                [--timeout SECONDS] [--memory MiB] [--firmware uefi|bios]
+#
+# --firmware uefi (the default): q35 with OVMF (the code read-only, a fresh
+# copy of the variables each boot), so the firmware measures the kernel into
+# PCR 4 and the kernel's EFI stub the initrd into PCR 9, as on a real
+# machine; bios: SeaBIOS on the i440fx machine, where PCRs 8 and 9 stay zero.
 #
 # --tpmstate DIR is reused as it is (a test may have enrolled into it);
 # without --tpmstate or --no-tpm a fresh throwaway TPM is used.
@@ -24,16 +29,17 @@ die() { echo "$prog: $1" >&2; exit "${2:-69}"; }
 usage() {
     echo "$prog: $1" >&2
     echo "usage: $0 --kernel VMLINUZ --initrd IMG --root ROOT.img --serial LOG" \
-        "[--append EXTRA] [--tpmstate DIR | --no-tpm] [--timeout S] [--memory MiB]" >&2
+        "[--append EXTRA] [--tpmstate DIR | --no-tpm] [--timeout S] [--memory MiB]" \
+        "[--firmware uefi|bios]" >&2
     exit 64
 }
 
-kernel="" initrd="" root="" serial="" append="" tpmstate="" no_tpm="" timeout=300 memory=1024
+kernel="" initrd="" root="" serial="" append="" tpmstate="" no_tpm="" timeout=300 memory=1024 firmware=uefi
 while [ $# -gt 0 ]; do
     opt=$1
     case $opt in
         --no-tpm) no_tpm=1; shift; continue ;;
-        --kernel|--initrd|--root|--serial|--append|--tpmstate|--timeout|--memory)
+        --kernel|--initrd|--root|--serial|--append|--tpmstate|--timeout|--memory|--firmware)
             [ $# -ge 2 ] || usage "$opt needs a value" ;;
         *) usage "unknown argument: $opt" ;;
     esac
@@ -46,6 +52,7 @@ while [ $# -gt 0 ]; do
         --tpmstate) tpmstate=$2 ;;
         --timeout) timeout=$2 ;;
         --memory) memory=$2 ;;
+        --firmware) firmware=$2 ;;
     esac
     shift 2
 done
@@ -58,6 +65,7 @@ done
 [ -z "$tpmstate" ] || [ -z "$no_tpm" ] || usage "--tpmstate and --no-tpm exclude each other"
 [[ $timeout =~ ^[0-9]+$ ]] || usage "--timeout must be whole seconds"
 [[ $memory =~ ^[0-9]+$ ]] || usage "--memory must be MiB"
+case $firmware in uefi|bios) ;; *) usage "--firmware must be uefi or bios" ;; esac
 
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (install qemu-system-x86)"
 [ -n "$no_tpm" ] || command -v swtpm >/dev/null || die "swtpm not found (install swtpm)"
@@ -67,7 +75,7 @@ qesc() { printf '%s' "${1//,/,,}"; }
 # Microseconds since the epoch; EPOCHREALTIME's decimal point follows the locale.
 now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((10#$t)); }
 
-qemu_pid="" swtpm_pid="" tmp_tpm="" qemu_err=""
+qemu_pid="" swtpm_pid="" tmp_tpm="" qemu_err="" vars=""
 stop() {
     local pid=$1
     [ -n "$pid" ] || return 0
@@ -85,6 +93,7 @@ cleanup() {
     stop "$swtpm_pid"
     [ -z "$tmp_tpm" ] || rm -rf "$tmp_tpm"
     [ -z "$qemu_err" ] || rm -f "$qemu_err"
+    [ -z "$vars" ] || rm -f "$vars"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -124,6 +133,22 @@ if [ -z "$no_tpm" ]; then
               -tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0")
 fi
 
+machine_args=(-machine pc)
+if [ "$firmware" = uefi ]; then
+    ovmf=/usr/share/OVMF
+    for f in OVMF_CODE_4M.fd OVMF_VARS_4M.fd; do
+        [ -f "$ovmf/$f" ] || die "$ovmf/$f not found (install ovmf)"
+    done
+    # The firmware writes its variables (boot entries, the memory map of
+    # the last boot): each boot starts from the pristine template, so boots
+    # measure the same and parallel boots never share a file.
+    vars=$(mktemp)
+    cp "$ovmf/OVMF_VARS_4M.fd" "$vars"
+    machine_args=(-machine q35
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$(qesc "$ovmf/OVMF_CODE_4M.fd")"
+        -drive "if=pflash,format=raw,unit=1,file=$(qesc "$vars")")
+fi
+
 # rd.shell=0: a failed initramfs halts (systemd) or panics (classic) instead
 # of waiting at an emergency shell; rd.timeout (systemd) and rd.retry
 # (classic) bound the wait for a root that never appears.
@@ -136,7 +161,7 @@ cmdline+=" rd.shell=0 rd.timeout=60 rd.retry=30 panic=-1 loglevel=6${append:+ $a
 # QEMU's own messages are shown only when it exits unexplained; otherwise
 # they are just "terminating on signal" from our kill.
 qemu_err=$(mktemp)
-"${pdeath[@]}" qemu-system-x86_64 -accel tcg -m "$memory" -smp 1 \
+"${pdeath[@]}" qemu-system-x86_64 -accel tcg "${machine_args[@]}" -m "$memory" -smp 1 \
     -no-reboot -nic none -display none -monitor none -serial "file:$serial" \
     -kernel "$kernel" -initrd "$initrd" \
     -drive "file=$(qesc "$root"),format=raw,if=virtio,snapshot=on" \

@@ -98,6 +98,18 @@ while read -r name _; do
     echo "MODSEAL-LOADED: $name"
 done </proc/modules
 
+# The firmware's TCG event log (UEFI boots only): what the firmware and the
+# kernel's EFI stub measured before the initramfs ran.
+mounted /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+fwlog=/sys/kernel/security/tpm0/binary_bios_measurements
+if [ -r "$fwlog" ]; then
+    echo "MODSEAL-FWLOG-BEGIN"
+    base64 <"$fwlog"
+    echo "MODSEAL-FWLOG-END"
+else
+    echo "MODSEAL-FWLOG: missing"
+fi
+
 log=/run/log/modseal/tpm2-measure.log
 if [ -f "$log" ]; then
     echo "MODSEAL-LOG-BEGIN"
