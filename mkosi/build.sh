@@ -16,8 +16,8 @@
 # Steps: fetch mkosi (mkosi/get-mkosi.sh) and the bookworm kernel
 # (scripts/fetch-kernels.sh); take the kernel's module-signing certificate out
 # of its image (`modseal keys from-kernel`) into the trust bundle; enroll the
-# bundle into a fresh swtpm state (PCRs 8 and 9, zero at a SeaBIOS -kernel
-# boot); generate the apt sources from the machine's apt configuration
+# bundle into a fresh swtpm state (PCR 7 as a probe UEFI boot reads it, PCR 8
+# zero at a -kernel boot); generate the apt sources from the machine's apt configuration
 # (mkosi's own list would add the debian-debug repository, which the
 # registry here refuses) and an extra tree with modseal (scripts/install.sh),
 # /etc/modseal and the dracut config; run mkosi (Incremental=yes: the
@@ -156,8 +156,13 @@ done
 [ -n "$up" ] || die "could not start swtpm; see $out/tpm/swtpm-enroll.log"
 etc=$gen/extra/etc/modseal
 mkdir -p "$etc"
+# Sealed to PCRs 7 and 8 as a UEFI -kernel boot leaves them (qemu/boot.sh
+# boots OVMF): 7 as a probe boot of this kernel reads it, 8 zero. Never 9:
+# it holds the initrd this very enrollment goes into.
+"$repo/qemu/firmware-pcrs.sh" --kernel "$kernel_vmlinuz" --out "$out/firmware-probe" >&2
+pcr7=$(sed -n 's/^7 //p' "$out/firmware-probe/pcrs")
 "$bin" enroll --tcti "swtpm:host=127.0.0.1,port=$port" --trust "$out/trust.bundle" \
-    --pcrs 8,9 --out "$etc/sealed" >&2
+    --pcrs 7,8 --pcr-value "7=$pcr7" --out "$etc/sealed" >&2
 stop_swtpm
 trap - EXIT
 log "bundle and enrollment: $(($(date +%s) - t)) s"

@@ -43,7 +43,11 @@ step "kernel: Debian $suite $KVER; its module-signing certificate, from the kern
 openssl x509 -in "$work/etc/kernel-signing.pem" -noout -subject -fingerprint -sha256 | indent
 "$bin" bundle --anchor "$work/etc/kernel-signing.pem" --out "$work/etc/trust.bundle"
 
-step "enrolling: sealing the bundle's digest in the TPM the VM will use (PCR 7: under UEFI, PCR 9 holds this very initrd)"
+step "what the UEFI firmware (OVMF) measures before any initramfs: a probe boot"
+qemu/firmware-pcrs.sh --kernel "$VMLINUZ" --out "$work/firmware-probe"
+pcr7=$(sed -n 's/^7 //p' "$work/firmware-probe/pcrs")
+echo "   PCR 7 (Secure Boot state and keys): $pcr7"
+step "enrolling: sealing the bundle's digest in the TPM the VM will use (PCRs 7 and 8; never 9, which holds the initrd itself)"
 # A host-side swtpm on the VM's state directory: same seeds, same SRK.
 mkdir -p "$work/tpm"
 port=$(( 20000 + RANDOM % 20000 ))
@@ -53,7 +57,7 @@ swtpm socket --tpm2 --tpmstate "dir=$work/tpm" --flags not-need-init,startup-cle
     --daemon --pid "file=$work/host-swtpm.pid"
 trap 'swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s 2>/dev/null || true' EXIT
 "$bin" enroll --tcti "swtpm:host=127.0.0.1,port=$port" --trust "$work/etc/trust.bundle" \
-    --pcrs 7 --out "$work/etc/sealed" | indent
+    --pcrs 7,8 --pcr-value "7=$pcr7" --out "$work/etc/sealed" | indent
 step "provisioning the attestation key (persistent in the TPM; the verifier keeps ak.pem)"
 "$bin" quote --tcti "swtpm:host=127.0.0.1,port=$port" --nonce 00 --no-log \
     --ak-dir "$work/verifier/ak" --out "$work/provision-quote" | indent

@@ -73,31 +73,6 @@ impl Image {
     }
 }
 
-/// `modseal enroll` of `bundle` into a fresh swtpm state, PCRs 8 and 9
-/// (zero at boot under SeaBIOS), as tests/qemu_boot.rs enrolls.
-fn enroll(bundle: &Path, state: &Path, sealed: &Path) {
-    let _ = std::fs::remove_dir_all(state);
-    let tpm = swtpm::Swtpm::start_with_state(state);
-    let out = modseal([
-        "enroll".as_ref(),
-        "--tcti".as_ref(),
-        tpm.tcti().as_ref(),
-        "--trust".as_ref(),
-        bundle.as_os_str(),
-        "--pcrs".as_ref(),
-        "8,9".as_ref(),
-        "--out".as_ref(),
-        sealed.as_os_str(),
-    ]);
-    assert_eq!(
-        code(&out),
-        0,
-        "enroll {}: {}",
-        bundle.display(),
-        describe(&out)
-    );
-}
-
 fn image(kind: Kind) -> &'static Image {
     static SYSTEMD: OnceLock<Image> = OnceLock::new();
     static CLASSIC: OnceLock<Image> = OnceLock::new();
@@ -127,7 +102,7 @@ fn build_image(kind: Kind) -> Image {
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let state = dir.join("tpm");
     let sealed = etc.join("sealed");
-    enroll(&bundle, &state, &sealed);
+    qemu::enroll_uefi(&bundle, &state, &sealed);
     let conf = format!(
         "trust = {}\nsealed = {}\n",
         bundle.display(),
@@ -427,6 +402,7 @@ fn boot(img: &Image, dir: &Path, state: &Path, append: &str) -> Attacked {
         append: format!("loglevel=7 {append}"),
         dir,
         timeout: TIMEOUT,
+        bios: false,
     }
     .run();
     Attacked {
@@ -541,7 +517,7 @@ fn warn_enrollment(img: &Image, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     write(&bundle, format!("{header}\nmode warn\n{rest}"));
     let state = dir.join("warn/tpm");
     let sealed = dir.join("warn/sealed");
-    enroll(&bundle, &state, &sealed);
+    qemu::enroll_uefi(&bundle, &state, &sealed);
     (bundle, state, sealed)
 }
 

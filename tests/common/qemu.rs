@@ -248,6 +248,65 @@ pub fn unpack_image(image: &Path, to: &Path, kver: &str) -> PathBuf {
     }
 }
 
+/// PCR 7 (sha256) as OVMF measures it at every boot (Secure Boot state and
+/// keys; the same for any kernel, initrd and swtpm), from one probe boot
+/// (qemu/firmware-pcrs.sh) per test process.
+pub fn firmware_pcr7() -> &'static str {
+    static PCR7: OnceLock<String> = OnceLock::new();
+    PCR7.get_or_init(|| {
+        let out = work_root().join("firmware-probe");
+        let _ = std::fs::remove_dir_all(&out);
+        run(script("firmware-pcrs.sh")
+            .arg("--kernel")
+            .arg(&kernel("bookworm").vmlinuz)
+            .arg("--out")
+            .arg(&out));
+        let pcrs = std::fs::read_to_string(out.join("pcrs")).unwrap();
+        let v = pcrs
+            .lines()
+            .find_map(|l| l.strip_prefix("7 "))
+            .unwrap_or_else(|| panic!("{}: no PCR 7", out.display()))
+            .trim()
+            .to_owned();
+        assert!(
+            v.len() == 64 && v != "0".repeat(64),
+            "the probe's PCR 7 is {v:?}: not a UEFI boot?"
+        );
+        v
+    })
+}
+
+/// `modseal enroll` of `bundle` into the swtpm state `state` (the VM's
+/// swtpm then has the same seeds, so the same SRK), writing `sealed`.
+/// Sealed to PCRs 7 and 8 as they are at a UEFI `-kernel` boot: 7 as the
+/// probe boot read it, 8 zero (no boot loader measures a command line).
+/// Never PCR 9: under UEFI it holds the initrd, which carries the sealed
+/// object itself, and the command line.
+pub fn enroll_uefi(bundle: &Path, state: &Path, sealed: &Path) {
+    let pcr7 = format!("7={}", firmware_pcr7());
+    let tpm = crate::swtpm::Swtpm::start_with_state(state);
+    let out = modseal([
+        "enroll".as_ref(),
+        "--tcti".as_ref(),
+        tpm.tcti().as_ref(),
+        "--trust".as_ref(),
+        bundle.as_os_str(),
+        "--pcrs".as_ref(),
+        "7,8".as_ref(),
+        "--pcr-value".as_ref(),
+        pcr7.as_ref(),
+        "--out".as_ref(),
+        sealed.as_os_str(),
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "enroll {}: {}",
+        bundle.display(),
+        describe(&out)
+    );
+}
+
 /// What one boot's serial console said.
 pub struct VmRun {
     /// boot.sh's `result=`: root, halted, panic, poweroff, timeout, exited.
@@ -261,6 +320,9 @@ pub struct VmRun {
     pub loaded: Vec<String>,
     /// The event log the root printed, decoded into `dir`.
     pub log: Option<PathBuf>,
+    /// The firmware's TCG event log the root printed (UEFI boots), decoded
+    /// into `dir/binary_bios_measurements`.
+    pub firmware_log: Option<PathBuf>,
     /// The files the root printed (`MODSEAL-FILE-BEGIN name`), decoded into
     /// `dir/guest-quote`.
     pub quote: Option<PathBuf>,
@@ -277,6 +339,8 @@ pub struct VmBoot<'a> {
     /// Where the serial log and what the guest printed go.
     pub dir: &'a Path,
     pub timeout: u32,
+    /// SeaBIOS instead of OVMF: no measured boot before the initramfs.
+    pub bios: bool,
 }
 
 impl VmBoot<'_> {
@@ -294,7 +358,9 @@ impl VmBoot<'_> {
             .arg("--append")
             .arg(&self.append)
             .arg("--timeout")
-            .arg(self.timeout.to_string());
+            .arg(self.timeout.to_string())
+            .arg("--firmware")
+            .arg(if self.bios { "bios" } else { "uefi" });
         match self.tpm_state {
             None => cmd.arg("--no-tpm"),
             Some(state) => cmd.arg("--tpmstate").arg(state),
@@ -334,6 +400,9 @@ fn parse_serial(dir: &Path, result: String, summary: String, serial: String) -> 
     let mut b64 = String::new();
     let mut in_log = false;
     let mut have_log = false;
+    let mut fw_b64 = String::new();
+    let mut in_fw = false;
+    let mut have_fw = false;
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     let mut in_file: Option<String> = None;
     for line in serial.lines() {
@@ -368,11 +437,23 @@ fn parse_serial(dir: &Path, result: String, summary: String, serial: String) -> 
             have_log = true;
         } else if in_log && !line.is_empty() && is_base64(line) {
             b64.push_str(line);
+        } else if line == "MODSEAL-FWLOG-BEGIN" {
+            in_fw = true;
+        } else if line == "MODSEAL-FWLOG-END" {
+            in_fw = false;
+            have_fw = true;
+        } else if in_fw && !line.is_empty() && is_base64(line) {
+            fw_b64.push_str(line);
         }
     }
     let log = have_log.then(|| {
         let path = dir.join("tpm2-measure.log");
         base64_decode(&b64, &path);
+        path
+    });
+    let firmware_log = have_fw.then(|| {
+        let path = dir.join("binary_bios_measurements");
+        base64_decode(&fw_b64, &path);
         path
     });
     let quote = (!files.is_empty()).then(|| {
@@ -394,6 +475,7 @@ fn parse_serial(dir: &Path, result: String, summary: String, serial: String) -> 
         pcrs,
         loaded,
         log,
+        firmware_log,
         quote,
     }
 }

@@ -1,8 +1,8 @@
 #!/bin/bash
 # shellcheck disable=SC2154  # initdir, moddir, systemdsystemunitdir come from dracut
-# Test-only dracut module for the boot tests: extends PCR 9 (where a boot
-# loader measures the initrd) before modseal's early stage runs, so the PCR
-# state no longer matches the sealing policy, as after a swapped initramfs.
+# Test-only dracut module for the boot tests: extends PCR 8 (sealed with
+# PCR 7; a boot loader measures its command line there) before modseal's
+# early stage runs, so the PCR state no longer matches the sealing policy.
 check() { return 255; }
 depends() { return 0; }
 install() {
