@@ -7,20 +7,22 @@
 #
 #   qemu/build-initramfs.sh --kind systemd|classic --kver KVER --kmoddir DIR \
 #       --confdir MODSEAL_ETC --out IMG [--binary MODSEAL] [--no-build-check] \
-#       [--dracut-module DIR]… [--with "DRACUT_MODULES"]
+#       [--dracut-module DIR]… [--with "DRACUT_MODULES"] [--without-modseal]
 #
 # MODSEAL_ETC holds modseal.conf whose trust= and sealed= name the bundle and
 # the enrollment (absolute paths, installed at the same paths in the image).
 # --dracut-module adds another dracut module directory (NNname) to the build;
 # --with adds dracut modules by name (e.g. kernel-modules: every storage
 # driver, some 750 kernel modules, for timing a bigger image).
+# --without-modseal leaves the modseal module out: an image as an attacker
+# who skips the verification would build it.
 # The image is uncompressed: it boots faster under TCG.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '8,10p' "$0" >&2; exit 64; }
 
-kind="" kver="" kmoddir="" confdir="" out="" check=yes with=""
+kind="" kver="" kmoddir="" confdir="" out="" check=yes with="" modseal=modseal
 binary=$repo/target/x86_64-unknown-linux-musl/release/modseal
 extra=()
 while [ $# -gt 0 ]; do
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
         --no-build-check) check=no; shift ;;
         --dracut-module) extra+=("$2"); shift 2 ;;
         --with) with=$2; shift 2 ;;
+        --without-modseal) modseal=""; shift ;;
         *) usage ;;
     esac
 done
@@ -44,8 +47,8 @@ command -v dracut >/dev/null || { echo "build-initramfs: dracut not installed (a
 
 # The dracut modules of each kind: the root is ext4 on virtio-blk.
 case $kind in
-    systemd) modules="systemd-initrd dracut-systemd rootfs-block modseal" omit="" ;;
-    classic) modules="base rootfs-block udev-rules modseal" omit="systemd systemd-initrd dracut-systemd" ;;
+    systemd) modules="systemd-initrd dracut-systemd rootfs-block $modseal" omit="" ;;
+    classic) modules="base rootfs-block udev-rules $modseal" omit="systemd systemd-initrd dracut-systemd" ;;
     *) usage ;;
 esac
 modules+=${with:+ $with}

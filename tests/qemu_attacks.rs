@@ -403,6 +403,7 @@ fn boot(img: &Image, dir: &Path, state: &Path, append: &str) -> Attacked {
         dir,
         timeout: TIMEOUT,
         bios: false,
+        root: None,
     }
     .run();
     Attacked {

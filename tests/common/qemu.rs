@@ -96,23 +96,31 @@ pub fn script(name: &str) -> Command {
 pub fn root_image() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        // The root holds the static binary and the guest side of an
-        // attestation request (qemu/guest/quote.sh), run when the kernel
-        // command line carries a nonce.
-        let img = work_root().join("root.img");
         let extra = work_root().join("root-extra");
         let _ = std::fs::remove_dir_all(&extra);
-        std::fs::create_dir_all(extra.join("usr/bin")).unwrap();
-        std::fs::create_dir_all(extra.join("etc/modseal-test")).unwrap();
-        std::fs::copy(static_bin(), extra.join("usr/bin/modseal")).unwrap();
-        std::fs::copy(
-            repo().join("qemu/guest/quote.sh"),
-            extra.join("etc/modseal-test/extra.sh"),
-        )
-        .unwrap();
-        run(script("build-root.sh").arg(&img).arg(&extra));
-        img
+        build_root(&work_root().join("root.img"), &extra)
     })
+}
+
+/// A root image like [`root_image`] with whatever `extra` already holds
+/// added: the static binary and the guest side of an attestation request
+/// (qemu/guest/quote.sh, sourced after `extra`'s
+/// `etc/modseal-test/before-quote.sh` if there is one), run when the
+/// kernel command line carries a nonce.
+pub fn build_root(img: &Path, extra: &Path) -> PathBuf {
+    std::fs::create_dir_all(extra.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(extra.join("etc/modseal-test")).unwrap();
+    std::fs::copy(static_bin(), extra.join("usr/bin/modseal")).unwrap();
+    let quote = std::fs::read_to_string(repo().join("qemu/guest/quote.sh")).unwrap();
+    let before = extra.join("etc/modseal-test/before-quote.sh");
+    let text = if before.is_file() {
+        format!(". /etc/modseal-test/before-quote.sh\n{quote}")
+    } else {
+        quote
+    };
+    std::fs::write(extra.join("etc/modseal-test/extra.sh"), text).unwrap();
+    run(script("build-root.sh").arg(img).arg(extra));
+    img.to_path_buf()
 }
 
 /// A module tree with modules.dep, shared between the tests that use it.
@@ -341,6 +349,8 @@ pub struct VmBoot<'a> {
     pub timeout: u32,
     /// SeaBIOS instead of OVMF: no measured boot before the initramfs.
     pub bios: bool,
+    /// Another root image than [`root_image`].
+    pub root: Option<&'a Path>,
 }
 
 impl VmBoot<'_> {
@@ -352,7 +362,7 @@ impl VmBoot<'_> {
             .arg("--initrd")
             .arg(self.image)
             .arg("--root")
-            .arg(root_image())
+            .arg(self.root.unwrap_or_else(|| root_image()))
             .arg("--serial")
             .arg(&serial)
             .arg("--append")
