@@ -1057,3 +1057,349 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
         "{j}"
     );
 }
+
+/// A copy of the quote directory `q` with its firmware log replaced by
+/// `log` (or removed), named `name`.
+fn with_firmware_log(m: &Machine, q: &Path, name: &str, log: Option<&[u8]>) -> PathBuf {
+    let d = m.path(name);
+    copy_dir(q, &d);
+    let f = d.join("binary_bios_measurements");
+    match log {
+        Some(b) => std::fs::write(&f, b).expect("firmware log"),
+        None => std::fs::remove_file(&f).expect("rm"),
+    }
+    d
+}
+
+/// The real log with `edit` applied to its events.
+fn edited_firmware_log(edit: impl FnOnce(&mut Vec<modseal::measure::tcg::Event>)) -> Vec<u8> {
+    let (header, mut events) = firmware::split(&firmware::bytes());
+    edit(&mut events);
+    firmware::join(&header, &events)
+}
+
+#[test]
+fn the_boot_chain_is_the_policy_s_and_each_link_is_named() {
+    let m = Machine::new(3, "enforce");
+    m.boot();
+    let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = m.quote(&ak, "sha256:0,4,7,9,12", NONCE, "quote");
+    assert!(checkquote(&ak.pem, &q, NONCE));
+    let policy = make_policy(&m, &ak, &q, false);
+    let text = format!(
+        "{}cmdline {}\n",
+        std::fs::read_to_string(&policy).expect("policy"),
+        firmware::cmdline()
+    );
+    std::fs::write(&policy, &text).expect("policy");
+    let out = attest(&ak.pem, &q, NONCE, &["--policy", s(&policy)]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        verdict(&out).ends_with("; the kernel and the initrd are the policy's (PCRs 4 and 9)"),
+        "{}",
+        describe(&out)
+    );
+    let cmdline_sha = "7efe6968551bb0d0ae5550e46c5bb933c52bd8c0c02f59a00c2ff3afc86037c0";
+    assert!(
+        stdout(&out).contains(&format!(
+            "\n  boot-chain: ok: PCR 4: kernel {} (event #10); PCR 9: initrd {} (event #22), command line {cmdline_sha} (event #21) (one of the 1 allowed)\n",
+            firmware::KERNEL,
+            firmware::INITRD
+        )),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stdout(&out).contains("\n  firmware-replay: ok: 24 firmware event(s) replay to the quoted PCR value(s) 0/sha256, 4/sha256, 7/sha256, 9/sha256; "),
+        "{}",
+        describe(&out)
+    );
+    let edited = |name: &str, from: &str, to: &str| -> Output {
+        assert!(text.contains(from), "{from} not in {text}");
+        let p = m.path(name);
+        std::fs::write(&p, text.replacen(from, to, 1)).expect("policy");
+        attest(&ak.pem, &q, NONCE, &["--policy", s(&p)])
+    };
+    let other = "5e".repeat(32);
+    // An initrd the policy does not allow: PCR 9's initrd digest named.
+    let v = assert_not_trusted(
+        &edited("p-initrd", firmware::INITRD, &other),
+        "boot chain: ",
+    );
+    assert_eq!(
+        v,
+        format!("NOT TRUSTED: boot chain: PCR 9 event #22 (EFI stub: initrd): sha256 {} is not an initrd the policy allows (allowed: {other})", firmware::INITRD)
+    );
+    // Another kernel: PCR 4 named.
+    let v = assert_not_trusted(
+        &edited("p-kernel", firmware::KERNEL, &other),
+        "boot chain: PCR 4 event #10 (EV_EFI_BOOT_SERVICES_APPLICATION): ",
+    );
+    assert!(
+        v.contains(&format!(
+            "sha256 {} is not a kernel the policy allows",
+            firmware::KERNEL
+        )),
+        "{v}"
+    );
+    // Another command line.
+    let v = assert_not_trusted(
+        &edited("p-cmdline", "panic=-1", "panic=0"),
+        "boot chain: PCR 9 event #21 (EFI stub: command line): ",
+    );
+    assert!(
+        v.contains(&format!(
+            "sha256 {cmdline_sha} is not the digest of a command line the policy allows"
+        )),
+        "{v}"
+    );
+    // A fleet rolling to the next initrd: either is trusted.
+    let rolled = format!(
+        "initrd-sha256 {}\ninitrd-sha256 {other}\n",
+        firmware::INITRD
+    );
+    let out = edited(
+        "p-roll",
+        &format!("initrd-sha256 {}\n", firmware::INITRD),
+        &rolled,
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // A v1 policy: refused, saying how to make a v2 one.
+    let out = edited(
+        "p-v1",
+        "modseal-attest-policy v2",
+        "modseal-attest-policy v1",
+    );
+    assert_bad_input(
+        &out,
+        "policy v1 cannot pin the kernel and the initrd (PCRs 4 and 9): make a v2 policy with `modseal attest --make-policy --trust BUNDLE --initrd IMAGE --kernel VMLINUZ`",
+    );
+    // PCRs 4 and 9 must be quoted.
+    let q12 = m.quote(&ak, "sha256:9,12", NONCE, "quote12");
+    assert_not_trusted(
+        &attest(&ak.pem, &q12, NONCE, &["--policy", s(&policy)]),
+        "firmware log replay mismatch: PCR 4 is not quoted (sha256): the policy checks the kernel the firmware measured there, and the quote covers sha256:9,12",
+    );
+}
+
+#[test]
+fn an_edited_dropped_reordered_truncated_or_missing_firmware_log_is_named() {
+    let m = Machine::new(3, "enforce");
+    m.boot();
+    let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = m.quote(&ak, "sha256:4,9,12", NONCE, "quote");
+    let policy = make_policy(&m, &ak, &q, false);
+    let run = |name: &str, log: Option<&[u8]>| {
+        let d = with_firmware_log(&m, &q, name, log);
+        attest(&ak.pem, &d, NONCE, &["--policy", s(&policy)])
+    };
+    assert_eq!(code(&run("good", Some(&firmware::bytes()))), 0);
+    // The kernel's digest edited into another (allowed) one.
+    let log = edited_firmware_log(|ev| {
+        if let Some(d) = ev[9]
+            .digests
+            .iter_mut()
+            .find(|(a, _)| *a == firmware::SHA256)
+        {
+            d.1 = vec![0x5e; 32];
+        }
+    });
+    let v = assert_not_trusted(
+        &run("edited", Some(&log)),
+        "firmware log replay mismatch: PCR 4 sha256: ",
+    );
+    assert!(
+        v.contains("(#10 EV_EFI_BOOT_SERVICES_APPLICATION, #13 EV_EFI_ACTION, #18 EV_SEPARATOR)"),
+        "{v}"
+    );
+    // An action's text edited: the event named.
+    let log = edited_firmware_log(|ev| ev[12].data[0] = b'c');
+    assert_not_trusted(
+        &run("edited-text", Some(&log)),
+        "firmware log replay mismatch: event #13 (EV_EFI_ACTION, PCR 4): its sha256 digest ",
+    );
+    // The stub's command-line event dropped; its two events swapped.
+    let log = edited_firmware_log(|ev| {
+        ev.remove(20);
+    });
+    assert_not_trusted(
+        &run("dropped", Some(&log)),
+        "firmware log replay mismatch: PCR 9 sha256: the firmware log's events of PCR 9 (#21 EV_EVENT_TAG) ",
+    );
+    let log = edited_firmware_log(|ev| ev.swap(20, 21));
+    let v = assert_not_trusted(
+        &run("swapped", Some(&log)),
+        "firmware log replay mismatch: PCR 9 sha256: ",
+    );
+    assert!(
+        v.ends_with("events #21 and #22 are out of order (the log is reordered)"),
+        "{v}"
+    );
+    // Truncated, garbage, empty, missing: bad input, no panic.
+    let bytes = firmware::bytes();
+    for (name, log, says) in [
+        (
+            "truncated",
+            &bytes[..bytes.len() - 9],
+            "binary_bios_measurements: firmware event log: event 24 at byte offset",
+        ),
+        (
+            "garbage",
+            &b"garbage garbage garbage garbage"[..],
+            "binary_bios_measurements: firmware event log: event 0",
+        ),
+        (
+            "empty",
+            &b""[..],
+            "binary_bios_measurements: firmware event log: event 0",
+        ),
+    ] {
+        let out = run(name, Some(log));
+        assert_bad_input(&out, says);
+        assert!(!stderr(&out).contains("panicked"), "{}", describe(&out));
+    }
+    assert_bad_input(
+        &run("missing", None),
+        "no firmware event log: the quote directory has no binary_bios_measurements and no --firmware-log was given",
+    );
+    // --firmware-log overrides the directory's.
+    let d = m.path("missing");
+    let out = attest(
+        &ak.pem,
+        &d,
+        NONCE,
+        &[
+            "--policy",
+            s(&policy),
+            "--firmware-log",
+            s(&firmware::sample()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_bad_input(
+        &attest(
+            &ak.pem,
+            &d,
+            NONCE,
+            &[
+                "--policy",
+                s(&policy),
+                "--firmware-log",
+                s(&m.path("nowhere")),
+            ],
+        ),
+        "nowhere: cannot open",
+    );
+}
+
+/// The sha256 digests of a modseal log's records, in order.
+fn record_digests(log: &[u8]) -> Vec<String> {
+    split_log(log)
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_slice(r).expect("record");
+            v["digests"]
+                .as_array()
+                .expect("digests")
+                .iter()
+                .find(|d| d["hashAlg"] == "sha256")
+                .and_then(|d| d["digest"].as_str())
+                .expect("sha256")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_forged_log_attack_is_not_trusted_and_a_fleet_roll_is() {
+    // A good boot, its policy, and its saved log.
+    let good = Machine::new(3, "enforce");
+    good.boot();
+    let ak = good.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = good.quote(&ak, "sha256:4,9,12", NONCE, "quote");
+    let policy = make_policy(&good, &ak, &q, false);
+    assert_eq!(
+        code(&attest(&ak.pem, &q, NONCE, &["--policy", s(&policy)])),
+        0
+    );
+    let saved = std::fs::read(good.log()).expect("log");
+
+    // Another boot: the EFI stub measured another initrd (one that skips
+    // modseal), so modseal never ran. From the booted root, PCR 12 is
+    // extended with the saved log's digests and the saved logs are shipped.
+    let other_initrd = "ba".repeat(32);
+    let bad_firmware = edited_firmware_log(|ev| {
+        for (alg, d) in ev[21].digests.iter_mut() {
+            if *alg == firmware::SHA256 {
+                *d = firmware::unhex(&other_initrd);
+            }
+        }
+    });
+    let bad = Machine::with_firmware(3, "enforce", bad_firmware.clone());
+    for d in record_digests(&saved) {
+        bad.tools_ok("tpm2_pcrextend", &[&format!("12:sha256={d}")]);
+    }
+    let bak = bad.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    std::fs::create_dir_all(bad.log().parent().expect("run")).expect("mkdir");
+    std::fs::write(bad.log(), &saved).expect("saved log");
+    let forged = bad.quote(&bak, "sha256:4,9,12", NONCE, "forged");
+    // Both logs shipped are the good boot's: PCR 12 replays, PCR 9 does not.
+    let with_good_fw = with_firmware_log(&bad, &forged, "forged-good-fw", Some(&firmware::bytes()));
+    let v = assert_not_trusted(
+        &attest(&bak.pem, &with_good_fw, NONCE, &["--policy", s(&policy)]),
+        "firmware log replay mismatch: PCR 9 sha256: ",
+    );
+    assert!(v.contains("(#21 EV_EVENT_TAG, #22 EV_EVENT_TAG)"), "{v}");
+    // The machine's own firmware log: PCR 9's initrd digest is not allowed.
+    let v = assert_not_trusted(
+        &attest(&bak.pem, &forged, NONCE, &["--policy", s(&policy)]),
+        "boot chain: PCR 9 event #22 (EFI stub: initrd): ",
+    );
+    assert!(
+        v.contains(&format!(
+            "sha256 {other_initrd} is not an initrd the policy allows"
+        )),
+        "{v}"
+    );
+    // The checks before the boot chain all pass: PCR 12 alone proves nothing.
+    let out = attest(&bak.pem, &forged, NONCE, &["--policy", s(&policy)]);
+    for check in [
+        "signature",
+        "quote",
+        "nonce",
+        "pcr-digest",
+        "replay",
+        "firmware-replay",
+    ] {
+        assert!(
+            stdout(&out).contains(&format!("\n  {check}: ok: ")),
+            "{check}: {}",
+            describe(&out)
+        );
+    }
+
+    // A fleet rolling to the new initrd: a policy allowing both digests
+    // trusts a boot of each (the new one booted with modseal this time).
+    let rolled_machine = Machine::with_firmware(3, "enforce", bad_firmware);
+    rolled_machine.boot();
+    let rak = rolled_machine.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let rq = rolled_machine.quote(&rak, "sha256:4,9,12", NONCE, "quote");
+    let mut text = std::fs::read_to_string(&policy).expect("policy");
+    text.push_str(&format!(
+        "initrd-sha256 {other_initrd}\nanchor-sha256 {}\n",
+        common::sha256_file(&rolled_machine.bundle())
+    ));
+    let both = good.path("policy-both");
+    std::fs::write(&both, &text).expect("policy");
+    assert_eq!(
+        code(&attest(&ak.pem, &q, NONCE, &["--policy", s(&both)])),
+        0
+    );
+    let out = attest(&rak.pem, &rq, NONCE, &["--policy", s(&both)]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // ...and the old policy does not trust the new initrd.
+    assert_not_trusted(
+        &attest(&rak.pem, &rq, NONCE, &["--policy", s(&policy)]),
+        "boot chain: PCR 9 event #22 (EFI stub: initrd): ",
+    );
+}

@@ -76,3 +76,11 @@ pub fn extend_args(log: &[u8], pcrs: &[u32]) -> Vec<String> {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// Hex to bytes (lower or upper case, even length).
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
