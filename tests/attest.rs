@@ -1,6 +1,8 @@
-//! `modseal attest` on real evidence: `modseal boot` (both stages) on real
-//! Debian modules against a private swtpm, then `tpm2_quote` (tpm2-tools)
-//! over PCR 12 with an attestation key made by `tpm2_createprimary`, then
+//! `modseal attest` on real evidence: a private swtpm extended with a real
+//! OVMF boot's firmware log (tests/data/fw-ovmf-bookworm: the kernel in
+//! PCR 4, the EFI stub's command line and initrd in PCR 9), `modseal boot`
+//! (both stages) on real Debian modules against it, then `tpm2_quote`
+//! (tpm2-tools) with an attestation key made by `tpm2_createprimary`, then
 //! `modseal attest`; every verdict is cross-checked with `tpm2_checkquote`
 //! where tpm2-tools can judge it.
 //!
@@ -8,6 +10,8 @@
 //! (`scripts/setup.sh`); a missing one fails the test, never skips it.
 
 mod common;
+#[path = "common/firmware.rs"]
+mod firmware;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
@@ -23,11 +27,15 @@ use swtpm::Swtpm;
 
 const NONCE: &str = "5eed0fa7a7e57ed0000000000000000000000000000000000000000000000001";
 const OTHER_NONCE: &str = "5eed0fa7a7e57ed0000000000000000000000000000000000000000000000002";
+/// `attest`'s arguments for the checks without a policy.
+const NP: &[&str] = &["--no-policy"];
 
-/// A machine: a module set, its trust bundle and an enrollment in one swtpm.
+/// A machine: a module set, its trust bundle and an enrollment in one
+/// swtpm, booted under the firmware whose log it keeps.
 struct Machine {
     files: MachineDir,
     tpm: Swtpm,
+    firmware_log: Vec<u8>,
 }
 
 /// The machine's files: `m.path(…)`, `m.modules()`, `m.bundle()`, `m.log()`.
@@ -47,12 +55,24 @@ struct Ak {
 
 impl Machine {
     /// `n` real bookworm modules, the kernel's certificate as the bundle, an
-    /// enrollment sealed to PCR 7, a config in `mode`.
+    /// enrollment sealed to PCR 7, a config in `mode`, after the real
+    /// OVMF boot's firmware measurements.
     fn new(n: usize, mode: &str) -> Machine {
+        Machine::with_firmware(n, mode, firmware::bytes())
+    }
+
+    /// [`Machine::new`] after the measurements of the firmware log `log`
+    /// (its sha256 digests extended into the swtpm, as the firmware and the
+    /// EFI stub would have: before the enrollment reads PCR 7).
+    fn with_firmware(n: usize, mode: &str, log: Vec<u8>) -> Machine {
         let tpm = Swtpm::start();
+        for spec in firmware::extend_args(&log, &[]) {
+            tpm2_tool("tpm2_pcrextend", &[&spec], &tpm.tools_tcti());
+        }
         let m = Machine {
             files: MachineDir::new(n, &tpm.tcti(), mode, ""),
             tpm,
+            firmware_log: log,
         };
         std::fs::write(m.path("proc-modules"), "").expect("proc");
         m
@@ -157,6 +177,8 @@ impl Machine {
         if self.log().exists() {
             std::fs::copy(self.log(), dir.join("tpm2-measure.log")).expect("log copy");
         }
+        std::fs::write(dir.join("binary_bios_measurements"), &self.firmware_log)
+            .expect("firmware log");
         std::fs::copy(&ak.pem, dir.join("ak.pem")).expect("ak.pem");
         std::fs::copy(&ak.public, dir.join("ak.pub")).expect("ak.pub");
         dir
@@ -255,8 +277,17 @@ fn checkquote(ak_pem: &Path, dir: &Path, nonce: &str) -> bool {
     out.status.success()
 }
 
+/// The boot-chain lines of a policy for the real OVMF boot.
+fn boot_lines() -> String {
+    format!(
+        "kernel-sha256 {}\ninitrd-sha256 {}\n",
+        firmware::KERNEL,
+        firmware::INITRD
+    )
+}
+
 /// A policy made by `attest --make-policy` from the machine's log, checked
-/// against the quote in `dir`.
+/// against the quote in `dir`, with the real boot's kernel and initrd.
 fn make_policy(m: &Machine, ak: &Ak, dir: &Path, modules: bool) -> PathBuf {
     let mut args = vec![
         "attest".to_string(),
@@ -276,7 +307,8 @@ fn make_policy(m: &Machine, ak: &Ak, dir: &Path, modules: bool) -> PathBuf {
     let out = modseal(&args);
     assert_eq!(code(&out), 0, "make-policy: {}", describe(&out));
     let path = m.path(if modules { "policy-modules" } else { "policy" });
-    std::fs::write(&path, &out.stdout).expect("policy");
+    let text = format!("{}{}", stdout(&out), boot_lines());
+    std::fs::write(&path, text).expect("policy");
     path
 }
 
@@ -310,7 +342,7 @@ fn rsa_ak_good_boot_is_trusted_and_tpm2_checkquote_agrees() {
     let m = Machine::new(10, "enforce");
     m.boot();
     let ak = m.ak("ak", "e", "rsa2048:rsassa-sha256:null");
-    let q = m.quote(&ak, "sha256:0,12", NONCE, "quote");
+    let q = m.quote(&ak, "sha256:0,4,9,12", NONCE, "quote");
     assert!(
         checkquote(&ak.pem, &q, NONCE),
         "tpm2_checkquote rejects a good quote"
@@ -319,7 +351,7 @@ fn rsa_ak_good_boot_is_trusted_and_tpm2_checkquote_agrees() {
     let policy = make_policy(&m, &ak, &q, true);
     let text = std::fs::read_to_string(&policy).expect("policy");
     let anchor = common::sha256_file(&m.bundle());
-    assert!(text.starts_with("modseal-attest-policy v1\n"), "{text}");
+    assert!(text.starts_with("modseal-attest-policy v2\n"), "{text}");
     assert!(
         text.contains(&format!("\nanchor-sha256 {anchor}\n")),
         "{text}"
@@ -353,6 +385,8 @@ fn rsa_ak_good_boot_is_trusted_and_tpm2_checkquote_agrees() {
         "nonce",
         "pcr-digest",
         "replay",
+        "firmware-replay",
+        "boot-chain",
         "policy",
     ] {
         assert!(
@@ -370,10 +404,16 @@ fn rsa_ak_good_boot_is_trusted_and_tpm2_checkquote_agrees() {
     assert_eq!(j["trusted"], true);
     assert_eq!(j["first_failure"], Value::Null);
     let checks = j["checks"].as_array().expect("checks");
-    assert_eq!(checks.len(), 6);
+    assert_eq!(checks.len(), 8);
     assert!(checks.iter().all(|c| c["status"] == "pass"), "{j}");
     assert_eq!(j["quote"]["extra_data"], NONCE);
-    assert_eq!(j["quote"]["pcr_select"], "sha256:0,12");
+    assert_eq!(j["quote"]["pcr_select"], "sha256:0,4,9,12");
+    assert_eq!(j["boot_chain"]["kernel"]["sha256"], firmware::KERNEL);
+    assert_eq!(j["boot_chain"]["initrd"]["event"], 22);
+    assert_eq!(
+        j["not_checked"][0],
+        "the command line (the policy pins none)"
+    );
     let records = j["records"].as_array().expect("records");
     assert_eq!(records.len(), 2);
     assert_eq!(records[1]["pcr_after"], m.pcr12());
@@ -387,14 +427,36 @@ fn rsa_ak_good_boot_is_trusted_and_tpm2_checkquote_agrees() {
     assert_eq!(j["replay"][0]["result"], "match");
     assert_eq!(j["replay"][0]["quoted"], m.pcr12());
 
-    // No policy: trusted, but the verdict says the anchor was not checked.
-    let out = attest(&ak.pem, &q, NONCE, &[]);
+    // --no-policy: trusted, but the verdict, the report and stderr say
+    // loudly what was not checked.
+    let out = attest(&ak.pem, &q, NONCE, NP);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert!(
-        verdict(&out).contains("the trust-bundle digest was not checked"),
+        verdict(&out).ends_with(" (--no-policy: NOT CHECKED: the trust-bundle digest, the kernel, the initrd and the command line)"),
         "{}",
         describe(&out)
     );
+    assert!(
+        stdout(&out).contains("\n  NOT CHECKED: the trust-bundle digest (any bundle is accepted); the kernel (PCR 4); the initrd (PCR 9); the command line (PCR 9)\n"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stderr(&out).contains("modseal: warning: --no-policy: NOT CHECKED: the trust-bundle digest, the kernel (PCR 4), the initrd (PCR 9) and the command line (PCR 9)"),
+        "{}",
+        describe(&out)
+    );
+    // Neither --policy nor --no-policy: not trusted.
+    let out = attest(&ak.pem, &q, NONCE, &[]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        verdict(&out).starts_with("NOT TRUSTED: no policy given: ")
+            && verdict(&out).ends_with("(--policy FILE, or --no-policy to check the signature, the nonce and the records only)"),
+        "{}",
+        describe(&out)
+    );
+    let j = json(&attest(&ak.pem, &q, NONCE, &["--json"]));
+    assert_eq!(j["trusted"], false);
 }
 
 #[test]
@@ -404,7 +466,7 @@ fn ecc_ak_multi_bank_quote_is_trusted_and_tpm2_checkquote_agrees() {
     let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
     let q = m.quote(&ak, "sha256:0,12+sha1:12", NONCE, "quote");
     assert!(checkquote(&ak.pem, &q, NONCE));
-    let out = attest(&ak.pem, &q, NONCE, &["--json"]);
+    let out = attest(&ak.pem, &q, NONCE, &["--no-policy", "--json"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let j = json(&out);
     assert_eq!(j["quote"]["signature"], "ecdsa/sha256");
@@ -422,7 +484,7 @@ fn ecc_ak_multi_bank_quote_is_trusted_and_tpm2_checkquote_agrees() {
     assert_eq!(result("sha1"), "match", "{j}");
     assert_eq!(result("sha384"), "not-quoted", "{j}");
     // Text mode names the two checked banks.
-    let out = attest(&ak.pem, &q, NONCE, &[]);
+    let out = attest(&ak.pem, &q, NONCE, NP);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert!(
         stdout(&out).contains(
@@ -435,7 +497,7 @@ fn ecc_ak_multi_bank_quote_is_trusted_and_tpm2_checkquote_agrees() {
     let ak384 = m.ak("ak384", "e", "ecc384:ecdsa-sha384:null");
     let q384 = m.quote_hash(&ak384, "sha256:12", NONCE, "quote384", "sha384");
     assert!(checkquote(&ak384.pem, &q384, NONCE));
-    let out = attest(&ak384.pem, &q384, NONCE, &[]);
+    let out = attest(&ak384.pem, &q384, NONCE, NP);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert!(
         stdout(&out).contains("  signature: ok: ecdsa/sha384 by the AK (ecdsa-p384)"),
@@ -448,10 +510,10 @@ fn ecc_ak_multi_bank_quote_is_trusted_and_tpm2_checkquote_agrees() {
         describe(&out)
     );
     // A P-384 quote checked with the P-256 AK: a bad signature.
-    assert_not_trusted(&attest(&ak.pem, &q384, NONCE, &[]), "bad signature: ");
+    assert_not_trusted(&attest(&ak.pem, &q384, NONCE, NP), "bad signature: ");
     // An ECDSA quote checked with an RSA AK: refused by both.
     let rsa = m.ak("rsa", "e", "rsa2048:rsassa-sha256:null");
-    let out = attest(&rsa.pem, &q, NONCE, &[]);
+    let out = attest(&rsa.pem, &q, NONCE, NP);
     let v = assert_not_trusted(&out, "bad signature: ");
     assert!(
         v.contains("an ecdsa signature cannot come from this AK (rsa-2048)"),
@@ -466,7 +528,7 @@ fn stale_nonce_is_not_trusted() {
     m.boot();
     let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
     let q = m.quote(&ak, "sha256:12", OTHER_NONCE, "quote");
-    let out = attest(&ak.pem, &q, NONCE, &[]);
+    let out = attest(&ak.pem, &q, NONCE, NP);
     let v = assert_not_trusted(&out, "stale nonce: ");
     assert!(
         v.contains(&format!(
@@ -477,7 +539,7 @@ fn stale_nonce_is_not_trusted() {
     assert!(!checkquote(&ak.pem, &q, NONCE));
     assert!(checkquote(&ak.pem, &q, OTHER_NONCE));
     // The other checks still ran, for the report.
-    let out = attest(&ak.pem, &q, NONCE, &["--json"]);
+    let out = attest(&ak.pem, &q, NONCE, &["--no-policy", "--json"]);
     let j = json(&out);
     assert_eq!(j["first_failure"]["check"], "nonce");
     let status: Vec<&str> = j["checks"]
@@ -486,7 +548,10 @@ fn stale_nonce_is_not_trusted() {
         .iter()
         .map(|c| c["status"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(status, ["pass", "pass", "fail", "pass", "pass", "pass"]);
+    assert_eq!(
+        status,
+        ["pass", "pass", "fail", "pass", "pass", "pass", "skipped", "pass"]
+    );
 }
 
 #[test]
@@ -498,7 +563,7 @@ fn quote_signed_by_another_ak_is_a_bad_signature() {
     // own ak.pem, which attest must not use.
     let other = m.ak("other", "o", "rsa2048:rsassa-sha256:null");
     let q = m.quote(&other, "sha256:0,12", NONCE, "quote");
-    let v = assert_not_trusted(&attest(&ak.pem, &q, NONCE, &[]), "bad signature: ");
+    let v = assert_not_trusted(&attest(&ak.pem, &q, NONCE, NP), "bad signature: ");
     // A signature made with another 2048-bit modulus is, as an integer,
     // sometimes not below this AK's modulus: the check then stops at the
     // range test. Either way it is this key's bad signature.
@@ -510,7 +575,7 @@ fn quote_signed_by_another_ak_is_a_bad_signature() {
     assert!(!checkquote(&ak.pem, &q, NONCE));
     // The same files with the key that signed them: accepted by both.
     assert!(checkquote(&other.pem, &q, NONCE));
-    assert_eq!(code(&attest(&other.pem, &q, NONCE, &[])), 0);
+    assert_eq!(code(&attest(&other.pem, &q, NONCE, NP)), 0);
 }
 
 #[test]
@@ -532,23 +597,23 @@ fn tampered_message_signature_and_pcr_values_are_rejected_by_both() {
         let n = b.len();
         b[n - 1] ^= 1;
     });
-    assert_not_trusted(&attest(&ak.pem, &d, NONCE, &[]), "bad signature: ");
+    assert_not_trusted(&attest(&ak.pem, &d, NONCE, NP), "bad signature: ");
     assert!(!checkquote(&ak.pem, &d, NONCE));
     // The signature.
     let d = variant("sig", "quote.sig", &|b| b[100] ^= 1);
-    assert_not_trusted(&attest(&ak.pem, &d, NONCE, &[]), "bad signature: ");
+    assert_not_trusted(&attest(&ak.pem, &d, NONCE, NP), "bad signature: ");
     assert!(!checkquote(&ak.pem, &d, NONCE));
     // The PCR 12 value in quote.pcrs (second digest of the first list:
     // 136 + 4 + 66 + 2 = 208).
     let d = variant("pcrs", "quote.pcrs", &|b| b[208] ^= 1);
-    let v = assert_not_trusted(&attest(&ak.pem, &d, NONCE, &[]), "PCR digest mismatch: ");
+    let v = assert_not_trusted(&attest(&ak.pem, &d, NONCE, NP), "PCR digest mismatch: ");
     assert!(v.contains("the quote's pcrDigest is"), "{v}");
     assert!(!checkquote(&ak.pem, &d, NONCE));
-    // The selection in quote.pcrs: PCR 1 instead of PCR 0, values unchanged
-    // (both zero), so the values still hash to pcrDigest. tpm2_checkquote
+    // The selection in quote.pcrs: PCR 1 instead of PCR 0, values unchanged,
+    // so the values still hash to pcrDigest. tpm2_checkquote
     // (5.4) does not compare the selections and accepts it; modseal does.
     let d = variant("selection", "quote.pcrs", &|b| b[7] = 0x02);
-    let v = assert_not_trusted(&attest(&ak.pem, &d, NONCE, &[]), "PCR digest mismatch: ");
+    let v = assert_not_trusted(&attest(&ak.pem, &d, NONCE, NP), "PCR digest mismatch: ");
     assert!(
         v.contains("quote.pcrs holds sha256:1,12, but the quote is over sha256:0,12"),
         "{v}"
@@ -559,7 +624,7 @@ fn tampered_message_signature_and_pcr_values_are_rejected_by_both() {
     );
     // The untouched files: both accept.
     assert!(checkquote(&ak.pem, &q, NONCE));
-    assert_eq!(code(&attest(&ak.pem, &q, NONCE, &[])), 0);
+    assert_eq!(code(&attest(&ak.pem, &q, NONCE, NP)), 0);
 }
 
 #[test]
@@ -567,7 +632,7 @@ fn edited_extra_missing_swapped_and_relabelled_records_are_named() {
     let m = Machine::new(4, "enforce");
     m.boot();
     let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
-    let q = m.quote(&ak, "sha256:12", NONCE, "quote");
+    let q = m.quote(&ak, "sha256:4,9,12", NONCE, "quote");
     let policy = make_policy(&m, &ak, &q, false);
     assert_eq!(
         code(&attest(&ak.pem, &q, NONCE, &["--policy", s(&policy)])),
@@ -672,7 +737,12 @@ fn edited_extra_missing_swapped_and_relabelled_records_are_named() {
         "pcr-label",
         "content-type",
     ] {
-        let out = attest(&ak.pem, &q, NONCE, &["--log", s(&m.path(name))]);
+        let out = attest(
+            &ak.pem,
+            &q,
+            NONCE,
+            &["--no-policy", "--log", s(&m.path(name))],
+        );
         assert_eq!(code(&out), 1, "{name}: {}", describe(&out));
     }
 }
@@ -686,9 +756,9 @@ fn warn_boot_with_tampered_module_names_module_and_verdict() {
     std::fs::write(&victim, b).expect("write");
     m.boot(); // warn mode: both stages boot on
     let ak = m.ak("ak", "e", "rsa2048:rsassa-sha256:null");
-    let q = m.quote(&ak, "sha256:12", NONCE, "quote");
+    let q = m.quote(&ak, "sha256:4,9,12", NONCE, "quote");
     let rel = m.rel(&victim);
-    let out = attest(&ak.pem, &q, NONCE, &[]);
+    let out = attest(&ak.pem, &q, NONCE, NP);
     let v = assert_not_trusted(&out, "policy: ");
     assert!(
         v.starts_with(&format!(
@@ -698,7 +768,14 @@ fn warn_boot_with_tampered_module_names_module_and_verdict() {
     );
     // The signature, nonce, digest and replay checks all passed: the log
     // is what the TPM measured; it is the boot that was bad.
-    for check in ["signature", "quote", "nonce", "pcr-digest", "replay"] {
+    for check in [
+        "signature",
+        "quote",
+        "nonce",
+        "pcr-digest",
+        "replay",
+        "firmware-replay",
+    ] {
         assert!(
             stdout(&out).contains(&format!("\n  {check}: ok: ")),
             "{check}: {}",
@@ -723,7 +800,10 @@ fn warn_boot_with_tampered_module_names_module_and_verdict() {
     let p = m.path("warn-policy");
     std::fs::write(
         &p,
-        format!("modseal-attest-policy v1\nanchor-sha256 {anchor}\nmode warn\n"),
+        format!(
+            "modseal-attest-policy v2\nanchor-sha256 {anchor}\nmode warn\n{}",
+            boot_lines()
+        ),
     )
     .expect("policy");
     let v = assert_not_trusted(
@@ -734,13 +814,13 @@ fn warn_boot_with_tampered_module_names_module_and_verdict() {
     // ...unless it allows that verdict too.
     std::fs::write(
         &p,
-        format!("modseal-attest-policy v1\nanchor-sha256 {anchor}\nmode warn\nallow-verdict bad-signature\n"),
+        format!("modseal-attest-policy v2\nanchor-sha256 {anchor}\nmode warn\nallow-verdict bad-signature\n{}", boot_lines()),
     )
     .expect("policy");
     assert_eq!(code(&attest(&ak.pem, &q, NONCE, &["--policy", s(&p)])), 0);
 
     // The JSON report carries the module's verdict and reason.
-    let j = json(&attest(&ak.pem, &q, NONCE, &["--json"]));
+    let j = json(&attest(&ak.pem, &q, NONCE, &["--no-policy", "--json"]));
     let m0 = j["records"][0]["content"]["modules"]
         .as_array()
         .expect("modules")
@@ -768,7 +848,7 @@ fn policy_pins_anchor_modules_and_the_quoted_pcr() {
     let m = Machine::new(4, "enforce");
     m.boot();
     let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
-    let q = m.quote(&ak, "sha256:12", NONCE, "quote");
+    let q = m.quote(&ak, "sha256:4,9,12", NONCE, "quote");
     let policy = make_policy(&m, &ak, &q, true);
     let text = std::fs::read_to_string(&policy).expect("policy");
     assert_eq!(
@@ -810,7 +890,7 @@ fn policy_pins_anchor_modules_and_the_quoted_pcr() {
         "log replay mismatch: ",
     );
     assert!(
-        v.contains("PCR 13 sha256 is not in the quote (it covers sha256:12)"),
+        v.contains("PCR 13 sha256 is not in the quote (it covers sha256:4,9,12)"),
         "{v}"
     );
 
@@ -841,12 +921,12 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
     m.boot();
     let ak = m.ak("ak", "e", "rsa2048:rsassa-sha256:null");
     let q = m.quote(&ak, "sha256:0,12", NONCE, "quote");
-    assert_eq!(code(&attest(&ak.pem, &q, NONCE, &[])), 0);
+    assert_eq!(code(&attest(&ak.pem, &q, NONCE, NP)), 0);
     let variant = |name: &str, file: &str, bytes: &[u8]| -> Output {
         let d = m.path(name);
         copy_dir(&q, &d);
         std::fs::write(d.join(file), bytes).expect("write");
-        attest(&ak.pem, &d, NONCE, &[])
+        attest(&ak.pem, &d, NONCE, NP)
     };
     let msg = std::fs::read(q.join("quote.msg")).expect("msg");
     let sig = std::fs::read(q.join("quote.sig")).expect("sig");
@@ -902,7 +982,7 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
     let f = std::fs::File::create(d.join("tpm2-measure.log")).expect("create");
     f.set_len(64 * 1024 * 1024 + 1).expect("sparse file");
     assert_bad_input(
-        &attest(&ak.pem, &d, NONCE, &[]),
+        &attest(&ak.pem, &d, NONCE, NP),
         "more than the 67108864-byte limit",
     );
     // A FIFO where a file should be: refused, never waited on.
@@ -915,15 +995,15 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
         .expect("mkfifo");
     assert!(mk.success());
     assert_bad_input(
-        &attest(&ak.pem, &d, NONCE, &[]),
+        &attest(&ak.pem, &d, NONCE, NP),
         "quote.sig: not a regular file",
     );
     // A missing file, a missing directory.
     let d = m.path("no-pcrs");
     copy_dir(&q, &d);
     std::fs::remove_file(d.join("quote.pcrs")).expect("rm");
-    assert_bad_input(&attest(&ak.pem, &d, NONCE, &[]), "quote.pcrs: cannot open");
-    assert_bad_input(&attest(&ak.pem, &m.path("nowhere"), NONCE, &[]), "nowhere");
+    assert_bad_input(&attest(&ak.pem, &d, NONCE, NP), "quote.pcrs: cannot open");
+    assert_bad_input(&attest(&ak.pem, &m.path("nowhere"), NONCE, NP), "nowhere");
 
     // The AK: garbage, a certificate instead of a key, an RSA-1024 key.
     let garbage = m.path("garbage.pem");
@@ -932,9 +1012,9 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
         "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
     )
     .expect("write");
-    assert_bad_input(&attest(&garbage, &q, NONCE, &[]), "unusable AK: ");
+    assert_bad_input(&attest(&garbage, &q, NONCE, NP), "unusable AK: ");
     assert_bad_input(
-        &attest(&m.path("kernel.pem"), &q, NONCE, &[]),
+        &attest(&m.path("kernel.pem"), &q, NONCE, NP),
         "no 'BEGIN PUBLIC KEY' block",
     );
     let small = m.path("rsa1024.pem");
@@ -947,26 +1027,26 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
         .status()
         .expect("openssl");
     assert!(gen.success());
-    assert_bad_input(&attest(&small, &q, NONCE, &[]), "unusable AK: RSA-1024 key");
+    assert_bad_input(&attest(&small, &q, NONCE, NP), "unusable AK: RSA-1024 key");
 
     // The nonce and the policy.
     assert_bad_input(
-        &attest(&ak.pem, &q, "not-hex", &[]),
+        &attest(&ak.pem, &q, "not-hex", NP),
         "--nonce 'not-hex': not hex",
     );
     let p = m.path("bad-policy");
-    std::fs::write(&p, "modseal-attest-policy v1\nanchor-sha256 1234\n").expect("policy");
+    std::fs::write(&p, "modseal-attest-policy v2\nanchor-sha256 1234\n").expect("policy");
     assert_bad_input(
         &attest(&ak.pem, &q, NONCE, &["--policy", s(&p)]),
         "malformed policy: line 2: '1234' is not a SHA-256",
     );
-    std::fs::write(&p, "modseal-attest-policy v2\n").expect("policy");
+    std::fs::write(&p, "modseal-attest-policy v3\n").expect("policy");
     assert_bad_input(
         &attest(&ak.pem, &q, NONCE, &["--policy", s(&p)]),
-        "line 1: expected the header 'modseal-attest-policy v1'",
+        "line 1: expected the header 'modseal-attest-policy v2'",
     );
     // --json reports bad input as JSON too.
-    let out = attest(&ak.pem, &q, "zz", &["--json"]);
+    let out = attest(&ak.pem, &q, "zz", &["--no-policy", "--json"]);
     assert_eq!(code(&out), 2);
     let j = json(&out);
     assert_eq!(j["trusted"], false);
@@ -975,5 +1055,351 @@ fn malformed_truncated_oversized_and_garbage_input_is_exit_2() {
             .as_str()
             .is_some_and(|e| e.contains("not hex")),
         "{j}"
+    );
+}
+
+/// A copy of the quote directory `q` with its firmware log replaced by
+/// `log` (or removed), named `name`.
+fn with_firmware_log(m: &Machine, q: &Path, name: &str, log: Option<&[u8]>) -> PathBuf {
+    let d = m.path(name);
+    copy_dir(q, &d);
+    let f = d.join("binary_bios_measurements");
+    match log {
+        Some(b) => std::fs::write(&f, b).expect("firmware log"),
+        None => std::fs::remove_file(&f).expect("rm"),
+    }
+    d
+}
+
+/// The real log with `edit` applied to its events.
+fn edited_firmware_log(edit: impl FnOnce(&mut Vec<modseal::measure::tcg::Event>)) -> Vec<u8> {
+    let (header, mut events) = firmware::split(&firmware::bytes());
+    edit(&mut events);
+    firmware::join(&header, &events)
+}
+
+#[test]
+fn the_boot_chain_is_the_policy_s_and_each_link_is_named() {
+    let m = Machine::new(3, "enforce");
+    m.boot();
+    let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = m.quote(&ak, "sha256:0,4,7,9,12", NONCE, "quote");
+    assert!(checkquote(&ak.pem, &q, NONCE));
+    let policy = make_policy(&m, &ak, &q, false);
+    let text = format!(
+        "{}cmdline {}\n",
+        std::fs::read_to_string(&policy).expect("policy"),
+        firmware::cmdline()
+    );
+    std::fs::write(&policy, &text).expect("policy");
+    let out = attest(&ak.pem, &q, NONCE, &["--policy", s(&policy)]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        verdict(&out).ends_with("; the kernel and the initrd are the policy's (PCRs 4 and 9)"),
+        "{}",
+        describe(&out)
+    );
+    let cmdline_sha = "7efe6968551bb0d0ae5550e46c5bb933c52bd8c0c02f59a00c2ff3afc86037c0";
+    assert!(
+        stdout(&out).contains(&format!(
+            "\n  boot-chain: ok: PCR 4: kernel {} (event #10); PCR 9: initrd {} (event #22), command line {cmdline_sha} (event #21) (one of the 1 allowed)\n",
+            firmware::KERNEL,
+            firmware::INITRD
+        )),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stdout(&out).contains("\n  firmware-replay: ok: 24 firmware event(s) replay to the quoted PCR value(s) 0/sha256, 4/sha256, 7/sha256, 9/sha256; "),
+        "{}",
+        describe(&out)
+    );
+    let edited = |name: &str, from: &str, to: &str| -> Output {
+        assert!(text.contains(from), "{from} not in {text}");
+        let p = m.path(name);
+        std::fs::write(&p, text.replacen(from, to, 1)).expect("policy");
+        attest(&ak.pem, &q, NONCE, &["--policy", s(&p)])
+    };
+    let other = "5e".repeat(32);
+    // An initrd the policy does not allow: PCR 9's initrd digest named.
+    let v = assert_not_trusted(
+        &edited("p-initrd", firmware::INITRD, &other),
+        "boot chain: ",
+    );
+    assert_eq!(
+        v,
+        format!("NOT TRUSTED: boot chain: PCR 9 event #22 (EFI stub: initrd): sha256 {} is not an initrd the policy allows (allowed: {other})", firmware::INITRD)
+    );
+    // Another kernel: PCR 4 named.
+    let v = assert_not_trusted(
+        &edited("p-kernel", firmware::KERNEL, &other),
+        "boot chain: PCR 4 event #10 (EV_EFI_BOOT_SERVICES_APPLICATION): ",
+    );
+    assert!(
+        v.contains(&format!(
+            "sha256 {} is not a kernel the policy allows",
+            firmware::KERNEL
+        )),
+        "{v}"
+    );
+    // Another command line.
+    let v = assert_not_trusted(
+        &edited("p-cmdline", "panic=-1", "panic=0"),
+        "boot chain: PCR 9 event #21 (EFI stub: command line): ",
+    );
+    assert!(
+        v.contains(&format!(
+            "sha256 {cmdline_sha} is not the digest of a command line the policy allows"
+        )),
+        "{v}"
+    );
+    // A fleet rolling to the next initrd: either is trusted.
+    let rolled = format!(
+        "initrd-sha256 {}\ninitrd-sha256 {other}\n",
+        firmware::INITRD
+    );
+    let out = edited(
+        "p-roll",
+        &format!("initrd-sha256 {}\n", firmware::INITRD),
+        &rolled,
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // A v1 policy: refused, saying how to make a v2 one.
+    let out = edited(
+        "p-v1",
+        "modseal-attest-policy v2",
+        "modseal-attest-policy v1",
+    );
+    assert_bad_input(
+        &out,
+        "policy v1 cannot pin the kernel and the initrd (PCRs 4 and 9): make a v2 policy with `modseal attest --make-policy --trust BUNDLE --initrd IMAGE --kernel VMLINUZ`",
+    );
+    // PCRs 4 and 9 must be quoted.
+    let q12 = m.quote(&ak, "sha256:9,12", NONCE, "quote12");
+    assert_not_trusted(
+        &attest(&ak.pem, &q12, NONCE, &["--policy", s(&policy)]),
+        "firmware log replay mismatch: PCR 4 is not quoted (sha256): the policy checks the kernel the firmware measured there, and the quote covers sha256:9,12",
+    );
+}
+
+#[test]
+fn an_edited_dropped_reordered_truncated_or_missing_firmware_log_is_named() {
+    let m = Machine::new(3, "enforce");
+    m.boot();
+    let ak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = m.quote(&ak, "sha256:4,9,12", NONCE, "quote");
+    let policy = make_policy(&m, &ak, &q, false);
+    let run = |name: &str, log: Option<&[u8]>| {
+        let d = with_firmware_log(&m, &q, name, log);
+        attest(&ak.pem, &d, NONCE, &["--policy", s(&policy)])
+    };
+    assert_eq!(code(&run("good", Some(&firmware::bytes()))), 0);
+    // The kernel's digest edited into another (allowed) one.
+    let log = edited_firmware_log(|ev| {
+        if let Some(d) = ev[9]
+            .digests
+            .iter_mut()
+            .find(|(a, _)| *a == firmware::SHA256)
+        {
+            d.1 = vec![0x5e; 32];
+        }
+    });
+    let v = assert_not_trusted(
+        &run("edited", Some(&log)),
+        "firmware log replay mismatch: PCR 4 sha256: ",
+    );
+    assert!(
+        v.contains("(#10 EV_EFI_BOOT_SERVICES_APPLICATION, #13 EV_EFI_ACTION, #18 EV_SEPARATOR)"),
+        "{v}"
+    );
+    // An action's text edited: the event named.
+    let log = edited_firmware_log(|ev| ev[12].data[0] = b'c');
+    assert_not_trusted(
+        &run("edited-text", Some(&log)),
+        "firmware log replay mismatch: event #13 (EV_EFI_ACTION, PCR 4): its sha256 digest ",
+    );
+    // The stub's command-line event dropped; its two events swapped.
+    let log = edited_firmware_log(|ev| {
+        ev.remove(20);
+    });
+    assert_not_trusted(
+        &run("dropped", Some(&log)),
+        "firmware log replay mismatch: PCR 9 sha256: the firmware log's events of PCR 9 (#21 EV_EVENT_TAG) ",
+    );
+    let log = edited_firmware_log(|ev| ev.swap(20, 21));
+    let v = assert_not_trusted(
+        &run("swapped", Some(&log)),
+        "firmware log replay mismatch: PCR 9 sha256: ",
+    );
+    assert!(
+        v.ends_with("events #21 and #22 are out of order (the log is reordered)"),
+        "{v}"
+    );
+    // Truncated, garbage, empty, missing: bad input, no panic.
+    let bytes = firmware::bytes();
+    for (name, log, says) in [
+        (
+            "truncated",
+            &bytes[..bytes.len() - 9],
+            "binary_bios_measurements: firmware event log: event 24 at byte offset",
+        ),
+        (
+            "garbage",
+            &b"garbage garbage garbage garbage"[..],
+            "binary_bios_measurements: firmware event log: event 0",
+        ),
+        (
+            "empty",
+            &b""[..],
+            "binary_bios_measurements: firmware event log: event 0",
+        ),
+    ] {
+        let out = run(name, Some(log));
+        assert_bad_input(&out, says);
+        assert!(!stderr(&out).contains("panicked"), "{}", describe(&out));
+    }
+    assert_bad_input(
+        &run("missing", None),
+        "no firmware event log: the quote directory has no binary_bios_measurements and no --firmware-log was given",
+    );
+    // --firmware-log overrides the directory's.
+    let d = m.path("missing");
+    let out = attest(
+        &ak.pem,
+        &d,
+        NONCE,
+        &[
+            "--policy",
+            s(&policy),
+            "--firmware-log",
+            s(&firmware::sample()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_bad_input(
+        &attest(
+            &ak.pem,
+            &d,
+            NONCE,
+            &[
+                "--policy",
+                s(&policy),
+                "--firmware-log",
+                s(&m.path("nowhere")),
+            ],
+        ),
+        "nowhere: cannot open",
+    );
+}
+
+/// The sha256 digests of a modseal log's records, in order.
+fn record_digests(log: &[u8]) -> Vec<String> {
+    split_log(log)
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_slice(r).expect("record");
+            v["digests"]
+                .as_array()
+                .expect("digests")
+                .iter()
+                .find(|d| d["hashAlg"] == "sha256")
+                .and_then(|d| d["digest"].as_str())
+                .expect("sha256")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_forged_log_attack_is_not_trusted_and_a_fleet_roll_is() {
+    // A good boot, its policy, and its saved log.
+    let good = Machine::new(3, "enforce");
+    good.boot();
+    let ak = good.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = good.quote(&ak, "sha256:4,9,12", NONCE, "quote");
+    let policy = make_policy(&good, &ak, &q, false);
+    assert_eq!(
+        code(&attest(&ak.pem, &q, NONCE, &["--policy", s(&policy)])),
+        0
+    );
+    let saved = std::fs::read(good.log()).expect("log");
+
+    // Another boot: the EFI stub measured another initrd (one that skips
+    // modseal), so modseal never ran. From the booted root, PCR 12 is
+    // extended with the saved log's digests and the saved logs are shipped.
+    let other_initrd = "ba".repeat(32);
+    let bad_firmware = edited_firmware_log(|ev| {
+        for (alg, d) in ev[21].digests.iter_mut() {
+            if *alg == firmware::SHA256 {
+                *d = firmware::unhex(&other_initrd);
+            }
+        }
+    });
+    let bad = Machine::with_firmware(3, "enforce", bad_firmware.clone());
+    for d in record_digests(&saved) {
+        bad.tools_ok("tpm2_pcrextend", &[&format!("12:sha256={d}")]);
+    }
+    let bak = bad.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    std::fs::create_dir_all(bad.log().parent().expect("run")).expect("mkdir");
+    std::fs::write(bad.log(), &saved).expect("saved log");
+    let forged = bad.quote(&bak, "sha256:4,9,12", NONCE, "forged");
+    // Both logs shipped are the good boot's: PCR 12 replays, PCR 9 does not.
+    let with_good_fw = with_firmware_log(&bad, &forged, "forged-good-fw", Some(&firmware::bytes()));
+    let v = assert_not_trusted(
+        &attest(&bak.pem, &with_good_fw, NONCE, &["--policy", s(&policy)]),
+        "firmware log replay mismatch: PCR 9 sha256: ",
+    );
+    assert!(v.contains("(#21 EV_EVENT_TAG, #22 EV_EVENT_TAG)"), "{v}");
+    // The machine's own firmware log: PCR 9's initrd digest is not allowed.
+    let v = assert_not_trusted(
+        &attest(&bak.pem, &forged, NONCE, &["--policy", s(&policy)]),
+        "boot chain: PCR 9 event #22 (EFI stub: initrd): ",
+    );
+    assert!(
+        v.contains(&format!(
+            "sha256 {other_initrd} is not an initrd the policy allows"
+        )),
+        "{v}"
+    );
+    // The checks before the boot chain all pass: PCR 12 alone proves nothing.
+    let out = attest(&bak.pem, &forged, NONCE, &["--policy", s(&policy)]);
+    for check in [
+        "signature",
+        "quote",
+        "nonce",
+        "pcr-digest",
+        "replay",
+        "firmware-replay",
+    ] {
+        assert!(
+            stdout(&out).contains(&format!("\n  {check}: ok: ")),
+            "{check}: {}",
+            describe(&out)
+        );
+    }
+
+    // A fleet rolling to the new initrd: a policy allowing both digests
+    // trusts a boot of each (the new one booted with modseal this time).
+    let rolled_machine = Machine::with_firmware(3, "enforce", bad_firmware);
+    rolled_machine.boot();
+    let rak = rolled_machine.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let rq = rolled_machine.quote(&rak, "sha256:4,9,12", NONCE, "quote");
+    let mut text = std::fs::read_to_string(&policy).expect("policy");
+    text.push_str(&format!(
+        "initrd-sha256 {other_initrd}\nanchor-sha256 {}\n",
+        common::sha256_file(&rolled_machine.bundle())
+    ));
+    let both = good.path("policy-both");
+    std::fs::write(&both, &text).expect("policy");
+    assert_eq!(
+        code(&attest(&ak.pem, &q, NONCE, &["--policy", s(&both)])),
+        0
+    );
+    let out = attest(&rak.pem, &rq, NONCE, &["--policy", s(&both)]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // ...and the old policy does not trust the new initrd.
+    assert_not_trusted(
+        &attest(&rak.pem, &rq, NONCE, &["--policy", s(&policy)]),
+        "boot chain: PCR 9 event #22 (EFI stub: initrd): ",
     );
 }

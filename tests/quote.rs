@@ -5,6 +5,8 @@
 //! failure, not a skip (scripts/setup.sh installs both).
 
 mod common;
+#[path = "common/firmware.rs"]
+mod firmware;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
@@ -160,10 +162,18 @@ fn quote_is_accepted_by_tpm2_checkquote() {
     env.extend(12, 0xaa);
     let log = env.write_log();
     let n = nonce(20, 1);
+    let fw = firmware::sample();
     let line = env.quote_ok(
         &n,
         "q",
-        &["--pcrs", "sha256:0,7,12", "--log", log.to_str().unwrap()],
+        &[
+            "--pcrs",
+            "sha256:0,7,12",
+            "--log",
+            log.to_str().unwrap(),
+            "--firmware-log",
+            fw.to_str().unwrap(),
+        ],
     );
     assert!(
         line.starts_with("quoted sha256:0,7,12 with AK 0x81010100 (rsa2048, created, name 000b"),
@@ -190,6 +200,7 @@ fn quote_is_accepted_by_tpm2_checkquote() {
     expect.sort();
     assert_eq!(names_in(&env.path("q")), expect);
     assert_eq!(env.read("q/tpm2-measure.log"), std::fs::read(&log).unwrap());
+    assert_eq!(env.read("q/binary_bios_measurements"), firmware::bytes());
     assert_eq!(env.read("q/nonce"), format!("{n}\n").into_bytes());
     assert_eq!(env.read("q/ak.pem"), env.read("ak/ak.pem"));
     assert_eq!(env.read("q/ak.pub"), env.read("ak/ak.pub"));
@@ -211,7 +222,11 @@ fn tampered_or_stale_quotes_are_refused_by_tpm2_checkquote() {
     let env = Env::new();
     env.extend(12, 0x01);
     let n = nonce(32, 2);
-    env.quote_ok(&n, "q", &["--pcrs", "sha256:0,7,12", "--no-log"]);
+    env.quote_ok(
+        &n,
+        "q",
+        &["--pcrs", "sha256:0,7,12", "--no-log", "--no-firmware-log"],
+    );
     let pem = env.s("q/ak.pem");
     assert!(env.checkquote(&pem, "q", &n).status.success());
     // Another nonce: stale.
@@ -249,10 +264,10 @@ fn tampered_or_stale_quotes_are_refused_by_tpm2_checkquote() {
 #[test]
 fn the_second_quote_reuses_the_ak() {
     let env = Env::new();
-    let first = env.quote_ok(&nonce(16, 4), "q1", &["--no-log"]);
+    let first = env.quote_ok(&nonce(16, 4), "q1", &["--no-log", "--no-firmware-log"]);
     assert!(first.contains("(rsa2048, created, "), "{first}");
     let pem = env.read("ak/ak.pem");
-    let second = env.quote_ok(&nonce(16, 5), "q2", &["--no-log"]);
+    let second = env.quote_ok(&nonce(16, 5), "q2", &["--no-log", "--no-firmware-log"]);
     assert!(second.contains("(rsa2048, reused, "), "{second}");
     // ReadPublic (its name matches ak/ak.pub), Quote, PCR_Read.
     assert!(second.contains(": 3 TPM commands, "), "{second}");
@@ -269,7 +284,7 @@ fn the_second_quote_reuses_the_ak() {
     // Without the cached ak.pub the TPM is asked for the public area once
     // more, and --ak-dir is written again.
     std::fs::remove_dir_all(env.path("ak")).unwrap();
-    let third = env.quote_ok(&nonce(16, 6), "q3", &["--no-log"]);
+    let third = env.quote_ok(&nonce(16, 6), "q3", &["--no-log", "--no-firmware-log"]);
     assert!(
         third.contains("reused") && third.contains(": 4 TPM commands, "),
         "{third}"
@@ -280,7 +295,7 @@ fn the_second_quote_reuses_the_ak() {
     let last = stale.len() - 1;
     stale[last] ^= 1;
     std::fs::write(env.path("ak/ak.pub"), &stale).unwrap();
-    let fourth = env.quote_ok(&nonce(16, 7), "q4", &["--no-log"]);
+    let fourth = env.quote_ok(&nonce(16, 7), "q4", &["--no-log", "--no-firmware-log"]);
     assert!(fourth.contains(": 4 TPM commands, "), "{fourth}");
     assert_eq!(env.read("q4/ak.pem"), pem);
     assert_ne!(env.read("ak/ak.pub"), stale, "--ak-dir repaired");
@@ -289,7 +304,7 @@ fn the_second_quote_reuses_the_ak() {
 #[test]
 fn the_ak_is_the_one_tpm2_createprimary_makes() {
     let env = Env::new();
-    env.quote_ok(&nonce(8, 8), "q", &["--no-log"]);
+    env.quote_ok(&nonce(8, 8), "q", &["--no-log", "--no-firmware-log"]);
     // The same template through tpm2-tools gives the same key.
     env.tool(
         "tpm2_createprimary",
@@ -349,7 +364,7 @@ fn an_ak_persisted_by_tpm2_tools_is_reused() {
         "tpm2_readpublic",
         &["-Q", "-c", AK_HANDLE, "-f", "pem", "-o", "h.pem"],
     );
-    let line = env.quote_ok(&nonce(12, 9), "q", &["--no-log"]);
+    let line = env.quote_ok(&nonce(12, 9), "q", &["--no-log", "--no-firmware-log"]);
     assert!(line.contains("(rsa2048, reused, "), "{line}");
     assert_eq!(env.read("q/ak.pem"), env.read("h.pem"));
     assert!(env
@@ -363,7 +378,11 @@ fn tpm2_quote_with_modseal_s_ak_writes_the_same_formats() {
     let env = Env::new();
     env.extend(7, 0x07);
     let n = nonce(24, 10);
-    env.quote_ok(&n, "q", &["--pcrs", "sha256:0,7,12", "--no-log"]);
+    env.quote_ok(
+        &n,
+        "q",
+        &["--pcrs", "sha256:0,7,12", "--no-log", "--no-firmware-log"],
+    );
     std::fs::create_dir(env.path("t")).unwrap();
     env.tool(
         "tpm2_quote",
@@ -409,7 +428,16 @@ fn more_pcrs_than_one_pcr_read_returns_match_tpm2_quote() {
     // 17 PCRs in two banks: three PCR_Read responses, three TPML_DIGESTs.
     let env = Env::new();
     let n = nonce(4, 11);
-    env.quote_ok(&n, "q", &["--pcrs", "sha1:12+sha256:0-15", "--no-log"]);
+    env.quote_ok(
+        &n,
+        "q",
+        &[
+            "--pcrs",
+            "sha1:12+sha256:0-15",
+            "--no-log",
+            "--no-firmware-log",
+        ],
+    );
     assert_eq!(env.read("q/quote.pcrs").len(), 132 + 4 + 3 * 532);
     std::fs::create_dir(env.path("t")).unwrap();
     env.tool(
@@ -438,7 +466,11 @@ fn more_pcrs_than_one_pcr_read_returns_match_tpm2_quote() {
 fn ecc_ak() {
     let env = Env::new();
     let n = nonce(32, 12);
-    let line = env.quote_ok(&n, "q", &["--ak-alg", "ecc", "--no-log"]);
+    let line = env.quote_ok(
+        &n,
+        "q",
+        &["--ak-alg", "ecc", "--no-log", "--no-firmware-log"],
+    );
     assert!(line.contains("(ecc-p256, created, "), "{line}");
     let o = env.checkquote(&env.s("q/ak.pem"), "q", &n);
     assert!(o.status.success(), "{}", describe(&o));
@@ -469,9 +501,13 @@ fn ecc_ak() {
     );
     assert_eq!(env.read("h.pem"), env.read("ak/ak.pem"));
     // Reused without --ak-alg; refused when --ak-alg names the other type.
-    let again = env.quote_ok(&n, "q2", &["--no-log"]);
+    let again = env.quote_ok(&n, "q2", &["--no-log", "--no-firmware-log"]);
     assert!(again.contains("(ecc-p256, reused, "), "{again}");
-    let o = env.quote(&n, "q3", &["--ak-alg", "rsa", "--no-log"]);
+    let o = env.quote(
+        &n,
+        "q3",
+        &["--ak-alg", "rsa", "--no-log", "--no-firmware-log"],
+    );
     assert_eq!(code(&o), 1, "{}", describe(&o));
     assert!(
         stderr(&o).contains("holds an ecc-p256 attestation key, not the rsa2048 one"),
@@ -499,7 +535,7 @@ fn a_handle_holding_another_object_is_refused_and_kept() {
         &["-Q", "-c", AK_HANDLE, "-o", "before.pub"],
     );
     let handles = env.persistent_handles();
-    let o = env.quote(&nonce(8, 13), "q", &["--no-log"]);
+    let o = env.quote(&nonce(8, 13), "q", &["--no-log", "--no-firmware-log"]);
     assert_eq!(code(&o), 1, "{}", describe(&o));
     let e = stderr(&o);
     assert!(
@@ -540,7 +576,7 @@ fn a_handle_holding_another_object_is_refused_and_kept() {
     let o = env.quote(
         &nonce(8, 14),
         "q",
-        &["--no-log", "--ak-handle", "0x81010101"],
+        &["--no-log", "--no-firmware-log", "--ak-handle", "0x81010101"],
     );
     assert_eq!(code(&o), 1, "{}", describe(&o));
     assert!(
@@ -554,7 +590,7 @@ fn a_handle_holding_another_object_is_refused_and_kept() {
     let line = env.quote_ok(
         &nonce(8, 15),
         "q",
-        &["--no-log", "--ak-handle", "0x81010102"],
+        &["--no-log", "--no-firmware-log", "--ak-handle", "0x81010102"],
     );
     assert!(
         line.contains("with AK 0x81010102 (rsa2048, created"),
@@ -566,7 +602,7 @@ fn a_handle_holding_another_object_is_refused_and_kept() {
 fn out_is_not_half_written_when_the_tpm_is_gone() {
     let mut env = Env::new();
     let n = nonce(16, 16);
-    env.quote_ok(&n, "q", &["--no-log"]);
+    env.quote_ok(&n, "q", &["--no-log", "--no-firmware-log"]);
     let before: Vec<(String, Vec<u8>)> = names_in(&env.path("q"))
         .into_iter()
         .map(|f| {
@@ -575,7 +611,7 @@ fn out_is_not_half_written_when_the_tpm_is_gone() {
         })
         .collect();
     env.tpm.stop();
-    let o = env.quote(&nonce(16, 17), "q", &["--no-log"]);
+    let o = env.quote(&nonce(16, 17), "q", &["--no-log", "--no-firmware-log"]);
     assert_eq!(code(&o), 1, "{}", describe(&o));
     assert!(stderr(&o).contains("no TPM at 'swtpm:"), "{}", describe(&o));
     let after: Vec<(String, Vec<u8>)> = names_in(&env.path("q"))
@@ -586,7 +622,7 @@ fn out_is_not_half_written_when_the_tpm_is_gone() {
         })
         .collect();
     assert_eq!(before, after, "the earlier quote is intact");
-    let o = env.quote(&nonce(16, 18), "fresh", &["--no-log"]);
+    let o = env.quote(&nonce(16, 18), "fresh", &["--no-log", "--no-firmware-log"]);
     assert_eq!(code(&o), 1);
     assert!(!env.path("fresh").exists());
     assert!(names_in(env.dir.path()).iter().all(|n| !n.starts_with('.')));
@@ -615,28 +651,86 @@ fn bad_arguments_are_usage_errors_before_the_tpm() {
     let log = env.s("absent.log");
     for (args, says) in [
         (
-            vec!["--nonce", &too_long, "--no-log"],
+            vec!["--nonce", &too_long, "--no-log", "--no-firmware-log"],
             "65 bytes, more than the 64",
         ),
-        (vec!["--nonce", "abc", "--no-log"], "not hex"),
-        (vec!["--nonce", "", "--no-log"], "empty nonce"),
         (
-            vec!["--nonce", "00", "--pcrs", "24", "--no-log"],
+            vec!["--nonce", "abc", "--no-log", "--no-firmware-log"],
+            "not hex",
+        ),
+        (
+            vec!["--nonce", "", "--no-log", "--no-firmware-log"],
+            "empty nonce",
+        ),
+        (
+            vec![
+                "--nonce",
+                "00",
+                "--pcrs",
+                "24",
+                "--no-log",
+                "--no-firmware-log",
+            ],
             "not a PCR index",
         ),
         (
-            vec!["--nonce", "00", "--pcrs", "md5:1", "--no-log"],
+            vec![
+                "--nonce",
+                "00",
+                "--pcrs",
+                "md5:1",
+                "--no-log",
+                "--no-firmware-log",
+            ],
             "unknown bank",
         ),
         (
-            vec!["--nonce", "00", "--ak-handle", "0x80000001", "--no-log"],
+            vec![
+                "--nonce",
+                "00",
+                "--ak-handle",
+                "0x80000001",
+                "--no-log",
+                "--no-firmware-log",
+            ],
             "not a persistent handle",
         ),
         (
-            vec!["--nonce", "00", "--ak-alg", "dsa", "--no-log"],
+            vec![
+                "--nonce",
+                "00",
+                "--ak-alg",
+                "dsa",
+                "--no-log",
+                "--no-firmware-log",
+            ],
             "invalid value",
         ),
         (vec!["--nonce", "00", "--log", &log], "--no-log"),
+        // No securityfs on the host: the default firmware log is missing.
+        (
+            vec!["--nonce", "00", "--no-log"],
+            "--firmware-log /sys/kernel/security/tpm0/binary_bios_measurements: cannot open: ",
+        ),
+        (
+            vec!["--nonce", "00", "--no-log"],
+            "mount -t securityfs securityfs /sys/kernel/security",
+        ),
+        (
+            vec!["--nonce", "00", "--no-log", "--firmware-log", &log],
+            "absent.log: cannot open",
+        ),
+        (
+            vec![
+                "--nonce",
+                "00",
+                "--no-log",
+                "--firmware-log",
+                &log,
+                "--no-firmware-log",
+            ],
+            "cannot be used with",
+        ),
     ] {
         let o = run(&args);
         assert_eq!(code(&o), 2, "{args:?}:\n{}", describe(&o));
@@ -648,14 +742,14 @@ fn bad_arguments_are_usage_errors_before_the_tpm() {
     }
     std::fs::create_dir(env.path("q")).unwrap();
     std::fs::write(env.path("q/keep-me"), b"x").unwrap();
-    let o = run(&["--nonce", "00", "--no-log"]);
+    let o = run(&["--nonce", "00", "--no-log", "--no-firmware-log"]);
     assert_eq!(code(&o), 2, "{}", describe(&o));
     assert!(stderr(&o).contains("keep-me"), "{}", describe(&o));
     assert_eq!(names_in(&env.path("q")), ["keep-me"]);
     assert!(!env.path("ak").exists());
     // The largest nonce (64 bytes) is accepted by the TPM and by checkquote.
     let max = nonce(64, 20);
-    env.quote_ok(&max, "q64", &["--no-log"]);
+    env.quote_ok(&max, "q64", &["--no-log", "--no-firmware-log"]);
     assert!(env
         .checkquote(&env.s("q64/ak.pem"), "q64", &max)
         .status
@@ -684,6 +778,7 @@ fn a_bank_that_is_not_allocated_is_named() {
             "--pcrs",
             pcrs,
             "--no-log",
+            "--no-firmware-log",
             "--ak-dir",
             dir.path().join("ak").to_str().unwrap(),
             "--out",
@@ -708,7 +803,7 @@ fn a_bank_that_is_not_allocated_is_named() {
 fn hierarchy_passwords_are_named_and_a_tools_made_ak_is_reused() {
     let env = Env::new();
     env.tool("tpm2_changeauth", &["-c", "e", "endpass"]);
-    let o = env.quote(&nonce(8, 21), "q", &["--no-log"]);
+    let o = env.quote(&nonce(8, 21), "q", &["--no-log", "--no-firmware-log"]);
     assert_eq!(code(&o), 1, "{}", describe(&o));
     let e = stderr(&o);
     assert!(e.contains("creating the rsa2048 attestation key at 0x81010100: TPM CreatePrimary(endorsement hierarchy, AK template) failed: rc 0x9a2 TPM_RC_BAD_AUTH"), "{e}");
@@ -740,10 +835,96 @@ fn hierarchy_passwords_are_named_and_a_tools_made_ak_is_reused() {
         &["-Q", "-C", "o", "-c", "t.ctx", AK_HANDLE],
     );
     env.tool("tpm2_flushcontext", &["-t"]);
-    let line = env.quote_ok(&nonce(8, 22), "q", &["--no-log"]);
+    let line = env.quote_ok(&nonce(8, 22), "q", &["--no-log", "--no-firmware-log"]);
     assert!(line.contains("(rsa2048, reused, "), "{line}");
     assert!(env
         .checkquote(&env.s("q/ak.pem"), "q", &nonce(8, 22))
         .status
         .success());
+}
+
+/// `modseal attest --no-policy` on a quote directory: its output.
+fn attest_no_policy(env: &Env, dir: &str, nonce: &str) -> Output {
+    modseal([
+        "attest",
+        "--ak",
+        &env.s(&format!("{dir}/ak.pem")),
+        "--quote",
+        &env.s(dir),
+        "--nonce",
+        nonce,
+        "--no-policy",
+    ])
+}
+
+#[test]
+fn the_firmware_log_goes_with_the_quote_of_pcrs_4_9_and_12() {
+    let env = Env::new();
+    // An empty event log: no modseal records, which `attest` holds against
+    // the boot after the firmware's checks.
+    let empty = env.path("empty.log");
+    std::fs::write(&empty, b"").unwrap();
+    let fw = firmware::sample();
+    let args = [
+        "--log",
+        empty.to_str().unwrap(),
+        "--firmware-log",
+        fw.to_str().unwrap(),
+    ];
+    let n = nonce(16, 30);
+    let line = env.quote_ok(&n, "q", &args);
+    assert!(line.starts_with("quoted sha256:4,9,12 with AK "), "{line}");
+    assert_eq!(env.read("q/binary_bios_measurements"), firmware::bytes());
+    let mut expect: Vec<String> = QUOTE_FILES.iter().map(|s| s.to_string()).collect();
+    expect.sort();
+    assert_eq!(names_in(&env.path("q")), expect);
+    // This host booted no such firmware: PCRs 4 and 9 are zero, and the
+    // log does not replay to them (a forged log looks just so).
+    let o = attest_no_policy(&env, "q", &n);
+    assert_eq!(code(&o), 1, "{}", describe(&o));
+    let v = stdout(&o);
+    assert!(
+        v.starts_with("NOT TRUSTED: firmware log replay mismatch: PCR 4 sha256: the firmware log's events of PCR 4 (#10 EV_EFI_BOOT_SERVICES_APPLICATION, #13 EV_EFI_ACTION, #18 EV_SEPARATOR) replay to aae55a9bb4a7cdd6844c1151ef3d32ad7538b0ae4e9a17a7c777d5b833ec69a0, the quote has 0000000000000000000000000000000000000000000000000000000000000000"),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        stderr(&o).contains("--no-policy: NOT CHECKED: the trust-bundle digest, the kernel (PCR 4), the initrd (PCR 9) and the command line (PCR 9)"),
+        "{}",
+        describe(&o)
+    );
+    // The same TPM after a boot that measured what the log says.
+    for spec in firmware::extend_args(&firmware::bytes(), &[]) {
+        env.tool("tpm2_pcrextend", &[&spec]);
+    }
+    let n = nonce(16, 31);
+    env.quote_ok(&n, "q", &args);
+    let o = attest_no_policy(&env, "q", &n);
+    assert_eq!(code(&o), 1, "{}", describe(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("\n  firmware-replay: ok: 24 firmware event(s) replay to the quoted PCR value(s) 4/sha256, 9/sha256; "),
+        "{}",
+        describe(&o)
+    );
+    assert!(out.contains("\n  boot-chain: skipped: "), "{out}");
+    assert!(
+        out.starts_with("NOT TRUSTED: policy: stages: "),
+        "{}",
+        describe(&o)
+    );
+    // Without the firmware log the directory has none, and attest skips it.
+    env.quote_ok(
+        &n,
+        "q",
+        &["--log", empty.to_str().unwrap(), "--no-firmware-log"],
+    );
+    assert!(!env.path("q/binary_bios_measurements").exists());
+    let out = stdout(&attest_no_policy(&env, "q", &n));
+    assert!(
+        out.contains(
+            "\n  firmware-replay: skipped: no firmware event log (binary_bios_measurements)"
+        ),
+        "{out}"
+    );
 }

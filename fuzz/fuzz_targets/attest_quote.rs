@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
         sig: sig.to_vec(),
         pcrs: pcrs.to_vec(),
         log: Vec::new(),
+        firmware_log: None,
     };
     if let Ok(r) = attest::evaluate(ak(), &ev, b"nonce", &Policy::default(), false) {
         // Nobody but the AK's TPM can sign: nothing the fuzzer makes is trusted.

@@ -9,11 +9,22 @@
 //! 5. `replay`: every record's digests match its content, and the log
 //!    replays to the quoted value of every PCR/bank it uses that is quoted
 //!    (the policy's PCR and bank must be);
-//! 6. `policy`: the records of the policy's PCR are what the policy expects.
+//! 6. `firmware-replay`: the firmware's event log replays to every quoted
+//!    PCR it extends; a v2 policy needs PCRs 4 and 9 quoted
+//!    ([`super::firmware`]);
+//! 7. `boot-chain`: the kernel (PCR 4), the initrd and the command line
+//!    (PCR 9) it records are the policy's ([`super::boot_chain`]);
+//! 8. `policy`: the records of the policy's PCR are what the policy expects.
+//!
+//! Without a boot chain in the policy (`--no-policy`) the firmware log is
+//! optional and check 7 does not run: the report's `not_checked` says so.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::path::PathBuf;
 
-use super::evidence::{Evidence, QUOTE_MSG};
+use super::boot_chain::BootChainReport;
+use super::evidence::{Evidence, FIRMWARE_LOG, QUOTE_MSG};
 use super::pcrs::{check_pcr_digest, parse_pcrs, PcrValues, PcrsError};
 use super::policy::{self, Policy, Violation};
 use super::quote_msg::{parse_attest, Attest, MsgError};
@@ -23,6 +34,7 @@ use super::report::{
 };
 use super::selection::{describe_selection, hash_alg_name};
 use super::signature::{check_signature, digest_hash, parse_signature, SigParseError, Signature};
+use crate::measure::tcg::{FirmwareLog, TcgError};
 use crate::measure::{MeasureError, Record};
 use crate::tpm::PcrBank;
 use crate::util::hex;
@@ -46,6 +58,17 @@ pub enum BadInput {
     /// forged quote.
     #[error("quote.msg: not a TPMS_ATTEST quote: {0}")]
     Quote(MsgError),
+    /// The policy checks the boot chain and there is no firmware log.
+    #[error("no firmware event log: the quote directory has no {FIRMWARE_LOG} and no --firmware-log was given (the policy checks the kernel and the initrd the firmware measured: ship the log with the quote)")]
+    NoFirmwareLog,
+    /// The firmware log does not parse.
+    #[error("{}: firmware event log: {source}", path.display())]
+    FirmwareLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: TcgError,
+    },
 }
 
 /// The checks as they run, and the first failure.
@@ -100,6 +123,7 @@ pub fn evaluate(
     let sig = parse_signature(&ev.sig).map_err(BadInput::Signature)?;
     let pcrs = parse_pcrs(&ev.pcrs).map_err(BadInput::Pcrs)?;
     let records = crate::measure::parse_records(&ev.log).map_err(BadInput::Log)?;
+    let firmware = parse_firmware_log(ev, policy)?;
     let mut checks = Checks::default();
     let mut quote = quote_report(ak, &sig, &pcrs);
 
@@ -115,8 +139,14 @@ pub fn evaluate(
         .iter()
         .map(|r| r.verify_digests().err().map(|e| e.to_string()))
         .collect();
-    let (replay_result, replays) = replay_all(&records, &digest_errors, &pcrs, policy);
+    let starts = firmware
+        .as_ref()
+        .map(|f| super::firmware::shared_starts(&super::firmware::values(f), &records))
+        .unwrap_or_default();
+    let (replay_result, replays) = replay_all(&records, &digest_errors, &pcrs, policy, &starts);
     checks.push(CheckName::Replay, replay_result, "log replay mismatch");
+    let (firmware_replay, boot_chain) =
+        check_firmware(firmware.as_ref(), &pcrs, &records, policy, &mut checks);
 
     let violations = policy::evaluate(policy, &records);
     let policy_result = match violations.first() {
@@ -130,6 +160,7 @@ pub fn evaluate(
     };
     checks.push(CheckName::Policy, policy_result, "policy");
 
+    let not_checked = super::report::not_checked(policy, firmware.is_some());
     let verdict = verdict(&checks, &replays, policy, &records, policy_from_file);
     Ok(Report {
         trusted: checks.first.is_none(),
@@ -138,7 +169,10 @@ pub fn evaluate(
         checks: checks.list,
         quote,
         replay: replays,
-        records: record_reports(&records, &digest_errors, policy, &violations),
+        firmware_replay,
+        boot_chain,
+        not_checked,
+        records: record_reports(&records, &digest_errors, policy, &violations, &starts),
         policy: PolicyReport {
             source: if policy_from_file {
                 PolicySource::File
@@ -149,6 +183,61 @@ pub fn evaluate(
             violations,
         },
     })
+}
+
+/// The firmware log, parsed: required when the policy checks the boot chain.
+fn parse_firmware_log(ev: &Evidence, policy: &Policy) -> Result<Option<FirmwareLog>, BadInput> {
+    match &ev.firmware_log {
+        None if policy.boot.is_some() => Err(BadInput::NoFirmwareLog),
+        None => Ok(None),
+        Some(f) => crate::measure::tcg::parse(&f.bytes)
+            .map(Some)
+            .map_err(|source| BadInput::FirmwareLog {
+                path: f.path.clone(),
+                source,
+            }),
+    }
+}
+
+const NO_BOOT_CHAIN: &str = "no boot chain in the policy (--no-policy): the kernel, the initrd and the command line are not checked";
+
+/// Checks 6 and 7: the firmware log's replay and the boot chain in it.
+fn check_firmware(
+    firmware: Option<&FirmwareLog>,
+    pcrs: &PcrValues,
+    records: &[Record],
+    policy: &Policy,
+    checks: &mut Checks,
+) -> (Vec<ReplayReport>, Option<BootChainReport>) {
+    let Some(log) = firmware else {
+        checks.skip(
+            CheckName::FirmwareReplay,
+            &format!("no firmware event log ({FIRMWARE_LOG}): the firmware's PCRs are not checked"),
+        );
+        checks.skip(CheckName::BootChain, NO_BOOT_CHAIN);
+        return (Vec::new(), None);
+    };
+    let fw = super::firmware::check(log, pcrs, records, policy.boot.is_some());
+    checks.push(
+        CheckName::FirmwareReplay,
+        fw.result,
+        "firmware log replay mismatch",
+    );
+    let Some(boot) = &policy.boot else {
+        checks.skip(CheckName::BootChain, NO_BOOT_CHAIN);
+        return (fw.reports, None);
+    };
+    let report = super::boot_chain::check(log, boot);
+    let result = match report.problems.as_slice() {
+        [] => Ok(report.summary(boot)),
+        [one] => Err(one.clone()),
+        [first, ..] => Err(format!(
+            "{first} ({} problem(s) in all)",
+            report.problems.len()
+        )),
+    };
+    checks.push(CheckName::BootChain, result, "boot chain");
+    (fw.reports, Some(report))
 }
 
 /// What is known of the quote before quote.msg is parsed.
@@ -268,10 +357,12 @@ fn verdict(
         policy.bank,
         policy_summary(policy, records, policy_from_file)
     );
-    if !policy_from_file {
-        v.push_str(
-            " (no --policy: the trust-bundle digest was not checked against an expected one)",
-        );
+    match &policy.boot {
+        None if !policy_from_file => v.push_str(
+            " (--no-policy: NOT CHECKED: the trust-bundle digest, the kernel, the initrd and the command line)",
+        ),
+        None => v.push_str(" (the policy pins no boot chain: the kernel and the initrd were not checked)"),
+        Some(_) => v.push_str("; the kernel and the initrd are the policy's (PCRs 4 and 9)"),
     }
     v
 }
@@ -346,12 +437,14 @@ fn replay_all(
     digest_errors: &[Option<String>],
     pcrs: &PcrValues,
     policy: &Policy,
+    starts: &BTreeMap<(u8, PcrBank), Vec<u8>>,
 ) -> (Result<String, ReplayFailure>, Vec<ReplayReport>) {
     let mut reports = Vec::new();
     for (pcr, bank) in replay_pairs(records, policy) {
         let quoted = pcrs.get(bank, pcr);
         let zero = vec![0u8; bank.digest_len()];
-        let r = crate::measure::explain(records, pcr, bank, &zero, quoted.unwrap_or_default());
+        let start = starts.get(&(pcr, bank)).unwrap_or(&zero);
+        let r = crate::measure::explain(records, pcr, bank, start, quoted.unwrap_or_default());
         let result = match (quoted, &r.mismatch) {
             (None, _) => ReplayResult::NotQuoted,
             (Some(_), None) => ReplayResult::Match,
@@ -444,10 +537,14 @@ fn record_reports(
     digest_errors: &[Option<String>],
     policy: &Policy,
     violations: &[Violation],
+    starts: &BTreeMap<(u8, PcrBank), Vec<u8>>,
 ) -> Vec<RecordReport> {
-    let mut running = std::collections::BTreeMap::new();
+    let mut running = BTreeMap::new();
     // The running values of the policy's PCR/bank, recomputed (cheap).
-    let mut v = vec![0u8; policy.bank.digest_len()];
+    let mut v = starts
+        .get(&(policy.pcr, policy.bank))
+        .cloned()
+        .unwrap_or_else(|| vec![0u8; policy.bank.digest_len()]);
     for r in records.iter().filter(|r| r.pcr == policy.pcr) {
         match r.digests.iter().find(|(b, _)| *b == policy.bank) {
             Some((_, d)) => {
@@ -553,6 +650,7 @@ mod tests {
                 sig,
                 pcrs,
                 log,
+                firmware_log: None,
             },
         }
     }
@@ -564,15 +662,13 @@ mod tests {
         ]
     }
 
+    /// A policy with the anchor and no boot chain: the checks before it
+    /// (the boot chain's are in boot_chain/tests.rs).
     fn run(f: &Fixture, nonce: &[u8]) -> Report {
-        let p = Policy::parse(
-            format!(
-                "modseal-attest-policy v1\nanchor-sha256 {}\n",
-                "ab".repeat(32)
-            )
-            .as_bytes(),
-        )
-        .unwrap();
+        let p = Policy {
+            anchors: vec!["ab".repeat(32)],
+            ..Policy::default()
+        };
         evaluate(&f.ak, &f.ev, nonce, &p, true).unwrap()
     }
 
@@ -586,7 +682,21 @@ mod tests {
             "{}",
             r.verdict
         );
-        assert!(r.checks.iter().all(|c| c.status == Status::Pass));
+        let status: Vec<Status> = r.checks.iter().map(|c| c.status).collect();
+        use Status::{Pass, Skipped};
+        assert_eq!(
+            status,
+            [Pass, Pass, Pass, Pass, Pass, Skipped, Skipped, Pass]
+        );
+        assert_eq!(
+            r.not_checked,
+            [
+                "the kernel (PCR 4)",
+                "the initrd (PCR 9)",
+                "the command line (PCR 9)",
+                "the firmware's PCRs (no binary_bios_measurements)"
+            ]
+        );
         assert_eq!(r.records.len(), 2);
         assert_eq!(r.replay[0].result, ReplayResult::Match);
         // The sha1 bank is used by the log but not quoted.
@@ -694,7 +804,20 @@ mod tests {
         // Without a policy the anchor is not checked, and the verdict says so.
         let r = evaluate(&f.ak, &f.ev, b"n", &Policy::default(), false).unwrap();
         assert!(r.trusted);
-        assert!(r.verdict.contains("not checked"), "{}", r.verdict);
+        assert!(
+            r.verdict.ends_with(" (--no-policy: NOT CHECKED: the trust-bundle digest, the kernel, the initrd and the command line)"),
+            "{}",
+            r.verdict
+        );
+        assert_eq!(
+            r.not_checked[0],
+            "the trust-bundle digest (any bundle is accepted)"
+        );
+        let text = render_text(&r);
+        assert!(
+            text.ends_with("  NOT CHECKED: the trust-bundle digest (any bundle is accepted); the kernel (PCR 4); the initrd (PCR 9); the command line (PCR 9); the firmware's PCRs (no binary_bios_measurements)\n"),
+            "{text}"
+        );
     }
 
     #[test]

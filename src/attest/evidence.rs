@@ -8,7 +8,10 @@
 //! - `tpm2-measure.log`: the event log, as read around the quote;
 //! - `ak.pem`, `ak.pub`: the AK that signed (never trusted by `attest`,
 //!   which takes the AK from the verifier);
-//! - `nonce`: the qualifying data, lowercase hex and a newline.
+//! - `nonce`: the qualifying data, lowercase hex and a newline;
+//! - `binary_bios_measurements`: the firmware's TCG event log, as securityfs
+//!   shows it (its name there), which binds the verdict to the kernel and the
+//!   initrd the firmware and the EFI stub measured into PCRs 4 and 9.
 
 use std::path::{Path, PathBuf};
 
@@ -31,9 +34,18 @@ pub const AK_PUB: &str = "ak.pub";
 pub const AK_NAME: &str = "ak.name";
 /// The nonce the quote was made with.
 pub const NONCE: &str = "nonce";
+/// The firmware's event log, named as securityfs names it.
+pub const FIRMWARE_LOG: &str = "binary_bios_measurements";
 /// Every file a quote directory may hold.
-pub const QUOTE_FILES: [&str; 7] = [
-    QUOTE_MSG, QUOTE_SIG, QUOTE_PCRS, QUOTE_LOG, AK_PEM, AK_PUB, NONCE,
+pub const QUOTE_FILES: [&str; 8] = [
+    QUOTE_MSG,
+    QUOTE_SIG,
+    QUOTE_PCRS,
+    QUOTE_LOG,
+    AK_PEM,
+    AK_PUB,
+    NONCE,
+    FIRMWARE_LOG,
 ];
 
 /// A quote file larger than this is refused (a real one is under 1 KiB).
@@ -73,10 +85,32 @@ pub struct Evidence {
     pub pcrs: Vec<u8>,
     /// The event log.
     pub log: Vec<u8>,
+    /// The firmware's event log, if there is one.
+    pub firmware_log: Option<FirmwareLogFile>,
+}
+
+/// The firmware's event log as read, and where from (for messages).
+#[derive(Debug, Clone)]
+pub struct FirmwareLogFile {
+    /// The file read.
+    pub path: PathBuf,
+    /// Its bytes, unparsed.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads a firmware event log, bounded by [`crate::measure::tcg::MAX_LOG_SIZE`].
+pub fn read_firmware_log(path: &Path) -> Result<FirmwareLogFile, EvidenceError> {
+    Ok(FirmwareLogFile {
+        path: path.to_path_buf(),
+        bytes: read_capped(path, crate::measure::tcg::MAX_LOG_SIZE)?,
+    })
 }
 
 /// Reads the quote directory (and the log: `log`, else DIR/tpm2-measure.log),
 /// each file bounded ([`MAX_QUOTE_FILE`], [`crate::measure::MAX_LOG_SIZE`]).
+/// DIR/binary_bios_measurements is read when it exists (`--firmware-log`
+/// replaces it: [`read_firmware_log`]); whether it is required is the
+/// policy's to say.
 pub fn read_evidence(dir: &Path, log: Option<&Path>) -> Result<Evidence, EvidenceError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -92,11 +126,17 @@ pub fn read_evidence(dir: &Path, log: Option<&Path>) -> Result<Evidence, Evidenc
     let log_path = log
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join(QUOTE_LOG));
+    let fw_path = dir.join(FIRMWARE_LOG);
+    let firmware_log = match std::fs::symlink_metadata(&fw_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        _ => Some(read_firmware_log(&fw_path)?),
+    };
     Ok(Evidence {
         msg: q(QUOTE_MSG)?,
         sig: q(QUOTE_SIG)?,
         pcrs: q(QUOTE_PCRS)?,
         log: read_capped(&log_path, crate::measure::MAX_LOG_SIZE)?,
+        firmware_log,
     })
 }
 
@@ -146,5 +186,26 @@ mod tests {
         assert!(e.to_string().contains("quote.sig: cannot open"), "{e}");
         let e = read_evidence(&tmp.path().join(QUOTE_MSG), None).unwrap_err();
         assert!(e.to_string().ends_with("quote.msg: not a directory"), "{e}");
+        // The firmware log: optional, but read whole when there.
+        for f in [QUOTE_SIG, QUOTE_PCRS, QUOTE_LOG] {
+            std::fs::write(tmp.path().join(f), b"x").unwrap();
+        }
+        assert!(read_evidence(tmp.path(), None)
+            .unwrap()
+            .firmware_log
+            .is_none());
+        std::fs::write(tmp.path().join(FIRMWARE_LOG), b"fw").unwrap();
+        let fw = read_evidence(tmp.path(), None)
+            .unwrap()
+            .firmware_log
+            .unwrap();
+        assert_eq!(
+            (fw.path, fw.bytes),
+            (tmp.path().join(FIRMWARE_LOG), b"fw".to_vec())
+        );
+        std::fs::remove_file(tmp.path().join(FIRMWARE_LOG)).unwrap();
+        std::os::unix::fs::symlink("nowhere", tmp.path().join(FIRMWARE_LOG)).unwrap();
+        let e = read_evidence(tmp.path(), None).unwrap_err();
+        assert!(e.to_string().contains(FIRMWARE_LOG), "{e}");
     }
 }

@@ -34,3 +34,56 @@ pub(crate) fn fixture_ak(pub_hex: &str) -> Ak {
     )
     .unwrap()
 }
+
+/// A real firmware log: OVMF booting Debian bookworm's 6.1 kernel with
+/// `-kernel/-initrd` (tests/data/fw-ovmf-bookworm/README.md says how it was made).
+pub(crate) const FIRMWARE_LOG: &[u8] =
+    include_bytes!("../../tests/data/fw-ovmf-bookworm/firmware.log");
+/// The command line that boot's kernel printed.
+pub(crate) fn firmware_cmdline() -> &'static str {
+    include_str!("../../tests/data/fw-ovmf-bookworm/cmdline").trim_end_matches('\n')
+}
+/// The kernel image's digest in that log (event 10, PCR 4).
+pub(crate) const FIRMWARE_KERNEL: &str =
+    "c3061a8bbabf1f33121facd0196afcfd1bcacaa108f6925af3840d70e5b52478";
+/// The initrd's digest in that log (event 22, PCR 9).
+pub(crate) const FIRMWARE_INITRD: &str =
+    "af28f10820a6ba46102f472f17fce9023d87fdde89936b67d755fc43fe2d7da2";
+
+/// The sha256 PCR values that boot's guest read (`N HEX` lines).
+pub(crate) fn firmware_pcrs() -> Vec<Vec<u8>> {
+    include_str!("../../tests/data/fw-ovmf-bookworm/pcrs")
+        .lines()
+        .map(|l| unhex(l.split_whitespace().nth(1).unwrap()))
+        .collect()
+}
+
+/// [`FIRMWARE_LOG`], parsed.
+pub(crate) fn firmware_log() -> crate::measure::tcg::FirmwareLog {
+    crate::measure::tcg::parse(FIRMWARE_LOG).unwrap()
+}
+
+/// A firmware log's bytes: [`FIRMWARE_LOG`]'s header event, then `events`
+/// (their `index` ignored) as `TCG_PCR_EVENT2`s.
+pub(crate) fn encode_firmware_log(events: &[crate::measure::tcg::Event]) -> Vec<u8> {
+    let size = u32::from_le_bytes(FIRMWARE_LOG[28..32].try_into().unwrap()) as usize;
+    let mut out = FIRMWARE_LOG[..32 + size].to_vec();
+    for e in events {
+        out.extend(e.pcr.to_le_bytes());
+        out.extend(e.event_type.to_le_bytes());
+        out.extend((e.digests.len() as u32).to_le_bytes());
+        for (alg, d) in &e.digests {
+            out.extend(alg.to_le_bytes());
+            out.extend(d);
+        }
+        out.extend((e.data.len() as u32).to_le_bytes());
+        out.extend(&e.data);
+    }
+    out
+}
+
+#[test]
+fn the_firmware_log_encodes_back_to_its_bytes() {
+    assert_eq!(encode_firmware_log(&firmware_log().events), FIRMWARE_LOG);
+    assert!(!firmware_cmdline().contains('\n'));
+}

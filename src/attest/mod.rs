@@ -8,7 +8,9 @@
 //! from a quote, the trusted attestation key, the verifier's nonce, the
 //! event log and a policy ([`policy`]) it decides whether the machine booted
 //! with every initramfs module verified against the expected trust anchors,
-//! and names the first thing that says otherwise ([`report`]).
+//! from the kernel and the initrd the policy allows (the firmware's event
+//! log: [`firmware`], [`boot_chain`]), and names the first thing that says
+//! otherwise ([`report`]).
 //!
 //! The quote's files are read by one parser each, which the producer also
 //! runs on what it writes: [`quote_msg`] (`TPMS_ATTEST`), [`signature`]
@@ -20,8 +22,10 @@
 //! Exit status of `modseal attest`: 0 trusted, 1 not trusted, 2 bad input.
 
 pub mod ak;
+pub mod boot_chain;
 pub mod check;
 pub mod evidence;
+pub mod firmware;
 pub mod nonce;
 pub mod pcrs;
 pub mod policy;

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::boot_chain::BootChainReport;
+use super::evidence::FIRMWARE_LOG;
 use super::policy::{Policy, Violation};
 
 /// The checks, in the order they run.
@@ -19,6 +21,10 @@ pub enum CheckName {
     PcrDigest,
     /// The log replays to the quoted values.
     Replay,
+    /// The firmware's event log replays to the quoted values.
+    FirmwareReplay,
+    /// The kernel, initrd and command line measured are the policy's.
+    BootChain,
     /// The records are what the policy expects.
     Policy,
 }
@@ -32,6 +38,8 @@ impl CheckName {
             CheckName::Nonce => "nonce",
             CheckName::PcrDigest => "pcr-digest",
             CheckName::Replay => "replay",
+            CheckName::FirmwareReplay => "firmware-replay",
+            CheckName::BootChain => "boot-chain",
             CheckName::Policy => "policy",
         }
     }
@@ -204,10 +212,42 @@ pub struct Report {
     pub quote: QuoteReport,
     /// The replay of every PCR/bank the log uses.
     pub replay: Vec<ReplayReport>,
+    /// The replay of every PCR/bank of the firmware's log (`records`: its
+    /// event indexes); empty without a firmware log.
+    pub firmware_replay: Vec<ReplayReport>,
+    /// What the firmware and the EFI stub measured, when the policy has a
+    /// boot chain.
+    pub boot_chain: Option<BootChainReport>,
+    /// What this verdict did not check (`--no-policy`: the trust-bundle
+    /// digest, the kernel, the initrd, the command line).
+    pub not_checked: Vec<String>,
     /// Every record.
     pub records: Vec<RecordReport>,
     /// The policy.
     pub policy: PolicyReport,
+}
+
+/// What the verdict leaves unchecked, as the report lists it.
+pub fn not_checked(policy: &Policy, have_firmware_log: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !policy.checks_anchors() {
+        out.push("the trust-bundle digest (any bundle is accepted)".to_owned());
+    }
+    match &policy.boot {
+        None => out.extend([
+            "the kernel (PCR 4)".to_owned(),
+            "the initrd (PCR 9)".to_owned(),
+            "the command line (PCR 9)".to_owned(),
+        ]),
+        Some(b) if b.cmdlines.is_empty() => {
+            out.push("the command line (the policy pins none)".to_owned())
+        }
+        Some(_) => {}
+    }
+    if !have_firmware_log {
+        out.push(format!("the firmware's PCRs (no {FIRMWARE_LOG})"));
+    }
+    out
 }
 
 /// The text report: the verdict line, then one line per check (policy
@@ -221,6 +261,14 @@ pub fn render_text(r: &Report) -> String {
             Status::Skipped => "skipped",
         };
         out.push_str(&format!("  {}: {status}: {}\n", c.name.name(), c.detail));
+        if c.name == CheckName::BootChain {
+            let problems = r.boot_chain.as_ref().map(|b| b.problems.as_slice());
+            if let Some(p) = problems.filter(|p| p.len() > 1) {
+                for x in p {
+                    out.push_str(&format!("    {x}\n"));
+                }
+            }
+        }
     }
     const SHOWN: usize = 20;
     let v = &r.policy.violations;
@@ -234,6 +282,9 @@ pub fn render_text(r: &Report) -> String {
                 v.len() - SHOWN
             ));
         }
+    }
+    if !r.not_checked.is_empty() {
+        out.push_str(&format!("  NOT CHECKED: {}\n", r.not_checked.join("; ")));
     }
     out
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::attest::evidence::read_firmware_log;
 use crate::attest::policy::{self, Policy};
 use crate::attest::{evaluate, load_ak, parse_nonce, read_evidence, render_text, Evidence};
 use crate::util::read::read_capped;
@@ -11,8 +12,9 @@ use crate::verify::pubkey::PublicKey;
 /// `modseal attest`'s arguments.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit status: 0 trusted; 1 not trusted (or, with --make-policy, the log is \
-not a passing boot); 2 bad input (unreadable or malformed files, unusable AK, malformed policy, usage)."
+    after_help = "Exit status: 0 trusted; 1 not trusted (or no --policy and no --no-policy; or, with \
+--make-policy, the log is not a passing boot); 2 bad input (unreadable or malformed files, a missing \
+firmware log under a policy, unusable AK, malformed or v1 policy, usage)."
 )]
 pub struct AttestArgs {
     /// The trusted attestation key: PEM (`BEGIN PUBLIC KEY`) or DER SubjectPublicKeyInfo,
@@ -29,10 +31,20 @@ pub struct AttestArgs {
     /// The event log (default: DIR/tpm2-measure.log).
     #[arg(long, value_name = "LOG")]
     pub log: Option<PathBuf>,
-    /// The attestation policy (see `--make-policy`). Without one: PCR 12, sha256, enforce,
-    /// stages early then pre-pivot, every module ok, and the trust-bundle digest NOT checked.
+    /// The attestation policy (v2, see `--make-policy`): the trust bundle, the kernel, the
+    /// initrd and the command line the machine must have booted with. Required unless
+    /// --no-policy is given.
     #[arg(long, value_name = "FILE", conflicts_with = "make_policy")]
     pub policy: Option<PathBuf>,
+    /// Check the signature, the nonce and modseal's records only (PCR 12, sha256, enforce,
+    /// stages early then pre-pivot, every module ok): the trust-bundle digest, the kernel,
+    /// the initrd and the command line are NOT checked, and the report says so.
+    #[arg(long, conflicts_with_all = ["policy", "make_policy"])]
+    pub no_policy: bool,
+    /// The firmware's TCG event log (default: DIR/binary_bios_measurements); required by a
+    /// policy, which checks the kernel and the initrd it records.
+    #[arg(long, value_name = "FILE")]
+    pub firmware_log: Option<PathBuf>,
     /// Print the full report as JSON.
     #[arg(long, conflicts_with = "make_policy")]
     pub json: bool,
@@ -79,7 +91,31 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
         return Ok(Policy::default());
     };
     let bytes = read_capped(p, policy::MAX_POLICY_SIZE).map_err(|e| e.to_string())?;
-    Policy::parse(&bytes).map_err(|e| format!("{}: malformed policy: {e}", p.display()))
+    Policy::parse(&bytes).map_err(|e| match e {
+        policy::PolicyError::Version1 => format!("{}: {e}", p.display()),
+        e => format!("{}: malformed policy: {e}", p.display()),
+    })
+}
+
+/// What `--no-policy` leaves unchecked, said on stderr before the report.
+const NO_POLICY_WARNING: &str = "modseal: warning: --no-policy: NOT CHECKED: the trust-bundle \
+digest, the kernel (PCR 4), the initrd (PCR 9) and the command line (PCR 9); a trusted verdict \
+says only that the quote is fresh and signed by the AK and that modseal's records replay and pass";
+
+/// Neither --policy nor --no-policy: not trusted (exit 1), saying why.
+fn no_policy_given(json: bool) -> u8 {
+    let verdict = "NOT TRUSTED: no policy given: nothing says which trust bundle, kernel and \
+initrd this machine must have booted (--policy FILE, or --no-policy to check the signature, the \
+nonce and the records only)";
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "trusted": false, "verdict": verdict })
+        );
+    } else {
+        println!("{verdict}");
+    }
+    EXIT_FAIL
 }
 
 /// `modseal attest`.
@@ -90,6 +126,9 @@ pub fn cmd_attest(a: AttestArgs) -> u8 {
     let (Some(ak_path), Some(dir), Some(nonce)) = (&a.ak, &a.quote, &a.nonce) else {
         return bad_input(a.json, "--ak, --quote and --nonce are required");
     };
+    if a.policy.is_none() && !a.no_policy {
+        return no_policy_given(a.json);
+    }
     let nonce = match parse_nonce(nonce) {
         Ok(n) => n,
         Err(e) => return bad_input(a.json, &format!("--nonce {e}")),
@@ -102,7 +141,12 @@ pub fn cmd_attest(a: AttestArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return bad_input(a.json, &e),
     };
-    let ev = match read_evidence(dir, a.log.as_deref()) {
+    let ev = match read_evidence(dir, a.log.as_deref()).and_then(|mut ev| {
+        if let Some(p) = &a.firmware_log {
+            ev.firmware_log = Some(read_firmware_log(p)?);
+        }
+        Ok(ev)
+    }) {
         Ok(e) => e,
         Err(e) => return bad_input(a.json, &e.to_string()),
     };
@@ -110,6 +154,9 @@ pub fn cmd_attest(a: AttestArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return bad_input(a.json, &e.to_string()),
     };
+    if a.no_policy {
+        eprintln!("{NO_POLICY_WARNING}");
+    }
     let printed = if a.json {
         serde_json::to_string(&report)
             .map(|s| println!("{s}"))

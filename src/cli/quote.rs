@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::attest::ak::{read_cached_public, update_ak_dir, AkAlg};
-use crate::attest::evidence::{prepare_out_dir, AK_NAME, AK_PEM};
+use crate::attest::evidence::{prepare_out_dir, AK_NAME, AK_PEM, FIRMWARE_LOG};
 use crate::attest::nonce::parse_nonce;
 use crate::attest::quote::{
     make_quote, parse_handle, QuoteError, QuoteOutput, QuoteRequest, DEFAULT_AK_DIR,
@@ -40,8 +40,9 @@ pub struct QuoteArgs {
     #[arg(long, value_name = "HEX")]
     pub nonce: String,
     /// PCRs to quote: `sha256:0,7,12`, or `0,7,12` for sha256; ranges (`0-7`);
-    /// several banks joined with `+` (`sha256:12+sha1:12`).
-    #[arg(long, value_name = "LIST", default_value = "12")]
+    /// several banks joined with `+` (`sha256:12+sha1:12`). The default covers the kernel
+    /// (PCR 4), the initrd and command line (PCR 9) and modseal's records (PCR 12).
+    #[arg(long, value_name = "LIST", default_value = "4,9,12")]
     pub pcrs: String,
     /// Where the AK's public parts are kept (ak.pub, ak.pem, ak.name).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_AK_DIR)]
@@ -58,6 +59,13 @@ pub struct QuoteArgs {
     /// Quote without an event log.
     #[arg(long, conflicts_with = "log")]
     pub no_log: bool,
+    /// The firmware's TCG event log, copied into the quote directory as
+    /// binary_bios_measurements (a verifier's policy needs it).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_FIRMWARE_LOG)]
+    pub firmware_log: PathBuf,
+    /// Quote without the firmware's event log.
+    #[arg(long, conflicts_with = "firmware_log")]
+    pub no_firmware_log: bool,
     /// Output directory (replaced as a whole).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -65,6 +73,9 @@ pub struct QuoteArgs {
     #[command(flatten)]
     pub tcti: crate::cli::seal::TctiArgs,
 }
+
+/// Where the kernel shows the firmware's event log (securityfs).
+pub const DEFAULT_FIRMWARE_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
 
 fn usage(msg: impl std::fmt::Display) -> u8 {
     eprintln!("modseal: error: {msg}");
@@ -83,6 +94,7 @@ struct Plan {
     handle: u32,
     out: PathBuf,
     log: Option<PathBuf>,
+    firmware_log: Option<Vec<u8>>,
 }
 
 /// Parses the arguments; `Err` is the exit status of a usage error, printed.
@@ -105,12 +117,33 @@ fn plan(args: &QuoteArgs) -> Result<Plan, u8> {
             }
         }
     }
+    let firmware_log = if args.no_firmware_log {
+        None
+    } else {
+        Some(read_firmware_log(&args.firmware_log)?)
+    };
     Ok(Plan {
         nonce,
         selection,
         handle,
         out,
         log,
+        firmware_log,
+    })
+}
+
+/// The firmware log's bytes (read once: it does not change after boot);
+/// `Err` is the exit status of the usage error, printed.
+fn read_firmware_log(path: &Path) -> Result<Vec<u8>, u8> {
+    crate::util::read::read_capped(path, crate::measure::tcg::MAX_LOG_SIZE).map_err(|e| {
+        let hint = if path == Path::new(DEFAULT_FIRMWARE_LOG) {
+            " (the firmware's event log goes with the quote: mount securityfs with \
+             `mount -t securityfs securityfs /sys/kernel/security`, pass --firmware-log FILE, \
+             or --no-firmware-log to quote without it)"
+        } else {
+            " (pass --no-firmware-log to quote without the firmware's event log)"
+        };
+        usage(format!("--firmware-log {e}{hint}"))
     })
 }
 
@@ -165,7 +198,10 @@ fn write(ak_dir: &Path, plan: &Plan, q: &QuoteOutput) -> Result<(), u8> {
         }
         log::info!("wrote {} in {}", written.join(", "), ak_dir.display());
     }
-    let files = q.files(&plan.nonce).map_err(failed)?;
+    let mut files = q.files(&plan.nonce).map_err(failed)?;
+    if let Some(fw) = &plan.firmware_log {
+        files.push((FIRMWARE_LOG, fw.clone()));
+    }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
     crate::util::fs::write_dir_replacing(&plan.out, &refs)
         .map_err(|e| failed(format!("writing {}: {e}", plan.out.display())))

@@ -120,6 +120,7 @@ pub fn from_log(records: &[Record], modules: bool) -> Result<Policy, MakePolicyE
         allow_verdicts: vec![Verdict::Ok],
         allow_content_types: Vec::new(),
         modules: None,
+        boot: None,
     };
     for (r, c) in &contents {
         add_record(&mut p, (first, c0), r, c)?;

@@ -2,7 +2,7 @@
 //! measured. A small text file (format in docs/attestation.md, "Attestation policy"):
 //!
 //! ```text
-//! modseal-attest-policy v1
+//! modseal-attest-policy v2
 //! pcr 12                      # the measurement PCR (default 12)
 //! bank sha256                 # the bank replayed and compared (default sha256)
 //! anchor-sha256 <64 hex>      # repeatable; at least one required
@@ -11,7 +11,15 @@
 //! allow-verdict ok            # repeatable; `ok` is always allowed (default: only ok)
 //! allow-content-type <type>   # repeatable: foreign records allowed on the PCR (default none)
 //! module <sha256> <path>      # repeatable: the exact expected module set (default: any set)
+//! kernel-sha256 <64 hex>      # repeatable; at least one: the kernel the firmware measured (PCR 4)
+//! initrd-sha256 <64 hex>      # repeatable; at least one: the initrd the EFI stub measured (PCR 9)
+//! cmdline <text>              # repeatable: the exact command line (PCR 9); default: any
+//! boot-app-sha256 <64 hex>    # repeatable: EFI applications allowed before the kernel (PCR 4)
 //! ```
+//!
+//! A v1 file (`modseal-attest-policy v1`) is refused: it cannot pin the
+//! kernel and the initrd, so a root user could replay a good log's records
+//! into PCR 12 after any boot.
 
 mod check;
 mod from_log;
@@ -26,7 +34,9 @@ use crate::tpm::PcrBank;
 use crate::verify::Verdict;
 
 /// The first line of every policy file.
-pub const HEADER: &str = "modseal-attest-policy v1";
+pub const HEADER: &str = "modseal-attest-policy v2";
+/// The first line of a version 1 file, refused ([`PolicyError::Version1`]).
+pub const HEADER_V1: &str = "modseal-attest-policy v1";
 /// A policy file larger than this is refused.
 pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
 /// Bound on `module` lines (a kernel has a few thousand modules).
@@ -72,6 +82,22 @@ pub struct ExpectedModule {
     pub path: String,
 }
 
+/// What the firmware and the kernel's EFI stub must have measured (policy v2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BootChain {
+    /// `kernel-sha256`: the digests the firmware may have measured into
+    /// PCR 4 for the kernel (a PE image's Authenticode SHA-256), lower-case hex.
+    pub kernels: Vec<String>,
+    /// `initrd-sha256`: the SHA-256 of the initrd files allowed (PCR 9, the
+    /// EFI stub's initrd event).
+    pub initrds: Vec<String>,
+    /// `cmdline`: the exact command lines allowed; empty: any.
+    pub cmdlines: Vec<String>,
+    /// `boot-app-sha256`: other EFI applications allowed in PCR 4 before
+    /// the kernel (shim, a boot loader).
+    pub boot_apps: Vec<String>,
+}
+
 /// What a verifier expects a good boot to have measured.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Policy {
@@ -92,6 +118,8 @@ pub struct Policy {
     pub allow_content_types: Vec<String>,
     /// The exact module set, sorted by path; `None`: any set.
     pub modules: Option<Vec<ExpectedModule>>,
+    /// The boot chain; `None` only for the built-in policy of `--no-policy`.
+    pub boot: Option<BootChain>,
 }
 
 impl Default for Policy {
@@ -107,6 +135,7 @@ impl Default for Policy {
             allow_verdicts: vec![Verdict::Ok],
             allow_content_types: Vec::new(),
             modules: None,
+            boot: None,
         }
     }
 }
@@ -161,6 +190,9 @@ impl Policy {
         out.push_str(&format!("mode {}\n", self.mode.name()));
         let stages: Vec<&str> = self.stages.iter().map(|s| s.name()).collect();
         out.push_str(&format!("stages {}\n", stages.join(" ")));
+        if let Some(b) = &self.boot {
+            out.push_str(&b.render());
+        }
         for v in &self.allow_verdicts {
             out.push_str(&format!("allow-verdict {v}\n"));
         }
@@ -185,6 +217,37 @@ impl Policy {
         !self.anchors.is_empty()
     }
 }
+
+impl BootChain {
+    /// The v2 lines, one per value, each directive's values sorted and deduplicated.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for (key, values) in [
+            ("kernel-sha256", &self.kernels),
+            ("initrd-sha256", &self.initrds),
+            ("cmdline", &self.cmdlines),
+            ("boot-app-sha256", &self.boot_apps),
+        ] {
+            let mut v: Vec<&String> = values.iter().collect();
+            v.sort();
+            v.dedup();
+            for x in v {
+                out.push_str(&format!("{key} {x}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Whether a command line can be written as a `cmdline` value: at least
+/// one character, no control characters (line breaks included), at most
+/// [`MAX_CMDLINE`] bytes.
+pub fn cmdline_is_writable(c: &str) -> bool {
+    !c.is_empty() && c.len() <= MAX_CMDLINE && !c.chars().any(char::is_control)
+}
+
+/// The longest `cmdline` value (x86's COMMAND_LINE_SIZE is 2048; others up to 4096).
+pub const MAX_CMDLINE: usize = 4096;
 
 /// One way the records break the policy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -251,6 +314,15 @@ mod tests {
         parse_records(&log).unwrap()
     }
 
+    /// The boot-chain lines every v2 policy needs.
+    fn boot_lines() -> String {
+        format!(
+            "kernel-sha256 {}\ninitrd-sha256 {}\n",
+            "c3".repeat(32),
+            "af".repeat(32)
+        )
+    }
+
     fn good() -> Vec<Record> {
         log_of(&[
             content(Stage::Early, Mode::Enforce, Verdict::Ok),
@@ -263,13 +335,36 @@ mod tests {
         let text = format!(
             "# comment\n\n{HEADER}\npcr 13   # trailing comment\nbank sha384\nanchor-sha256 {}\nanchor-sha256 {}\n\
              mode any\nstages pre-pivot\nallow-verdict unsigned\nallow-content-type systemd\n\
-             module {} kernel/x#y.ko\nmodule {} kernel/a.ko\n",
+             module {} kernel/x#y.ko\nmodule {} kernel/a.ko\n\
+             initrd-sha256 {}\nkernel-sha256 {}\nkernel-sha256 {}\ninitrd-sha256 {}\n\
+             cmdline  root=/dev/vda # not a comment \ncmdline quiet\nboot-app-sha256 {}\n",
             "AB".repeat(32),
             "cd".repeat(32),
             "01".repeat(32),
-            "02".repeat(32)
+            "02".repeat(32),
+            "BB".repeat(32),
+            "cc".repeat(32),
+            "aa".repeat(32),
+            "bb".repeat(32),
+            "0a".repeat(32),
         );
         let p = Policy::parse(text.as_bytes()).unwrap();
+        let boot = p.boot.clone().unwrap();
+        assert_eq!(boot.kernels, vec!["aa".repeat(32), "cc".repeat(32)]);
+        assert_eq!(
+            boot.initrds,
+            vec!["bb".repeat(32)],
+            "deduplicated, lower case"
+        );
+        // Verbatim after one space: the leading space and the `#` are kept.
+        assert_eq!(
+            boot.cmdlines,
+            vec![
+                " root=/dev/vda # not a comment ".to_owned(),
+                "quiet".to_owned()
+            ]
+        );
+        assert_eq!(boot.boot_apps, vec!["0a".repeat(32)]);
         assert_eq!(p.pcr, 13);
         assert_eq!(p.bank, PcrBank::Sha384);
         assert_eq!(p.anchors, vec!["ab".repeat(32), "cd".repeat(32)]);
@@ -286,13 +381,22 @@ mod tests {
 
     #[test]
     fn defaults_apply_to_a_minimal_file() {
-        let p = Policy::parse(format!("{HEADER}\nanchor-sha256 {}\n", "00".repeat(32)).as_bytes())
-            .unwrap();
+        let p = Policy::parse(
+            format!(
+                "{HEADER}\nanchor-sha256 {}\n{}",
+                "00".repeat(32),
+                boot_lines()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
         let d = Policy::default();
         assert_eq!((p.pcr, p.bank, p.mode), (d.pcr, d.bank, d.mode));
         assert_eq!(p.stages, d.stages);
         assert_eq!(p.allow_verdicts, vec![Verdict::Ok]);
         assert!(p.modules.is_none());
+        let boot = p.boot.unwrap();
+        assert!(boot.cmdlines.is_empty() && boot.boot_apps.is_empty());
     }
 
     #[test]
@@ -302,6 +406,34 @@ mod tests {
             (String::new(), "header"),
             ("pcr 12\n".into(), "header"),
             (format!("{HEADER}\n"), "anchor-sha256"),
+            (format!("{HEADER}\n{a}"), "no 'kernel-sha256' line"),
+            (
+                format!("{HEADER}\n{a}kernel-sha256 {}\n", "00".repeat(32)),
+                "no 'initrd-sha256' line",
+            ),
+            (format!("{HEADER}\n{a}kernel-sha256 00\n"), "not a SHA-256"),
+            (format!("{HEADER}\n{a}initrd-sha256\n"), "takes one SHA-256"),
+            (
+                format!("{HEADER}\n{a}boot-app-sha256 {0} {0}\n", "00".repeat(32)),
+                "takes one SHA-256",
+            ),
+            (format!("{HEADER}\n{a}cmdline\n"), "line 3: 'cmdline' takes"),
+            (
+                format!("{HEADER}\n{a}cmdline \n"),
+                "line 3: 'cmdline' takes",
+            ),
+            (
+                format!("{HEADER}\n{a}cmdline\tx\n"),
+                "line 3: 'cmdline' takes",
+            ),
+            (
+                format!("{HEADER}\n{a}cmdlinex y\n"),
+                "unknown directive 'cmdlinex'",
+            ),
+            (
+                "modseal-attest-policy v3\n".into(),
+                "line 1: expected the header",
+            ),
             (format!("{HEADER}\n{a}pcr 24\n"), "not a PCR"),
             (format!("{HEADER}\n{a}pcr 1\npcr 2\n"), "twice"),
             (format!("{HEADER}\n{a}bank md5\n"), "unknown bank"),
@@ -350,19 +482,47 @@ mod tests {
             err(format!("{HEADER}\n{a}pcr 1 2\n").as_bytes()),
             "line 3: 'pcr' takes one PCR index (0-23)"
         );
+        // A v1 file, whatever follows: refused, saying how to make a v2 one.
+        let v1 = format!("# old\n{HEADER_V1}\n{a}");
+        assert_eq!(Policy::parse(v1.as_bytes()), Err(PolicyError::Version1));
+        assert_eq!(
+            err(v1.as_bytes()),
+            "policy v1 cannot pin the kernel and the initrd (PCRs 4 and 9): make a v2 policy with \
+             `modseal attest --make-policy --trust BUNDLE --initrd IMAGE --kernel VMLINUZ`"
+        );
     }
 
     #[test]
     fn good_log_passes_and_makes_a_policy_that_accepts_it() {
         let recs = good();
-        let p = from_log(&recs, true).unwrap();
+        let mut p = from_log(&recs, true).unwrap();
+        p.boot = Some(BootChain {
+            kernels: vec!["c3".repeat(32)],
+            initrds: vec!["af".repeat(32), "0b".repeat(32)],
+            cmdlines: vec!["quiet".into()],
+            boot_apps: Vec::new(),
+        });
         assert_eq!(p.anchors, vec!["ab".repeat(32)]);
         assert_eq!(p.stages, vec![Stage::Early, Stage::PrePivot]);
         assert_eq!(p.modules.as_ref().map(Vec::len), Some(2));
         assert!(evaluate(&p, &recs).is_empty());
         assert!(evaluate(&Policy::default(), &recs).is_empty());
-        let parsed = Policy::parse(p.render().as_bytes()).unwrap();
-        assert_eq!(parsed, p);
+        let text = p.render();
+        assert!(text.starts_with("modseal-attest-policy v2\n"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "stages early pre-pivot\nkernel-sha256 {}\ninitrd-sha256 {}\ninitrd-sha256 {}\ncmdline quiet\n",
+                "c3".repeat(32),
+                "0b".repeat(32),
+                "af".repeat(32)
+            )),
+            "{text}"
+        );
+        let mut sorted = p.clone();
+        if let Some(b) = sorted.boot.as_mut() {
+            b.initrds.sort();
+        }
+        assert_eq!(Policy::parse(text.as_bytes()).unwrap(), sorted);
     }
 
     #[test]

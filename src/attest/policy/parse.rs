@@ -1,8 +1,8 @@
 //! Reading a policy file: every error names its line.
 
 use super::{
-    path_is_writable, sha256_hex, stage_from_name, ExpectedModule, ModeRule, Policy, HEADER,
-    MAX_MODULES, MAX_POLICY_SIZE, VERDICTS,
+    cmdline_is_writable, path_is_writable, sha256_hex, stage_from_name, BootChain, ExpectedModule,
+    ModeRule, Policy, HEADER, HEADER_V1, MAX_CMDLINE, MAX_MODULES, MAX_POLICY_SIZE, VERDICTS,
 };
 use crate::tpm::PcrBank;
 use crate::util::text::clip;
@@ -38,6 +38,15 @@ pub enum PolicyError {
     /// A module path given twice.
     #[error("module '{0}' listed twice")]
     ModuleTwice(String),
+    /// A version 1 file: it cannot pin PCRs 4 and 9.
+    #[error("policy v1 cannot pin the kernel and the initrd (PCRs 4 and 9): make a v2 policy with `modseal attest --make-policy --trust BUNDLE --initrd IMAGE --kernel VMLINUZ`")]
+    Version1,
+    /// No expected kernel digest.
+    #[error("no 'kernel-sha256' line: at least one kernel digest (what the firmware measures into PCR 4) is required")]
+    NoKernel,
+    /// No expected initrd digest.
+    #[error("no 'initrd-sha256' line: at least one initrd digest (what the EFI stub measures into PCR 9) is required")]
+    NoInitrd,
 }
 
 /// What is wrong with one line of a policy file.
@@ -91,6 +100,9 @@ pub enum LineError {
     /// A module path a policy cannot hold.
     #[error("module path is not printable")]
     ModulePath,
+    /// `cmdline` without a command line, or one a policy cannot hold.
+    #[error("'cmdline' takes the command line after one space: 1 to {MAX_CMDLINE} bytes, no control characters")]
+    Cmdline,
     /// A directive modseal does not know (clipped for the message).
     #[error("unknown directive '{0}'")]
     Directive(String),
@@ -114,6 +126,7 @@ struct Builder {
     seen: Vec<&'static str>,
     verdicts: Vec<Verdict>,
     modules: Vec<ExpectedModule>,
+    boot: BootChain,
 }
 
 /// A line's failure, before its number is known.
@@ -193,6 +206,9 @@ impl Builder {
             "allow-verdict" => self.verdict(one(key, args, "verdict")?)?,
             "allow-content-type" => self.content_type(one(key, args, "content type")?)?,
             "module" => self.module(args)?,
+            "kernel-sha256" => push_digest(&mut self.boot.kernels, key, args)?,
+            "initrd-sha256" => push_digest(&mut self.boot.initrds, key, args)?,
+            "boot-app-sha256" => push_digest(&mut self.boot.boot_apps, key, args)?,
             other => return Err(LineError::Directive(clip(other)).into()),
         }
         Ok(())
@@ -241,6 +257,16 @@ impl Builder {
         Ok(())
     }
 
+    fn cmdline(&mut self, value: &str) -> Result<(), LineError> {
+        if !cmdline_is_writable(value) {
+            return Err(LineError::Cmdline);
+        }
+        if !self.boot.cmdlines.iter().any(|c| c == value) {
+            self.boot.cmdlines.push(value.to_owned());
+        }
+        Ok(())
+    }
+
     /// The policy, once every line was read.
     fn finish(mut self) -> Result<Policy, PolicyError> {
         let mut p = self.policy;
@@ -256,7 +282,46 @@ impl Builder {
             }
             p.modules = Some(self.modules);
         }
+        let mut boot = self.boot;
+        if boot.kernels.is_empty() {
+            return Err(PolicyError::NoKernel);
+        }
+        if boot.initrds.is_empty() {
+            return Err(PolicyError::NoInitrd);
+        }
+        for v in [
+            &mut boot.kernels,
+            &mut boot.initrds,
+            &mut boot.cmdlines,
+            &mut boot.boot_apps,
+        ] {
+            v.sort();
+            v.dedup();
+        }
+        p.boot = Some(boot);
         Ok(p)
+    }
+}
+
+/// A SHA-256 argument, added to `list` unless there already.
+fn push_digest(list: &mut Vec<String>, key: &str, args: &[&str]) -> Result<(), LineError> {
+    let v = one(key, args, "SHA-256 (64 hex digits)")?;
+    let h = sha256_hex(v).ok_or_else(|| LineError::Sha256(v.to_owned()))?;
+    if !list.contains(&h) {
+        list.push(h);
+    }
+    Ok(())
+}
+
+/// The value of a `cmdline` line: the rest of the raw line after the
+/// directive and one space, verbatim (a command line may hold `#`).
+fn cmdline_value(raw: &str) -> Option<&str> {
+    let rest = raw.trim_start().strip_prefix("cmdline")?;
+    match rest.chars().next() {
+        None => Some(""),
+        Some(' ') => Some(&rest[1..]),
+        Some(c) if c.is_whitespace() => Some(rest),
+        Some(_) => None,
     }
 }
 
@@ -272,6 +337,7 @@ impl Policy {
             seen: Vec::new(),
             verdicts: vec![Verdict::Ok],
             modules: Vec::new(),
+            boot: BootChain::default(),
         };
         let mut seen_header = false;
         for (i, raw) in text.lines().enumerate() {
@@ -282,10 +348,16 @@ impl Policy {
                 continue;
             };
             if !seen_header {
-                if strip_comment(raw).trim() != HEADER {
-                    return Err(at(LineError::Header));
+                match strip_comment(raw).trim() {
+                    HEADER => {}
+                    HEADER_V1 => return Err(PolicyError::Version1),
+                    _ => return Err(at(LineError::Header)),
                 }
                 seen_header = true;
+                continue;
+            }
+            if let Some(value) = cmdline_value(raw) {
+                b.cmdline(value).map_err(at)?;
                 continue;
             }
             match b.directive(key, args) {

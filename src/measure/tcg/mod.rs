@@ -14,6 +14,15 @@ pub use replay::{replay, startup_locality};
 
 /// `EV_NO_ACTION`: informational, never extended into a PCR.
 pub const EV_NO_ACTION: u32 = 0x3;
+/// `EV_SEPARATOR`: the digest is the hash of its 4-byte data.
+pub const EV_SEPARATOR: u32 = 0x4;
+/// `EV_EVENT_TAG`: a tagged event (`TCG_PCClientTaggedEvent`).
+pub const EV_EVENT_TAG: u32 = 0x6;
+/// `EV_EFI_BOOT_SERVICES_APPLICATION`: a UEFI application the firmware
+/// loaded (its digest is the PE image's Authenticode hash).
+pub const EV_EFI_BOOT_SERVICES_APPLICATION: u32 = 0x8000_0003;
+/// `EV_EFI_ACTION`: the digest is the hash of its text.
+pub const EV_EFI_ACTION: u32 = 0x8000_0007;
 
 /// The `Spec ID Event03` header: the log's format and its banks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +106,14 @@ pub fn event_type_name(t: u32) -> String {
 const SUMMARY_CHARS: usize = 120;
 
 impl Event {
+    /// Its digest in `bank`, if the event carries one.
+    pub fn digest(&self, bank: crate::tpm::PcrBank) -> Option<&[u8]> {
+        self.digests
+            .iter()
+            .find(|(alg, _)| *alg == bank.alg_id())
+            .map(|(_, d)| d.as_slice())
+    }
+
     /// A short readable account of the data: the text of the events that
     /// carry text (UTF-16LE decoded where it looks like it), else the size.
     pub fn summary(&self) -> String {

@@ -1,0 +1,510 @@
+//! The boot-chain and firmware-replay checks on a real OVMF log
+//! (tests/data/fw-ovmf-bookworm), alone and inside `evaluate`.
+
+use super::*;
+use crate::attest::check::{evaluate, BadInput};
+use crate::attest::evidence::{Evidence, FirmwareLogFile};
+use crate::attest::fixtures::{
+    encode_firmware_log, firmware_cmdline, firmware_log, firmware_pcrs, FIRMWARE_INITRD,
+    FIRMWARE_KERNEL, FIRMWARE_LOG,
+};
+use crate::attest::pcrs::PcrValues;
+use crate::attest::policy::Policy;
+use crate::attest::quote_msg::tests::attest_bytes;
+use crate::attest::report::{render_text, CheckName, ReplayResult, Report, Status};
+use crate::attest::selection::BankSelection;
+use crate::attest::signature::tests::{p256_ak, sign};
+use crate::measure::tcg::Event;
+use crate::measure::{record_bytes, Content, Mode, Stage, StageResult, UnsealOutcome};
+use crate::tpm::marshal::TPM_ALG_SHA256;
+
+fn chain() -> BootChain {
+    BootChain {
+        kernels: vec![FIRMWARE_KERNEL.into()],
+        initrds: vec![FIRMWARE_INITRD.into()],
+        cmdlines: Vec::new(),
+        boot_apps: Vec::new(),
+    }
+}
+
+fn other() -> String {
+    "5e".repeat(32)
+}
+
+#[test]
+fn the_stub_measures_the_command_line_as_utf16_with_its_nul() {
+    // The real log's load-options event (#21) is the hash of what the
+    // guest's kernel printed as its command line.
+    let log = firmware_log();
+    let e = &log.events[20];
+    assert_eq!((e.index, e.pcr, e.event_type), (21, 9, EV_EVENT_TAG));
+    assert_eq!(stub_tag(e), Some(StubEvent::LoadOptions));
+    assert_eq!(
+        e.digest(PcrBank::Sha256).unwrap(),
+        cmdline_digest(firmware_cmdline()).as_slice()
+    );
+    assert_eq!(
+        hex::lower(&cmdline_digest(firmware_cmdline())),
+        "7efe6968551bb0d0ae5550e46c5bb933c52bd8c0c02f59a00c2ff3afc86037c0"
+    );
+    let e = &log.events[21];
+    assert_eq!(stub_tag(e), Some(StubEvent::Initrd));
+    assert_eq!(
+        hex::lower(e.digest(PcrBank::Sha256).unwrap()),
+        FIRMWARE_INITRD
+    );
+    // The tags are the kernel's, read as u32 little-endian.
+    assert_eq!(&e.data[..4], &[0xec, 0x22, 0x3b, 0x8f]);
+}
+
+#[test]
+fn the_real_boot_is_the_policy_s() {
+    let log = firmware_log();
+    let r = check(&log, &chain());
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert_eq!(
+        r.kernel,
+        Some(MeasuredEvent {
+            event: 10,
+            sha256: FIRMWARE_KERNEL.into()
+        })
+    );
+    assert_eq!(r.initrd.as_ref().map(|m| m.event), Some(22));
+    assert_eq!(r.cmdline.as_ref().map(|m| m.event), Some(21));
+    assert!(r.boot_apps.is_empty());
+    let mut b = chain();
+    b.cmdlines = vec!["quiet".into(), firmware_cmdline().into()];
+    let r = check(&log, &b);
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert_eq!(
+        r.summary(&b),
+        format!("PCR 4: kernel {FIRMWARE_KERNEL} (event #10); PCR 9: initrd {FIRMWARE_INITRD} (event #22), command line 7efe6968551bb0d0ae5550e46c5bb933c52bd8c0c02f59a00c2ff3afc86037c0 (event #21) (one of the 2 allowed)")
+    );
+}
+
+#[test]
+fn each_link_of_the_chain_is_named() {
+    let log = firmware_log();
+    let problems = |b: &BootChain| check(&log, b).problems;
+    let mut b = chain();
+    b.kernels = vec![other()];
+    assert_eq!(
+        problems(&b),
+        [format!("PCR 4 event #10 (EV_EFI_BOOT_SERVICES_APPLICATION): sha256 {FIRMWARE_KERNEL} is not a kernel the policy allows (allowed: {})", other())]
+    );
+    // Allowed as a boot application only: still not the kernel.
+    b.boot_apps = vec![FIRMWARE_KERNEL.into()];
+    assert!(problems(&b)[0]
+        .ends_with("; it is a boot application, and the last EFI application must be the kernel"));
+    let mut b = chain();
+    b.initrds = vec![other()];
+    assert_eq!(
+        problems(&b),
+        [format!("PCR 9 event #22 (EFI stub: initrd): sha256 {FIRMWARE_INITRD} is not an initrd the policy allows (allowed: {})", other())]
+    );
+    // A fleet roll: either initrd.
+    b.initrds.push(FIRMWARE_INITRD.into());
+    assert!(problems(&b).is_empty());
+    let mut b = chain();
+    b.cmdlines = vec![format!("{} quiet", firmware_cmdline())];
+    assert_eq!(
+        problems(&b),
+        ["PCR 9 event #21 (EFI stub: command line): sha256 7efe6968551bb0d0ae5550e46c5bb933c52bd8c0c02f59a00c2ff3afc86037c0 is not the digest of a command line the policy allows (1 allowed; the log does not carry the text)"]
+    );
+}
+
+/// The log with `edit` applied to its events.
+fn edited(edit: impl FnOnce(&mut Vec<Event>)) -> FirmwareLog {
+    let mut log = firmware_log();
+    edit(&mut log.events);
+    log
+}
+
+fn tag(id: u32, text: &[u8]) -> Vec<u8> {
+    let mut d = id.to_le_bytes().to_vec();
+    d.extend((text.len() as u32).to_le_bytes());
+    d.extend(text);
+    d
+}
+
+#[test]
+fn relabelled_or_extra_events_in_pcrs_4_and_9_are_refused() {
+    // What root does after a bad boot: extend PCR 9 with a good initrd's
+    // digest and log it as the stub's initrd, relabelling the real one.
+    let good_after_bad = |relabel: &dyn Fn(&mut Event)| {
+        edited(|ev| {
+            let mut good = ev[21].clone();
+            relabel(&mut ev[21]);
+            good.index = 99;
+            ev.insert(22, good);
+        })
+    };
+    let p = |log: &FirmwareLog| check(log, &chain()).problems;
+    let as_options = good_after_bad(&|e| e.data = tag(LOAD_OPTIONS_EVENT_TAG_ID, b"x\0"));
+    assert_eq!(
+        p(&as_options),
+        ["PCR 9 holds 2 command lines measured by the EFI stub (events #21, #22): one is expected"]
+    );
+    let as_other_tag = good_after_bad(&|e| e.data = tag(0x1234, b"x\0"));
+    assert_eq!(
+        p(&as_other_tag),
+        ["PCR 9 event #22 (EV_EVENT_TAG): not measured by the kernel's EFI stub (the policy allows only its command line and initrd in PCR 9)"]
+    );
+    let as_ipl = good_after_bad(&|e| e.event_type = 0xd);
+    assert!(p(&as_ipl)[0].starts_with("PCR 9 event #22 (EV_IPL): not measured"));
+    // Two initrds, a malformed tag (size not the data's), none at all.
+    let two = good_after_bad(&|_| {});
+    assert!(
+        p(&two)[0].starts_with("PCR 9 holds 2 initrds measured by the EFI stub (events #22, #99)")
+    );
+    let bad_size = edited(|ev| ev[21].data.push(0));
+    assert_eq!(p(&bad_size)[0], "PCR 9 event #22 (EV_EVENT_TAG): not measured by the kernel's EFI stub (the policy allows only its command line and initrd in PCR 9)");
+    let none = edited(|ev| {
+        ev.remove(21);
+    });
+    assert_eq!(p(&none), ["PCR 9 holds no initrd measured by the EFI stub"]);
+    // PCR 4: a kernel hidden as another event type; no application at all.
+    let hidden = edited(|ev| ev[9].event_type = 0xd);
+    let v = p(&hidden);
+    assert_eq!(v[0], "PCR 4 event #10 (EV_IPL): not an event the policy allows in PCR 4 (EFI applications, EV_EFI_ACTION, EV_SEPARATOR)");
+    assert_eq!(
+        v[1],
+        "PCR 4 holds no EFI application: no kernel was measured"
+    );
+    // A boot loader before the kernel, allowed or not.
+    let shim = edited(|ev| {
+        let mut s = ev[9].clone();
+        s.digests = vec![(PcrBank::Sha256.alg_id(), vec![0x5e; 32])];
+        s.index = 100;
+        ev.insert(9, s);
+    });
+    assert_eq!(
+        p(&shim),
+        [format!("PCR 4 event #100 (EV_EFI_BOOT_SERVICES_APPLICATION): sha256 {} is not a boot application the policy allows (allowed: none)", other())]
+    );
+    let mut b = chain();
+    b.boot_apps.push(other());
+    let r = check(&shim, &b);
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert_eq!(r.boot_apps.len(), 1);
+    // The command line pinned but not measured.
+    let mut b = chain();
+    b.cmdlines.push("quiet".into());
+    let no_options = edited(|ev| {
+        ev.remove(20);
+    });
+    assert_eq!(
+        check(&no_options, &b).problems,
+        ["PCR 9 holds no command line measured by the EFI stub"]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Inside `evaluate`: a quote over PCRs 0, 4, 9 (the firmware's values) and
+// 12 (modseal's records), signed by a software AK.
+
+const NONCE: &[u8] = b"uefi nonce";
+
+struct Uefi {
+    ak: crate::verify::pubkey::PublicKey,
+    ev: Evidence,
+}
+
+fn content(stage: Stage) -> Vec<u8> {
+    serde_json::to_vec(&Content {
+        version: crate::measure::CONTENT_VERSION,
+        stage,
+        mode: Mode::Enforce,
+        result: StageResult::Pass,
+        anchor_sha256: Some("ab".repeat(32)),
+        unseal: UnsealOutcome::Ok,
+        modules: Vec::new(),
+        unverified_loaded: Some(Vec::new()),
+        ignored: Vec::new(),
+        module_config: Vec::new(),
+        config_refused: Vec::new(),
+        loaded: Vec::new(),
+    })
+    .unwrap()
+}
+
+/// The TPM's PCRs after the real boot (`measured`: its firmware log's
+/// events, in order) and modseal's two records; `shipped` is the firmware
+/// log in the evidence.
+fn uefi(measured: &FirmwareLog, shipped: Option<Vec<u8>>, pcrs: &[u8]) -> Uefi {
+    let key = p256::ecdsa::SigningKey::from_slice(&[5u8; 32]).unwrap();
+    let ak = p256_ak(&key);
+    let fw = crate::attest::firmware::values(measured);
+    let mut log = Vec::new();
+    let mut pcr12 = vec![0u8; 32];
+    for stage in [Stage::Early, Stage::PrePivot] {
+        let c = content(stage);
+        log.extend(record_bytes(12, &c, &[PcrBank::Sha256]));
+        pcr12 = PcrBank::Sha256.extend(&pcr12, &PcrBank::Sha256.hash(&c));
+    }
+    let values: Vec<Vec<u8>> = pcrs
+        .iter()
+        .map(|&p| match p {
+            12 => pcr12.clone(),
+            p => fw
+                .get(&(p, PcrBank::Sha256))
+                .cloned()
+                .unwrap_or_else(|| vec![0; 32]),
+        })
+        .collect();
+    let digest = PcrBank::Sha256.hash(&values.concat());
+    let file = PcrValues::new(
+        vec![BankSelection {
+            hash: TPM_ALG_SHA256,
+            pcrs: pcrs.to_vec(),
+        }],
+        values,
+    )
+    .to_serialized()
+    .unwrap();
+    let msg = attest_bytes(NONCE, &[(TPM_ALG_SHA256, pcrs)], &digest);
+    let sig = sign(&key, &msg);
+    Uefi {
+        ak,
+        ev: Evidence {
+            msg,
+            sig,
+            pcrs: file,
+            log,
+            firmware_log: shipped.map(|bytes| FirmwareLogFile {
+                path: "q/binary_bios_measurements".into(),
+                bytes,
+            }),
+        },
+    }
+}
+
+fn policy(b: BootChain) -> Policy {
+    Policy {
+        anchors: vec!["ab".repeat(32)],
+        boot: Some(b),
+        ..Policy::default()
+    }
+}
+
+fn attest(u: &Uefi, b: BootChain) -> Report {
+    evaluate(&u.ak, &u.ev, NONCE, &policy(b), true).unwrap()
+}
+
+fn good() -> Uefi {
+    uefi(
+        &firmware_log(),
+        Some(FIRMWARE_LOG.to_vec()),
+        &[0, 4, 7, 9, 12],
+    )
+}
+
+#[test]
+fn a_real_uefi_boot_is_trusted_and_its_pcrs_are_the_guest_s() {
+    let u = good();
+    // The firmware's replay is what the guest read from its TPM.
+    let real = firmware_pcrs();
+    for p in [0u8, 4, 7, 9] {
+        assert_eq!(
+            crate::attest::firmware::values(&firmware_log())[&(p, PcrBank::Sha256)],
+            real[usize::from(p)],
+            "PCR {p}"
+        );
+    }
+    let mut b = chain();
+    b.cmdlines.push(firmware_cmdline().into());
+    let r = attest(&u, b);
+    assert!(r.trusted, "{}", render_text(&r));
+    assert!(
+        r.checks.iter().all(|c| c.status == Status::Pass),
+        "{}",
+        render_text(&r)
+    );
+    let names: Vec<&str> = r.checks.iter().map(|c| c.name.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "signature",
+            "quote",
+            "nonce",
+            "pcr-digest",
+            "replay",
+            "firmware-replay",
+            "boot-chain",
+            "policy"
+        ]
+    );
+    assert!(
+        r.verdict
+            .ends_with("; the kernel and the initrd are the policy's (PCRs 4 and 9)"),
+        "{}",
+        r.verdict
+    );
+    let text = render_text(&r);
+    assert!(text.contains("  firmware-replay: ok: 24 firmware event(s) replay to the quoted PCR value(s) 0/sha256, 4/sha256, 7/sha256, 9/sha256; not quoted, not checked: 0/sha1, "), "{text}");
+    assert!(r.not_checked.is_empty(), "{:?}", r.not_checked);
+    let fw9 = r
+        .firmware_replay
+        .iter()
+        .find(|x| x.pcr == 9 && x.bank == "sha256")
+        .unwrap();
+    assert_eq!(
+        (fw9.result, fw9.records.clone()),
+        (ReplayResult::Match, vec![21, 22])
+    );
+    // Without a cmdline line the command line is listed as not checked.
+    let r = attest(&u, chain());
+    assert!(r.trusted);
+    assert_eq!(r.not_checked, ["the command line (the policy pins none)"]);
+}
+
+fn failure(r: &Report) -> (CheckName, String) {
+    let f = r.first_failure.clone().expect("not trusted");
+    (f.check, f.message)
+}
+
+#[test]
+fn the_boot_chain_decides_once_the_firmware_log_replays() {
+    let u = good();
+    let mut b = chain();
+    b.initrds = vec![other()];
+    let (check, msg) = failure(&attest(&u, b));
+    assert_eq!(check, CheckName::BootChain);
+    assert!(
+        msg.starts_with("boot chain: PCR 9 event #22 (EFI stub: initrd): sha256 af28"),
+        "{msg}"
+    );
+    let mut b = chain();
+    b.kernels = vec![other()];
+    b.initrds = vec![other()];
+    let r = attest(&u, b);
+    let (_, msg) = failure(&r);
+    assert!(msg.starts_with("boot chain: PCR 4 event #10 "), "{msg}");
+    assert!(msg.ends_with(" (2 problem(s) in all)"), "{msg}");
+    assert!(render_text(&r).contains("\n    PCR 9 event #22 (EFI stub: initrd)"));
+}
+
+#[test]
+fn an_edited_dropped_or_reordered_event_is_named() {
+    let shipped = |edit: &dyn Fn(&mut Vec<Event>)| {
+        let mut ev = firmware_log().events;
+        edit(&mut ev);
+        encode_firmware_log(&ev)
+    };
+    let fail = |bytes: Vec<u8>| {
+        let u = uefi(&firmware_log(), Some(bytes), &[0, 4, 7, 9, 12]);
+        failure(&attest(&u, chain()))
+    };
+    // The kernel's digest replaced by an allowed one: PCR 4 no longer replays.
+    let (check, msg) = fail(shipped(&|ev| {
+        ev[9].digests[1].1 = vec![0x5e; 32];
+    }));
+    assert_eq!(check, CheckName::FirmwareReplay);
+    assert!(msg.starts_with("firmware log replay mismatch: PCR 4 sha256: the firmware log's events of PCR 4 (#10 EV_EFI_BOOT_SERVICES_APPLICATION, #13 EV_EFI_ACTION, #18 EV_SEPARATOR) replay to "), "{msg}");
+    assert!(msg.contains(", the quote has aae55a9bb4a7cdd6844c1151ef3d32ad7538b0ae4e9a17a7c777d5b833ec69a0: an event was edited, dropped, added or moved"), "{msg}");
+    // An action's text edited: named although PCR 4 still replays.
+    let (_, msg) = fail(shipped(&|ev| ev[12].data[0] = b'c'));
+    assert_eq!(msg, "firmware log replay mismatch: event #13 (EV_EFI_ACTION, PCR 4): its sha256 digest 3d6772b4f84ed47595d72a2c4c5ffd15f5bb72c7507fe26f2aaee2c69d5633ba is not the hash of its data (the event was edited)");
+    // The command line's event dropped.
+    let (_, msg) = fail(shipped(&|ev| {
+        ev.remove(20);
+    }));
+    assert!(msg.starts_with("firmware log replay mismatch: PCR 9 sha256: the firmware log's events of PCR 9 (#21 EV_EVENT_TAG) replay to"), "{msg}");
+    // The stub's two events swapped.
+    let (_, msg) = fail(shipped(&|ev| ev.swap(20, 21)));
+    assert!(
+        msg.ends_with(": events #21 and #22 are out of order (the log is reordered)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_forged_log_attack_is_not_trusted() {
+    // A boot whose initrd skipped modseal: the stub measured another initrd.
+    let bad_boot = edited(|ev| ev[21].digests = vec![(PcrBank::Sha256.alg_id(), vec![0xba; 32])]);
+    // Root replays a good boot's records into PCR 12 (the TPM's PCR 12 is
+    // then a good one: `uefi` computes it so) and ships the good firmware log.
+    let u = uefi(&bad_boot, Some(FIRMWARE_LOG.to_vec()), &[4, 9, 12]);
+    let (check, msg) = failure(&attest(&u, chain()));
+    assert_eq!(check, CheckName::FirmwareReplay);
+    assert!(
+        msg.starts_with("firmware log replay mismatch: PCR 9 sha256: "),
+        "{msg}"
+    );
+    // Shipping the bad boot's own log: the initrd is named.
+    let bytes = encode_firmware_log(&bad_boot.events);
+    let u = uefi(&bad_boot, Some(bytes), &[4, 9, 12]);
+    let (check, msg) = failure(&attest(&u, chain()));
+    assert_eq!(check, CheckName::BootChain);
+    assert!(msg.starts_with(&format!("boot chain: PCR 9 event #22 (EFI stub: initrd): sha256 {} is not an initrd the policy allows", "ba".repeat(32))), "{msg}");
+}
+
+#[test]
+fn pcrs_4_and_9_must_be_quoted_and_the_log_must_parse() {
+    let u = uefi(&firmware_log(), Some(FIRMWARE_LOG.to_vec()), &[0, 9, 12]);
+    let (check, msg) = failure(&attest(&u, chain()));
+    assert_eq!(check, CheckName::FirmwareReplay);
+    assert_eq!(msg, "firmware log replay mismatch: PCR 4 is not quoted (sha256): the policy checks the kernel the firmware measured there, and the quote covers sha256:0,9,12 (modseal quote --pcrs 4,9,12)");
+    let bad = |shipped: Option<Vec<u8>>| {
+        let u = uefi(&firmware_log(), shipped, &[4, 9, 12]);
+        evaluate(&u.ak, &u.ev, NONCE, &policy(chain()), true).unwrap_err()
+    };
+    let e = bad(None);
+    assert!(matches!(e, BadInput::NoFirmwareLog), "{e}");
+    assert!(e.to_string().contains("binary_bios_measurements"), "{e}");
+    let e = bad(Some(FIRMWARE_LOG[..FIRMWARE_LOG.len() - 7].to_vec()));
+    assert!(
+        e.to_string().starts_with(
+            "q/binary_bios_measurements: firmware event log: event 24 at byte offset 5212: "
+        ),
+        "{e}"
+    );
+    let e = bad(Some(b"garbage".to_vec()));
+    assert!(matches!(e, BadInput::FirmwareLog { .. }), "{e}");
+    // Without a boot chain (--no-policy) no log is needed; one given is replayed.
+    let u = uefi(&firmware_log(), None, &[4, 9, 12]);
+    let r = evaluate(&u.ak, &u.ev, NONCE, &Policy::default(), false).unwrap();
+    assert!(r.trusted, "{}", render_text(&r));
+    let u = uefi(
+        &edited(|ev| ev[9].digests[1].1[0] ^= 1),
+        Some(FIRMWARE_LOG.to_vec()),
+        &[4, 9, 12],
+    );
+    let r = evaluate(&u.ak, &u.ev, NONCE, &Policy::default(), false).unwrap();
+    assert_eq!(failure(&r).0, CheckName::FirmwareReplay);
+    assert_eq!(r.checks[6].status, Status::Skipped);
+}
+
+#[test]
+fn a_pcr_shared_with_modseal_s_records_starts_at_the_firmware_s_value() {
+    // A stub that measured into PCR 12 before the initramfs ran.
+    let log = edited(|ev| {
+        let mut e = ev[12].clone();
+        e.pcr = 12;
+        ev.push(e);
+    });
+    let bytes = encode_firmware_log(&log.events);
+    let key = p256::ecdsa::SigningKey::from_slice(&[5u8; 32]).unwrap();
+    let u = uefi(&log, Some(bytes), &[4, 9, 12]);
+    // `uefi` started PCR 12 at zero: the TPM's value is the firmware's then the records'.
+    let start = crate::attest::firmware::values(&log)[&(12, PcrBank::Sha256)].clone();
+    let mut pcr12 = start;
+    for stage in [Stage::Early, Stage::PrePivot] {
+        pcr12 = PcrBank::Sha256.extend(&pcr12, &PcrBank::Sha256.hash(&content(stage)));
+    }
+    let mut values = crate::attest::pcrs::parse_pcrs(&u.ev.pcrs).unwrap();
+    values.values[2] = pcr12;
+    let digest = PcrBank::Sha256.hash(&values.values.concat());
+    let msg = attest_bytes(NONCE, &[(TPM_ALG_SHA256, &[4, 9, 12])], &digest);
+    let ev = Evidence {
+        sig: sign(&key, &msg),
+        msg,
+        pcrs: values.to_serialized().unwrap(),
+        ..u.ev.clone()
+    };
+    let r = evaluate(&u.ak, &ev, NONCE, &policy(chain()), true).unwrap();
+    assert!(r.trusted, "{}", render_text(&r));
+    assert!(
+        render_text(&r).contains("; PCR(s) 12 continue with modseal's records: checked by replay")
+    );
+}
