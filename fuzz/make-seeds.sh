@@ -59,4 +59,12 @@ for c in "gz:gzip -9 -n" "xz:xz --check=crc32 --x86 --lzma2=,dict=32MiB" \
     le32 "$size" >> "$tmp/payload"
     bzimage "$tmp/payload" > "$k/bzimage-$name"
 done
-echo "seeds in $d and $k"
+# pe: the systemd EFI stub (an unsigned PE32+) and the first 64 KiB of the
+# real bookworm kernel (a signed one, cut: the parser must name the cut).
+p="$here/corpus/pe"
+mkdir -p "$p"
+stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+[ ! -f "$stub" ] || cp "$stub" "$p/systemd-stub"
+vmlinuz=$(sed -n 's/^VMLINUZ=//p' "$here/../.cache/kernels/bookworm/env" 2>/dev/null || true)
+[ -z "$vmlinuz" ] || [ ! -f "$vmlinuz" ] || head -c 65536 "$vmlinuz" > "$p/vmlinuz-head"
+echo "seeds in $d, $k and $p"
