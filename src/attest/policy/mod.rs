@@ -14,10 +14,12 @@
 //! ```
 
 mod check;
+mod from_host;
 mod from_log;
 mod parse;
 
 pub use check::evaluate;
+pub use from_host::{boot_chain, from_host, BootChain, HostInput, HostPolicyError};
 pub use from_log::{from_log, MakePolicyError};
 pub use parse::{LineError, PolicyError};
 
