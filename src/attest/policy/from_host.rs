@@ -383,3 +383,88 @@ fn module_set(image: &Path, content: &Content) -> Result<Vec<ExpectedModule>, Ho
     }
     Ok(set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(path: &str, verdict: Verdict) -> Report {
+        Report {
+            path: path.into(),
+            verdict,
+            reason: if verdict == Verdict::Ok {
+                String::new()
+            } else {
+                "bad\x1b[0m".into()
+            },
+            signer: None,
+            key_id: None,
+            hash_algo: None,
+            sha256: Some("ab".repeat(32)),
+            build_id_note: None,
+        }
+    }
+
+    #[test]
+    fn module_trees_are_found_by_release() {
+        let reports = [
+            report("usr/lib/modules/6.1.0/kernel/a.ko", Verdict::Ok),
+            report("usr/lib/modules/6.1.0/kernel/b/c.ko.xz", Verdict::Ok),
+            report("lib/modules/6.12.0/kernel/d.ko", Verdict::Ok),
+            report("opt/e.ko", Verdict::Ok),
+        ];
+        assert_eq!(
+            module_roots(&reports),
+            vec!["lib/modules/6.12.0", "usr/lib/modules/6.1.0"]
+        );
+        let e = predicted_content(Path::new("img"), &reports, Mode::Enforce, [0; 32], true)
+            .unwrap_err();
+        assert!(matches!(e, HostPolicyError::ModuleTrees { .. }), "{e}");
+        let c = predicted_content(
+            Path::new("img"),
+            &reports[..2],
+            Mode::Enforce,
+            [0; 32],
+            true,
+        )
+        .unwrap();
+        let paths: Vec<&str> = c.modules.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["kernel/a.ko", "kernel/b/c.ko.xz"]);
+        assert_eq!(module_set(Path::new("img"), &c).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn failing_images_are_named_and_are_refusals() {
+        let bad = [
+            report("usr/lib/modules/6.1.0/kernel/a.ko", Verdict::Ok),
+            report("usr/lib/modules/6.1.0/kernel/b.ko", Verdict::BadSignature),
+        ];
+        let e = predicted_content(Path::new("img"), &bad, Mode::Warn, [0; 32], true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "img: module usr/lib/modules/6.1.0/kernel/b.ko: bad-signature: bad?[0m"
+        );
+        assert!(e.boot_would_fail());
+        let e =
+            predicted_content(Path::new("img"), &bad[..1], Mode::Warn, [0; 32], false).unwrap_err();
+        assert!(e.to_string().contains("no anchor"), "{e}");
+        let e = predicted_content(Path::new("img"), &[], Mode::Warn, [0; 32], true).unwrap_err();
+        assert_eq!(e.to_string(), "img: no kernel module in the image");
+        let broken = [report("img", Verdict::Malformed)];
+        let e =
+            predicted_content(Path::new("img"), &broken, Mode::Warn, [0; 32], true).unwrap_err();
+        assert!(matches!(e, HostPolicyError::ImageUnreadable { .. }), "{e}");
+    }
+
+    #[test]
+    fn command_lines_must_fit_one_policy_line() {
+        assert!(check_cmdline("console=ttyS0  root=/dev/vda # x").is_ok());
+        for bad in ["", "a\nb", "a\rb", &"x".repeat(MAX_CMDLINE + 1)] {
+            let e = check_cmdline(bad).unwrap_err();
+            assert!(!e.boot_would_fail());
+        }
+        let chain = boot_chain(&[], &[], &["b".into(), "a".into(), "b".into()]).unwrap();
+        assert_eq!(chain.cmdlines, ["a", "b"]);
+        assert_eq!(chain.render_lines(), "cmdline a\ncmdline b\n");
+    }
+}
