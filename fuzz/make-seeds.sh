@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 # decompress: one small stream per format and framing option.
 d="$here/corpus/decompress"
 mkdir -p "$d"
-head -c 3000 "$here/../src/decompress.rs" > "$tmp/plain"
+head -c 3000 "$here/../src/image/decompress.rs" > "$tmp/plain"
 gzip -9 -n -c "$tmp/plain" > "$d/gzip"
 xz --check=crc32 --lzma2=dict=1MiB -c "$tmp/plain" > "$d/xz-module"
 xz --check=crc32 --x86 --lzma2=dict=1MiB -c "$tmp/plain" > "$d/xz-x86"
