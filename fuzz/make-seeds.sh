@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 # decompress: one small stream per format and framing option.
 d="$here/corpus/decompress"
 mkdir -p "$d"
-head -c 3000 "$here/../src/decompress.rs" > "$tmp/plain"
+head -c 3000 "$here/../src/image/decompress.rs" > "$tmp/plain"
 gzip -9 -n -c "$tmp/plain" > "$d/gzip"
 xz --check=crc32 --lzma2=dict=1MiB -c "$tmp/plain" > "$d/xz-module"
 xz --check=crc32 --x86 --lzma2=dict=1MiB -c "$tmp/plain" > "$d/xz-x86"
@@ -59,4 +59,12 @@ for c in "gz:gzip -9 -n" "xz:xz --check=crc32 --x86 --lzma2=,dict=32MiB" \
     le32 "$size" >> "$tmp/payload"
     bzimage "$tmp/payload" > "$k/bzimage-$name"
 done
-echo "seeds in $d and $k"
+# pe: the systemd EFI stub (an unsigned PE32+) and the first 64 KiB of the
+# real bookworm kernel (a signed one, cut: the parser must name the cut).
+p="$here/corpus/pe"
+mkdir -p "$p"
+stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+[ ! -f "$stub" ] || cp "$stub" "$p/systemd-stub"
+vmlinuz=$(sed -n 's/^VMLINUZ=//p' "$here/../.cache/kernels/bookworm/env" 2>/dev/null || true)
+[ -z "$vmlinuz" ] || [ ! -f "$vmlinuz" ] || head -c 65536 "$vmlinuz" > "$p/vmlinuz-head"
+echo "seeds in $d, $k and $p"

@@ -8,9 +8,15 @@
 #                [--timeout SECONDS] [--memory MiB] [--firmware uefi|bios]
 #
 # --firmware uefi (the default): q35 with OVMF (the code read-only, a fresh
-# copy of the variables each boot), so the firmware measures the kernel into
-# PCR 4 and the kernel's EFI stub the initrd into PCR 9, as on a real
-# machine; bios: SeaBIOS on the i440fx machine, where PCRs 8 and 9 stay zero.
+# copy of the variables each boot) booting systemd-boot from an EFI system
+# partition (a read-only FAT view of a directory holding the boot loader,
+# the kernel, the initrd and a loader entry with the command line), as a
+# real machine boots: the firmware measures the boot loader and the kernel
+# image into PCR 4 (each its Authenticode digest), systemd-boot the command
+# line into PCR 12, and the kernel's EFI stub the initrd and the command
+# line into PCR 9. (QEMU's -kernel would rewrite the kernel's setup header
+# before the firmware measures it.) bios: SeaBIOS on the i440fx machine with
+# -kernel/-initrd, where PCRs 8 and 9 stay zero.
 #
 # --tpmstate DIR is reused as it is (a test may have enrolled into it);
 # without --tpmstate or --no-tpm a fresh throwaway TPM is used.
@@ -75,7 +81,7 @@ qesc() { printf '%s' "${1//,/,,}"; }
 # Microseconds since the epoch; EPOCHREALTIME's decimal point follows the locale.
 now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((10#$t)); }
 
-qemu_pid="" swtpm_pid="" tmp_tpm="" qemu_err="" vars=""
+qemu_pid="" swtpm_pid="" tmp_tpm="" qemu_err="" vars="" esp=""
 stop() {
     local pid=$1
     [ -n "$pid" ] || return 0
@@ -94,6 +100,7 @@ cleanup() {
     [ -z "$tmp_tpm" ] || rm -rf "$tmp_tpm"
     [ -z "$qemu_err" ] || rm -f "$qemu_err"
     [ -z "$vars" ] || rm -f "$vars"
+    [ -z "$esp" ] || rm -rf "$esp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -133,27 +140,42 @@ if [ -z "$no_tpm" ]; then
               -tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0")
 fi
 
-machine_args=(-machine pc)
-if [ "$firmware" = uefi ]; then
-    ovmf=/usr/share/OVMF
-    for f in OVMF_CODE_4M.fd OVMF_VARS_4M.fd; do
-        [ -f "$ovmf/$f" ] || die "$ovmf/$f not found (install ovmf)"
-    done
-    # The firmware writes its variables (boot entries, the memory map of
-    # the last boot): each boot starts from the pristine template, so boots
-    # measure the same and parallel boots never share a file.
-    vars=$(mktemp)
-    cp "$ovmf/OVMF_VARS_4M.fd" "$vars"
-    machine_args=(-machine q35
-        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$(qesc "$ovmf/OVMF_CODE_4M.fd")"
-        -drive "if=pflash,format=raw,unit=1,file=$(qesc "$vars")")
-fi
-
 # rd.shell=0: a failed initramfs halts (systemd) or panics (classic) instead
 # of waiting at an emergency shell; rd.timeout (systemd) and rd.retry
 # (classic) bound the wait for a root that never appears.
 cmdline="console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/modseal-test-init"
 cmdline+=" rd.shell=0 rd.timeout=60 rd.retry=30 panic=-1 loglevel=6${append:+ $append}"
+
+# The root disk comes first: it is /dev/vda.
+boot_args=(-machine pc -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
+    -drive "file=$(qesc "$root"),format=raw,if=virtio,snapshot=on")
+if [ "$firmware" = uefi ]; then
+    ovmf=/usr/share/OVMF
+    sdboot=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+    for f in "$ovmf/OVMF_CODE_4M.fd" "$ovmf/OVMF_VARS_4M.fd"; do
+        [ -f "$f" ] || die "$f not found (install ovmf)"
+    done
+    [ -f "$sdboot" ] || die "$sdboot not found (install systemd-boot-efi)"
+    # The firmware writes its variables (boot entries, the memory map of
+    # the last boot): each boot starts from the pristine template, so boots
+    # measure the same and parallel boots never share a file.
+    vars=$(mktemp)
+    cp "$ovmf/OVMF_VARS_4M.fd" "$vars"
+    esp=$(mktemp -d)
+    mkdir -p "$esp/EFI/BOOT" "$esp/loader/entries"
+    cp "$sdboot" "$esp/EFI/BOOT/BOOTX64.EFI"
+    # Hard links where the files allow it: the initrd may be tens of MB.
+    ln -f "$kernel" "$esp/vmlinuz" 2>/dev/null || cp "$kernel" "$esp/vmlinuz"
+    ln -f "$initrd" "$esp/initrd.img" 2>/dev/null || cp "$initrd" "$esp/initrd.img"
+    printf 'timeout 0\ndefault modseal.conf\neditor no\nrandom-seed-mode off\n' >"$esp/loader/loader.conf"
+    printf 'title modseal test\nlinux /vmlinuz\ninitrd /initrd.img\noptions %s\n' "$cmdline" \
+        >"$esp/loader/entries/modseal.conf"
+    boot_args=(-machine q35
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$(qesc "$ovmf/OVMF_CODE_4M.fd")"
+        -drive "if=pflash,format=raw,unit=1,file=$(qesc "$vars")"
+        -drive "file=$(qesc "$root"),format=raw,if=virtio,snapshot=on"
+        -drive "file=fat:$(qesc "$esp"),format=raw,if=virtio,readonly=on")
+fi
 
 # -display none rather than -nographic: -nographic would put the monitor and
 # serial on our terminal; here the whole console goes to the log only.
@@ -161,11 +183,9 @@ cmdline+=" rd.shell=0 rd.timeout=60 rd.retry=30 panic=-1 loglevel=6${append:+ $a
 # QEMU's own messages are shown only when it exits unexplained; otherwise
 # they are just "terminating on signal" from our kill.
 qemu_err=$(mktemp)
-"${pdeath[@]}" qemu-system-x86_64 -accel tcg "${machine_args[@]}" -m "$memory" -smp 1 \
+"${pdeath[@]}" qemu-system-x86_64 -accel tcg "${boot_args[@]}" -m "$memory" -smp 1 \
     -no-reboot -nic none -display none -monitor none -serial "file:$serial" \
-    -kernel "$kernel" -initrd "$initrd" \
-    -drive "file=$(qesc "$root"),format=raw,if=virtio,snapshot=on" \
-    "${tpm_args[@]}" -append "$cmdline" </dev/null >"$qemu_err" 2>&1 &
+    "${tpm_args[@]}" </dev/null >"$qemu_err" 2>&1 &
 qemu_pid=$!
 start=$(now_us)
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The main job on its default input, from a fresh Debian 12 machine: set up,
 # build the static binary, download the current Debian kernel, and boot it in
-# QEMU (TCG) with an swtpm TPM through an initramfs that the real dracut built
-# with the modseal dracut module. Then show what modseal did in the guest: its
-# kernel-log lines, the verification report from the event log, PCR 12 as
-# read in the guest, the value `modseal predict` expects, whether the event
-# log replays to it, and the remote-attestation verdict: the guest quotes PCR
-# 12 with a nonce the host chose (`modseal quote`, AK provisioned before the
-# boot) and the host decides with `modseal attest` from what came out.
+# QEMU (TCG, UEFI firmware) with an swtpm TPM through an initramfs that the
+# real dracut built with the modseal dracut module. Then show what modseal did
+# in the guest: its kernel-log lines, the verification report from the event
+# log, PCR 12 as read in the guest, the value `modseal predict` expects,
+# whether the event log replays to it, what the firmware and the kernel's EFI
+# stub measured before the initramfs (PCRs 4 and 9), and the
+# remote-attestation verdict: the guest quotes PCRs 4, 9 and 12 with a nonce
+# the host chose (`modseal quote`, AK provisioned before the boot) and the
+# host decides with `modseal attest`, under a policy it made from its own
+# files (bundle, initrd, kernel) before the boot.
 #
 #   scripts/demo.sh [SUITE] [KIND]   SUITE bookworm (default) | trixie
 #                                    KIND  systemd (default) | classic
@@ -59,7 +62,7 @@ trap 'swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s 2>/dev/null || true' EXIT
 "$bin" enroll --tcti "swtpm:host=127.0.0.1,port=$port" --trust "$work/etc/trust.bundle" \
     --pcrs 7,8 --pcr-value "7=$pcr7" --out "$work/etc/sealed" | indent
 step "provisioning the attestation key (persistent in the TPM; the verifier keeps ak.pem)"
-"$bin" quote --tcti "swtpm:host=127.0.0.1,port=$port" --nonce 00 --no-log \
+"$bin" quote --tcti "swtpm:host=127.0.0.1,port=$port" --nonce 00 --no-log --no-firmware-log \
     --ak-dir "$work/verifier/ak" --out "$work/provision-quote" | indent
 swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s
 trap - EXIT
@@ -82,7 +85,18 @@ cp qemu/guest/quote.sh "$work/root-extra/etc/modseal-test/extra.sh"
 qemu/build-root.sh "$work/root.img" "$work/root-extra" >/dev/null
 nonce=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 
-step "booting Debian $suite $KVER under QEMU (TCG) with swtpm"
+step "the verifier's policy, made from the host's files before the boot (modseal attest --make-policy)"
+# The bundle it expects (it made it), the modules inside the image verified
+# against it, the initrd's SHA-256, the kernel's and the boot loader's
+# (systemd-boot: qemu/boot.sh boots through it) Authenticode digests: what the
+# firmware and the EFI stub will measure into PCRs 4 and 9.
+mkdir -p "$work/verifier"
+"$bin" attest --make-policy --trust "$work/etc/trust.bundle" --initrd "$work/initrd.img" \
+    --kernel "$VMLINUZ" --boot-app /usr/lib/systemd/boot/efi/systemd-bootx64.efi \
+    > "$work/verifier/policy"
+grep -v '^#' "$work/verifier/policy" | indent
+
+step "booting Debian $suite $KVER under QEMU (TCG, UEFI firmware) with swtpm"
 qemu/boot.sh --kernel "$VMLINUZ" --initrd "$work/initrd.img" --root "$work/root.img" \
     --serial "$work/serial.log" --tpmstate "$work/tpm" --timeout 600 \
     --append "modseal.test.nonce=$nonce" | indent
@@ -96,6 +110,8 @@ grep -q '^MODSEAL-ROOT: done' "$work/serial.txt" || {
     exit 1
 }
 pcr=$(sed -n 's/^MODSEAL-PCR: 12 //p' "$work/serial.txt")
+sed -n '/^MODSEAL-FWLOG-BEGIN$/,/^MODSEAL-FWLOG-END$/p' "$work/serial.txt" |
+    grep -E '^[A-Za-z0-9+/=]+$' | base64 -d > "$work/binary_bios_measurements"
 sed -n '/^MODSEAL-LOG-BEGIN$/,/^MODSEAL-LOG-END$/p' "$work/serial.txt" |
     grep -E '^[A-Za-z0-9+/=]+$' | base64 -d > "$work/tpm2-measure.log"
 
@@ -122,7 +138,14 @@ else
     echo "   they differ"
 fi
 
-step "remote attestation: the guest's quote (nonce $nonce) checked by modseal attest"
+step "what the firmware and the kernel's EFI stub measured before the initramfs ($(stat -c %s "$work/binary_bios_measurements")-byte firmware log)"
+"$bin" log show --firmware "$work/binary_bios_measurements" |
+    grep -E '^event [0-9]+: PCR (4|9),|^pcr (4|9) sha256 ' | cut -c1-150 | indent
+for i in 4 9; do
+    echo "   PCR $i read in the guest: $(sed -n "s/^MODSEAL-PCR: $i //p" "$work/serial.txt")"
+done
+
+step "remote attestation: the guest's quote of PCRs 4, 9 and 12 (nonce $nonce) checked by modseal attest"
 mkdir -p "$work/verifier/quote"
 awk -v dir="$work/verifier/quote" '
     /^MODSEAL-FILE-BEGIN / { file = dir "/" $2 ".b64"; printf "" > file; next }
@@ -133,16 +156,6 @@ for f in "$work/verifier/quote"/*.b64; do
     rm -f "$f"
 done
 grep '^MODSEAL-QUOTE' "$work/serial.txt" | indent
-# The verifier's policy: the bundle it expects (it made it), enforce mode,
-# both stages, every module ok.
-cat > "$work/verifier/policy" <<EOF
-modseal-attest-policy v1
-pcr 12
-bank sha256
-anchor-sha256 $(sha256sum "$work/etc/trust.bundle" | cut -d' ' -f1)
-mode enforce
-stages early pre-pivot
-EOF
 set +e
 "$bin" attest --ak "$work/verifier/ak/ak.pem" --quote "$work/verifier/quote" \
     --nonce "$nonce" --policy "$work/verifier/policy" | indent
@@ -150,7 +163,7 @@ attest=${PIPESTATUS[0]}
 set -e
 
 if [ "$local_ok" = yes ] && [ "$attest" = 0 ]; then
-    step "verdict: GOOD: every initramfs module verified, PCR 12 = prediction = replayed log, and the remote verifier trusts the quote"
+    step "verdict: GOOD: every initramfs module verified, PCR 12 = prediction = replayed log, and the remote verifier trusts the quote: the kernel, the initrd and every module it verified"
 else
     step "verdict: BAD (local check: $local_ok, attest exit $attest)"
     exit 1

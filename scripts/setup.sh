@@ -21,8 +21,10 @@ cd "$repo"
 #   dracut-core        initramfs images with the modseal dracut module (not
 #                      `dracut`: that one replaces initramfs-tools)
 #   qemu-system-x86 busybox-static e2fsprogs   the boot tests (TCG, a tiny root)
-#   ovmf               UEFI firmware for the boot tests: it measures the kernel
-#                      (PCR 4) and the EFI stub the initrd (PCR 9)
+#   ovmf               UEFI firmware for the boot tests (which boot it through
+#                      systemd-boot from systemd-boot-efi): it measures the
+#                      kernel (PCR 4) and the EFI stub the initrd (PCR 9)
+#   osslsigncode       an independent Authenticode digest of the kernels
 #   systemd-boot-efi time   tests/check_initramfs.rs: the EFI stub its UKI is
 #                      made from, /usr/bin/time for peak memory
 #   python3 systemd debian-archive-keyring   the mkosi image (mkosi/): the
@@ -35,7 +37,7 @@ packages=(
     openssl linux-kbuild-6.1 xz-utils zstd lz4 gzip cpio jq hyperfine
     gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
     swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
-    dracut-core qemu-system-x86 busybox-static e2fsprogs ovmf
+    dracut-core qemu-system-x86 busybox-static e2fsprogs ovmf osslsigncode
     python3 systemd debian-archive-keyring
     systemd-boot-efi time
 )

@@ -213,6 +213,9 @@ struct Boot {
     pcrs: BTreeMap<u8, String>,
     init: Option<String>,
     log: Option<PathBuf>,
+    /// The firmware's event log (what systemd-boot and the EFI stub
+    /// measured before the initramfs).
+    firmware_log: Option<PathBuf>,
 }
 
 impl Boot {
@@ -299,6 +302,8 @@ fn boot(name: &str, initrd: &Path) -> Boot {
     let mut init = None;
     let mut b64 = String::new();
     let (mut in_log, mut have_log) = (false, false);
+    let mut fw_b64 = String::new();
+    let (mut in_fw, mut have_fw) = (false, false);
     for line in serial.lines() {
         let line = line.trim_end_matches('\r');
         if let Some(rest) = after(line, "MODSEAL-PCR: ") {
@@ -309,20 +314,27 @@ fn boot(name: &str, initrd: &Path) -> Boot {
             }
         } else if let Some(rest) = after(line, "MODSEAL-INIT: ") {
             init = Some(rest.trim().to_owned());
+        } else if line.ends_with("MODSEAL-FWLOG-BEGIN") {
+            in_fw = true;
+        } else if line.ends_with("MODSEAL-FWLOG-END") {
+            in_fw = false;
+            have_fw = true;
+        } else if in_fw && !line.is_empty() && is_base64(line) {
+            fw_b64.push_str(line);
         } else if line.ends_with("MODSEAL-LOG-BEGIN") {
             in_log = true;
         } else if line.ends_with("MODSEAL-LOG-END") {
             in_log = false;
             have_log = true;
-        } else if in_log
-            && !line.is_empty()
-            && line
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
-        {
+        } else if in_log && !line.is_empty() && is_base64(line) {
             b64.push_str(line);
         }
     }
+    let firmware_log = have_fw.then(|| {
+        let path = dir.join("binary_bios_measurements");
+        base64_decode(&fw_b64, &path);
+        path
+    });
     let log = have_log.then(|| {
         let path = dir.join("tpm2-measure.log");
         base64_decode(&b64, &path);
@@ -335,7 +347,13 @@ fn boot(name: &str, initrd: &Path) -> Boot {
         pcrs,
         init,
         log,
+        firmware_log,
     }
+}
+
+fn is_base64(line: &str) -> bool {
+    line.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
 }
 
 /// The rest of `line` after `tag` (console lines may carry a prefix).
@@ -374,6 +392,8 @@ fn mkosi_image_boots_verified_and_measured() {
     // bundle and the initramfs's modules.
     let pcr12 = b.pcr(12);
     assert_ne!(pcr12, "0".repeat(64), "PCR 12 was not extended");
+    // After what systemd-boot measured there (the command line).
+    let from = common::firmware_pcr(b.firmware_log.as_deref(), 12);
     let out = modseal([
         "predict".as_ref(),
         "--trust".as_ref(),
@@ -388,6 +408,8 @@ fn mkosi_image_boots_verified_and_measured() {
         "early".as_ref(),
         "--stage".as_ref(),
         "pre-pivot".as_ref(),
+        "--from".as_ref(),
+        from.as_ref(),
     ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let predicted = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -402,7 +424,13 @@ fn mkosi_image_boots_verified_and_measured() {
         .log
         .as_deref()
         .unwrap_or_else(|| panic!("no event log came out of the guest\n{}", b.context()));
-    let out = modseal(["log".as_ref(), "replay".as_ref(), log.as_os_str()]);
+    let out = modseal([
+        "log".as_ref(),
+        "replay".as_ref(),
+        "--from".as_ref(),
+        from.as_ref(),
+        log.as_os_str(),
+    ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let replay = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -8,6 +8,8 @@
 //! busybox-static, the kernels, the static musl binary). A missing tool fails
 //! the test; nothing is skipped. Artefacts stay in target/qemu-boot/<test>/.
 
+#[path = "qemu_boot/attest.rs"]
+mod attest;
 mod common;
 #[path = "common/qemu.rs"]
 mod qemu;
@@ -17,6 +19,7 @@ mod swtpm;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use common::{code, describe, modseal, repo, run, static_bin, work_root};
 use qemu::{kernel, script, signing_key, tree, Kernel, Kind};
@@ -96,6 +99,10 @@ struct Boot {
     /// The module directory as unpacked from the initramfs image.
     image_modules: PathBuf,
     certs: Vec<PathBuf>,
+    /// The initramfs image booted.
+    image: PathBuf,
+    /// The firmware's TCG event log the guest printed.
+    firmware_log: Option<PathBuf>,
 }
 
 impl Boot {
@@ -144,6 +151,11 @@ impl Boot {
             .unwrap_or_else(|| panic!("no {stage} stage summary\n{}", self.context()))
     }
 
+    /// PCR 12 before modseal's first record: what systemd-boot measured.
+    fn pcr12_before(&self) -> String {
+        common::firmware_pcr(self.firmware_log.as_deref(), 12)
+    }
+
     fn pcr(&self, idx: u8) -> &str {
         self.pcrs
             .get(&idx)
@@ -166,6 +178,8 @@ impl Boot {
             "early".into(),
             "--stage".into(),
             "pre-pivot".into(),
+            "--from".into(),
+            self.pcr12_before(),
         ];
         for c in &self.certs {
             args.push("--cert".into());
@@ -209,27 +223,27 @@ impl Boot {
             bundle: self.bundle.clone(),
             image_modules: self.image_modules.clone(),
             certs: self.certs.clone(),
+            image: self.image.clone(),
+            firmware_log: self.firmware_log.clone(),
         }
     }
 
     /// `modseal attest` on what the guest sent back, with the AK provisioned
-    /// before the boot, the nonce chosen for it and a policy expecting this
-    /// scenario's trust bundle in `mode`.
-    fn attest(&self, mode: &str) -> (i32, String) {
-        let quote = self
-            .quote
+    /// before the boot and the nonce chosen for it, under `policy`.
+    fn attest(&self, policy: &Path) -> (i32, String) {
+        self.attest_quote(self.quote_dir(), policy)
+    }
+
+    fn quote_dir(&self) -> &Path {
+        self.quote
             .as_deref()
-            .unwrap_or_else(|| panic!("the guest sent no quote\n{}", self.context()));
+            .unwrap_or_else(|| panic!("the guest sent no quote\n{}", self.context()))
+    }
+
+    /// `modseal attest` of the quote directory `quote` (this boot's, or a
+    /// copy with edits) with this boot's AK and nonce.
+    fn attest_quote(&self, quote: &Path, policy: &Path) -> (i32, String) {
         let ak = self.ak.as_deref().expect("no AK was provisioned");
-        let policy = self.dir.join("policy");
-        std::fs::write(
-            &policy,
-            format!(
-                "modseal-attest-policy v1\npcr 12\nbank sha256\nanchor-sha256 {}\nmode {mode}\nstages early pre-pivot\n",
-                common::sha256_file(&self.bundle)
-            ),
-        )
-        .unwrap();
         let out = modseal([
             "attest".as_ref(),
             "--ak".as_ref(),
@@ -244,6 +258,53 @@ impl Boot {
         (code(&out), describe(&out))
     }
 
+    /// The verifier's policy made from the host's files before the boot
+    /// (`attest --make-policy --trust --initrd --kernel`), written to
+    /// `dir/name`.
+    fn host_policy(&self, name: &str, initrds: &[&Path], kernels: &[&Path]) -> PathBuf {
+        self.host_policy_cmdline(name, initrds, kernels, &[])
+    }
+
+    /// [`Boot::host_policy`] that also pins the command line to one of
+    /// `cmdlines`.
+    fn host_policy_cmdline(
+        &self,
+        name: &str,
+        initrds: &[&Path],
+        kernels: &[&Path],
+        cmdlines: &[&str],
+    ) -> PathBuf {
+        // qemu/boot.sh's UEFI boots go through systemd-boot.
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "attest".as_ref(),
+            "--make-policy".as_ref(),
+            "--trust".as_ref(),
+            self.bundle.as_os_str(),
+            "--boot-app".as_ref(),
+            qemu::SYSTEMD_BOOT.as_ref(),
+        ];
+        for i in initrds {
+            args.extend(["--initrd".as_ref(), i.as_os_str()]);
+        }
+        for k in kernels {
+            args.extend(["--kernel".as_ref(), k.as_os_str()]);
+        }
+        for c in cmdlines {
+            args.extend::<[&std::ffi::OsStr; 2]>(["--cmdline".as_ref(), c.as_ref()]);
+        }
+        let out = modseal(&args);
+        assert_eq!(code(&out), 0, "make-policy: {}", describe(&out));
+        let path = self.dir.join(name);
+        std::fs::write(&path, &out.stdout).unwrap();
+        path
+    }
+
+    /// The policy for this very boot: its bundle, image and kernel.
+    fn own_policy(&self) -> PathBuf {
+        let k = kernel(&self.suite);
+        self.host_policy("policy", &[&self.image], &[&k.vmlinuz])
+    }
+
     fn log_path(&self) -> &Path {
         self.log
             .as_deref()
@@ -252,9 +313,12 @@ impl Boot {
 
     /// The PCR 12 value `modseal log replay` computes from the guest's log.
     fn replayed(&self) -> String {
+        let from = self.pcr12_before();
         let out = modseal([
             "log".as_ref(),
             "replay".as_ref(),
+            "--from".as_ref(),
+            from.as_ref(),
             self.log_path().as_os_str(),
         ]);
         assert_eq!(code(&out), 0, "{}", describe(&out));
@@ -351,6 +415,7 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
             "--nonce".as_ref(),
             "00".as_ref(),
             "--no-log".as_ref(),
+            "--no-firmware-log".as_ref(),
             "--ak-dir".as_ref(),
             akdir.as_os_str(),
             "--out".as_ref(),
@@ -460,6 +525,7 @@ fn boot(s: &Scenario) -> Boot {
         dir: &dir,
         timeout: 600,
         bios: s.bios,
+        root: None,
     }
     .run();
     Boot {
@@ -476,15 +542,33 @@ fn boot(s: &Scenario) -> Boot {
         bundle,
         image_modules,
         certs,
+        image,
+        firmware_log: vm.firmware_log,
     }
+}
+
+/// The good boots, each made once per test process: the attestation tests
+/// in `attest` reuse their evidence instead of booting again.
+fn good(suite: &'static str, kind: Kind) -> &'static Boot {
+    static BOOTS: [OnceLock<Boot>; 4] = [const { OnceLock::new() }; 4];
+    let (i, name) = match (suite, kind) {
+        ("bookworm", Kind::Systemd) => (0, "good-bookworm-systemd"),
+        ("bookworm", Kind::Classic) => (1, "good-bookworm-classic"),
+        ("trixie", Kind::Systemd) => (2, "good-trixie-systemd"),
+        ("trixie", Kind::Classic) => (3, "good-trixie-classic"),
+        _ => panic!("no good boot of {suite} {kind:?}"),
+    };
+    BOOTS[i].get_or_init(|| {
+        let mut s = Scenario::new(name, suite, kind, "enforce");
+        s.attest = true;
+        boot(&s)
+    })
 }
 
 /// A good boot reaches the root; PCR 12 equals `modseal predict` and the
 /// event log replays to it; every module in the image is listed as ok.
-fn good_boot(suite: &'static str, kind: Kind, name: &'static str) {
-    let mut s = Scenario::new(name, suite, kind, "enforce");
-    s.attest = true;
-    let b = boot(&s);
+fn good_boot(suite: &'static str, kind: Kind) {
+    let b = good(suite, kind);
     b.assert_result("root");
     let early = b.summary("early");
     assert!(early.ends_with("pass"), "{early}\n{}", b.context());
@@ -519,36 +603,41 @@ fn good_boot(suite: &'static str, kind: Kind, name: &'static str) {
         "virtio_blk not loaded: {:?}",
         b.loaded
     );
-    // Remote attestation: the guest quoted PCR 12 with the verifier's nonce;
-    // the host decides from the quote and the log alone.
-    let (rc, out) = b.attest("enforce");
+    // What the firmware measured before the initramfs, replayed by modseal
+    // and by tpm2_eventlog, is what the guest read in PCRs 4 and 9.
+    attest::assert_firmware_replay(b);
+    // Remote attestation: the guest quoted PCRs 4, 9 and 12 with the
+    // verifier's nonce; the host decides from the quote, the logs and a
+    // policy it made from its own files before the boot.
+    let policy = b.own_policy();
+    let (rc, out) = b.attest(&policy);
     assert_eq!(rc, 0, "attest did not trust a good boot:\n{out}");
     assert!(out.contains("trusted"), "{out}");
     // The same quote under another nonce is stale.
     let mut stale = b.clone_paths();
     stale.nonce = "00".repeat(16);
-    let (rc, out) = stale.attest("enforce");
+    let (rc, out) = stale.attest(&policy);
     assert_eq!(rc, 1, "a stale nonce was trusted:\n{out}");
 }
 
 #[test]
 fn good_boot_bookworm_systemd() {
-    good_boot("bookworm", Kind::Systemd, "good-bookworm-systemd");
+    good_boot("bookworm", Kind::Systemd);
 }
 
 #[test]
 fn good_boot_bookworm_classic() {
-    good_boot("bookworm", Kind::Classic, "good-bookworm-classic");
+    good_boot("bookworm", Kind::Classic);
 }
 
 #[test]
 fn good_boot_trixie_systemd() {
-    good_boot("trixie", Kind::Systemd, "good-trixie-systemd");
+    good_boot("trixie", Kind::Systemd);
 }
 
 #[test]
 fn good_boot_trixie_classic() {
-    good_boot("trixie", Kind::Classic, "good-trixie-classic");
+    good_boot("trixie", Kind::Classic);
 }
 
 fn flipped(k: &Kernel) -> (&'static str, Vec<String>) {
@@ -644,7 +733,7 @@ fn flipped_byte_warn_boots_and_measures() {
     let b = boot(&s);
     // The verifier is told: not trusted, naming the module and its verdict
     // (the policy accepts warn mode, so the module is what fails).
-    let (rc, out) = b.attest("any");
+    let (rc, out) = b.attest(&attest::hand_policy(&b, "any"));
     assert_eq!(
         rc, 1,
         "attest trusted a boot with a tampered module:\n{out}"

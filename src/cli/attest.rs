@@ -5,16 +5,15 @@ use std::path::{Path, PathBuf};
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::attest::evidence::read_firmware_log;
 use crate::attest::policy::{self, Policy};
-use crate::attest::{evaluate, load_ak, parse_nonce, read_evidence, render_text, Evidence};
+use crate::attest::{evaluate, load_ak, parse_nonce, read_evidence, render_text};
 use crate::util::read::read_capped;
-use crate::verify::pubkey::PublicKey;
 
 /// `modseal attest`'s arguments.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 trusted; 1 not trusted (or no --policy and no --no-policy; or, with \
---make-policy, the log is not a passing boot); 2 bad input (unreadable or malformed files, a missing \
-firmware log under a policy, unusable AK, malformed or v1 policy, usage)."
+--make-policy, the log or an image is not a passing boot); 2 bad input (unreadable or malformed files, \
+a missing firmware log under a policy, unusable AK, malformed or v1 policy, usage)."
 )]
 pub struct AttestArgs {
     /// The trusted attestation key: PEM (`BEGIN PUBLIC KEY`) or DER SubjectPublicKeyInfo,
@@ -49,15 +48,43 @@ pub struct AttestArgs {
     #[arg(long, conflicts_with = "make_policy")]
     pub json: bool,
     /// Print a policy made from the known-good boot in --log (checked against --quote, --ak
-    /// and --nonce when given); refuses a log that is not a passing boot.
-    #[arg(long, requires = "log")]
+    /// and --nonce when given), or from the files the machine will boot (--trust, --initrd,
+    /// --kernel); refuses a log or an image that is not a passing boot.
+    #[arg(long)]
     pub make_policy: bool,
     /// With --make-policy: also pin the exact module set (path and SHA-256).
     #[arg(long, requires = "make_policy")]
     pub expect_modules: bool,
+    /// With --make-policy and no --log: the trust bundle the boot will use (its SHA-256 is the
+    /// anchor; its sealed PCR and mode are the policy's).
+    #[arg(
+        long,
+        value_name = "BUNDLE",
+        requires = "make_policy",
+        conflicts_with = "log"
+    )]
+    pub trust: Option<PathBuf>,
+    /// With --make-policy: an initramfs image the boot may use (initrd-sha256: its SHA-256;
+    /// without --log its modules are verified against --trust). Repeatable.
+    #[arg(long, value_name = "IMAGE", requires = "make_policy")]
+    pub initrd: Vec<PathBuf>,
+    /// With --make-policy: a kernel image (PE, EFI stub) the boot may use (kernel-sha256: its
+    /// Authenticode SHA-256, what UEFI firmware measures into PCR 4). Repeatable.
+    #[arg(long, value_name = "VMLINUZ", requires = "make_policy")]
+    pub kernel: Vec<PathBuf>,
+    /// With --make-policy: an EFI application the firmware may start before the kernel, such
+    /// as a boot loader (systemd-boot, shim, GRUB): boot-app-sha256, its Authenticode SHA-256
+    /// as measured into PCR 4. Repeatable.
+    #[arg(long, value_name = "EFI", requires = "make_policy")]
+    pub boot_app: Vec<PathBuf>,
+    /// With --make-policy: a kernel command line the boot may have, exactly (default: any).
+    /// Repeatable.
+    #[arg(long, value_name = "TEXT", requires = "make_policy")]
+    pub cmdline: Vec<String>,
 }
 
-fn bad_input(json: bool, msg: &str) -> u8 {
+/// Prints the message of bad input (and, as JSON, a report saying so).
+pub(super) fn bad_input(json: bool, msg: &str) -> u8 {
     // Parser errors can quote the untrusted input: no control characters.
     let msg: String = msg
         .chars()
@@ -69,20 +96,6 @@ fn bad_input(json: bool, msg: &str) -> u8 {
         println!("{doc}");
     }
     EXIT_USAGE
-}
-
-/// The nonce, the AK and the quote directory (with `log`, else its own):
-/// `Err` is the message of bad input.
-fn inputs(
-    dir: &Path,
-    ak_path: &Path,
-    nonce: &str,
-    log: Option<&Path>,
-) -> Result<(Vec<u8>, PublicKey, Evidence), String> {
-    let nonce = parse_nonce(nonce).map_err(|e| format!("--nonce {e}"))?;
-    let ak = load_ak(ak_path).map_err(|e| e.to_string())?;
-    let ev = read_evidence(dir, log).map_err(|e| e.to_string())?;
-    Ok((nonce, ak, ev))
 }
 
 /// `--policy`, or the default one.
@@ -118,11 +131,8 @@ nonce and the records only)";
     EXIT_FAIL
 }
 
-/// `modseal attest`.
+/// `modseal attest` (`--make-policy` is `cli::make_policy`'s).
 pub fn cmd_attest(a: AttestArgs) -> u8 {
-    if a.make_policy {
-        return make_policy(&a);
-    }
     let (Some(ak_path), Some(dir), Some(nonce)) = (&a.ak, &a.quote, &a.nonce) else {
         return bad_input(a.json, "--ak, --quote and --nonce are required");
     };
@@ -174,56 +184,4 @@ pub fn cmd_attest(a: AttestArgs) -> u8 {
     } else {
         EXIT_FAIL
     }
-}
-
-fn make_policy(a: &AttestArgs) -> u8 {
-    let Some(log_path) = &a.log else {
-        return bad_input(false, "--make-policy needs --log");
-    };
-    let log = match read_capped(log_path, crate::measure::MAX_LOG_SIZE) {
-        Ok(b) => b,
-        Err(e) => return bad_input(false, &e.to_string()),
-    };
-    let records = match crate::measure::parse_records(&log) {
-        Ok(r) => r,
-        Err(e) => return bad_input(false, &format!("{}: {e}", log_path.display())),
-    };
-    let policy = match policy::from_log(&records, a.expect_modules) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!(
-                "modseal: refusing to make a policy from {}: {e}",
-                log_path.display()
-            );
-            return EXIT_FAIL;
-        }
-    };
-    match (&a.quote, &a.ak, &a.nonce) {
-        (None, None, None) => {}
-        (Some(dir), Some(ak_path), Some(nonce)) => {
-            let (nonce, ak, ev) = match inputs(dir, ak_path, nonce, Some(log_path)) {
-                Ok(i) => i,
-                Err(e) => return bad_input(false, &e),
-            };
-            match evaluate(&ak, &ev, &nonce, &policy, true) {
-                Ok(r) if r.trusted => {}
-                Ok(r) => {
-                    eprintln!(
-                        "modseal: refusing to make a policy: the quote does not attest the log: {}",
-                        r.verdict
-                    );
-                    return EXIT_FAIL;
-                }
-                Err(e) => return bad_input(false, &e.to_string()),
-            }
-        }
-        _ => {
-            return bad_input(
-                false,
-                "--make-policy checks a quote only with all of --quote, --ak and --nonce",
-            )
-        }
-    }
-    print!("{}", policy.render());
-    EXIT_OK
 }

@@ -16,6 +16,7 @@ pub mod halt;
 pub mod inspect;
 pub mod keys;
 pub mod log;
+mod make_policy;
 pub mod output;
 pub mod predict;
 pub mod progress;
@@ -187,6 +188,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Predict(a) => predict::cmd_predict(a),
         Command::Log(c) => log::cmd_log(c),
         Command::Quote(a) => quote::cmd_quote(a),
+        Command::Attest(a) if a.make_policy => make_policy::make_policy(&a),
         Command::Attest(a) => attest::cmd_attest(a),
         Command::Halt(a) => halt::cmd_halt(a),
     }

@@ -6,4 +6,5 @@ pub mod decompress;
 pub mod initramfs;
 pub mod kernel_image;
 pub mod module;
+pub mod pe;
 pub mod walk;

@@ -256,6 +256,9 @@ pub fn unpack_image(image: &Path, to: &Path, kver: &str) -> PathBuf {
     }
 }
 
+/// The boot loader qemu/boot.sh's UEFI boots start (systemd-boot-efi).
+pub const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+
 /// PCR 7 (sha256) as OVMF measures it at every boot (Secure Boot state and
 /// keys; the same for any kernel, initrd and swtpm), from one probe boot
 /// (qemu/firmware-pcrs.sh) per test process.

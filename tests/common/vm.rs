@@ -52,3 +52,25 @@ pub fn base64_decode(b64: &str, to: &Path) {
         to.display()
     );
 }
+
+/// PCR `pcr` (sha256) as the firmware's event log `log` leaves it before
+/// the initramfs runs: systemd-boot measures the kernel command line into
+/// PCR 12, the PCR modseal measures into, so modseal's records extend that
+/// value rather than zero (`predict --from`, `log replay --from`). Zero when
+/// the log has no event for it, or there is no log.
+pub fn firmware_pcr(log: Option<&Path>, pcr: u8) -> String {
+    let zero = "0".repeat(64);
+    let Some(log) = log else { return zero };
+    let out = super::modseal([
+        "log".as_ref(),
+        "show".as_ref(),
+        "--firmware".as_ref(),
+        log.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", super::describe(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("pcr {pcr} sha256 ")))
+        .map(str::to_owned)
+        .unwrap_or(zero)
+}

@@ -22,10 +22,12 @@
 //! into PCR 12 after any boot.
 
 mod check;
+mod from_host;
 mod from_log;
 mod parse;
 
 pub use check::evaluate;
+pub use from_host::{boot_chain, from_host, ChainFiles, HostInput, HostPolicyError};
 pub use from_log::{from_log, MakePolicyError};
 pub use parse::{LineError, PolicyError};
 
