@@ -57,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
         pcrs: pcrs.to_vec(),
         log: Vec::new(),
         firmware_log: None,
+        cmdline: None,
     };
     if let Ok(r) = attest::evaluate(ak(), &ev, b"nonce", &Policy::default(), false) {
         // Nobody but the AK's TPM can sign: nothing the fuzzer makes is trusted.

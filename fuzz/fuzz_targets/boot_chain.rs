@@ -34,18 +34,25 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let values = firmware::values(&log);
-    let own = firmware::check(&log, &quote_of(&values, true), &[], true);
+    let own = firmware::check(&log, &quote_of(&values, true), 12, true);
     if let Err(e) = &own.result {
         // Only an event whose data does not hash to its digest may fail it.
         assert!(e.contains("is not the hash of its data"), "{e}");
     }
-    let _ = firmware::check(&log, &quote_of(&values, false), &[], true);
+    let _ = firmware::check(&log, &quote_of(&values, false), 12, true);
     let chain = BootChain {
         kernels: vec!["00".repeat(32)],
         initrds: vec!["00".repeat(32)],
         cmdlines: vec!["quiet".into()],
         boot_apps: vec!["11".repeat(32)],
     };
-    let r = boot_chain::check(&log, &chain);
+    let r = boot_chain::check(&log, &chain, None, 12);
     let _ = r.summary(&chain);
+    // Unpinned: the event data doubles as an untrusted command-line copy.
+    let open = BootChain {
+        cmdlines: Vec::new(),
+        ..chain
+    };
+    let copy = log.events.last().map(|e| e.data.as_slice());
+    let _ = boot_chain::check(&log, &open, copy, 12).summary(&open);
 });

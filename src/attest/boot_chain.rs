@@ -16,13 +16,16 @@
 
 use serde::Serialize;
 
+use super::evidence::CMDLINE;
 use super::policy::BootChain;
+use crate::boot::{cmdline_params, shell_options};
 use crate::measure::tcg::{
     event_type_name, Event, FirmwareLog, EV_EFI_ACTION, EV_EFI_BOOT_SERVICES_APPLICATION,
-    EV_EVENT_TAG, EV_SEPARATOR,
+    EV_EVENT_TAG, EV_IPL, EV_NO_ACTION, EV_SEPARATOR,
 };
 use crate::tpm::PcrBank;
 use crate::util::hex;
+use crate::util::text::clip;
 
 /// The EFI stub's tag for the initrd it measured into PCR 9
 /// (`INITRD_EVENT_TAG_ID`, drivers/firmware/efi/libstub/efistub.h).
@@ -114,11 +117,42 @@ fn allowed(list: &[String]) -> String {
 }
 
 /// Checks the firmware log's PCRs 4 and 9 against the policy's boot chain.
-pub fn check(log: &FirmwareLog, boot: &BootChain) -> BootChainReport {
+pub fn check(
+    log: &FirmwareLog,
+    boot: &BootChain,
+    copy: Option<&[u8]>,
+    shared_pcr: u8,
+) -> BootChainReport {
     let mut r = BootChainReport::default();
     kernel(log, boot, &mut r);
-    stub(log, boot, &mut r);
+    stub(log, boot, copy, &mut r);
+    shared(log, shared_pcr, &mut r);
     r
+}
+
+/// modseal's measurement PCR as the firmware log has it: nothing, or one
+/// boot loader's `EV_IPL` of the very command line the EFI stub measured
+/// (systemd-boot's, into PCR 12). The `replay` check starts the PCR at the
+/// firmware log's value, so anything else there would let root absorb
+/// modseal's real records into "firmware" events and replay good ones.
+fn shared(log: &FirmwareLog, pcr: u8, r: &mut BootChainReport) {
+    let events: Vec<&Event> = log
+        .events
+        .iter()
+        .filter(|e| e.pcr == u32::from(pcr) && e.event_type != EV_NO_ACTION)
+        .collect();
+    let cmdline = r.cmdline.as_ref().map(|m| m.sha256.as_str());
+    for (i, e) in events.iter().enumerate() {
+        let ok = i == 0
+            && e.event_type == EV_IPL
+            && measured(e).is_some_and(|m| Some(m.sha256.as_str()) == cmdline);
+        if !ok {
+            r.problems.push(format!(
+                "PCR {pcr} event {}: modseal's PCR may hold, before modseal's records, only a boot loader's EV_IPL of the command line the EFI stub measured into PCR 9",
+                name(e)
+            ));
+        }
+    }
 }
 
 /// PCR 4: every EFI application allowed, the last one a kernel.
@@ -176,7 +210,7 @@ fn kernel(log: &FirmwareLog, boot: &BootChain, r: &mut BootChainReport) {
 
 /// PCR 9: the EFI stub's events only; one allowed initrd; the command
 /// line one of the policy's, when it names any.
-fn stub(log: &FirmwareLog, boot: &BootChain, r: &mut BootChainReport) {
+fn stub(log: &FirmwareLog, boot: &BootChain, copy: Option<&[u8]>, r: &mut BootChainReport) {
     let mut initrds = Vec::new();
     let mut options = Vec::new();
     for e in log.events.iter().filter(|e| e.pcr == INITRD_PCR) {
@@ -215,7 +249,7 @@ fn stub(log: &FirmwareLog, boot: &BootChain, r: &mut BootChainReport) {
             indexes(many)
         )),
     }
-    cmdline(&options, boot, r);
+    cmdline(&options, boot, copy, r);
 }
 
 fn indexes(events: &[&Event]) -> String {
@@ -223,14 +257,19 @@ fn indexes(events: &[&Event]) -> String {
     v.join(", ")
 }
 
-/// The load-options event: at most one; when the policy names command
-/// lines, exactly one, hashing to one of them.
-fn cmdline(options: &[&Event], boot: &BootChain, r: &mut BootChainReport) {
+/// The load-options event: exactly one. When the policy names command
+/// lines, it hashes to one of them. When it names none, the quote's copy
+/// of the command line (`cmdline`) must hash to it and hold no option that
+/// gives a shell before or instead of modseal's checks (`rdinit=`,
+/// `rd.break`, …: with one of them modseal may never have run, and root
+/// can replay a good log into PCR 12 afterwards).
+fn cmdline(options: &[&Event], boot: &BootChain, copy: Option<&[u8]>, r: &mut BootChainReport) {
     let e = match options {
-        [] if boot.cmdlines.is_empty() => return,
         [] => {
-            r.problems
-                .push("PCR 9 holds no command line measured by the EFI stub".into());
+            r.problems.push(
+                "PCR 9 holds no command line measured by the EFI stub: what the kernel was told to run cannot be checked"
+                    .into(),
+            );
             return;
         }
         [e] => *e,
@@ -250,12 +289,18 @@ fn cmdline(options: &[&Event], boot: &BootChain, r: &mut BootChainReport) {
         ));
         return;
     };
-    let ok = boot.cmdlines.is_empty()
-        || boot
-            .cmdlines
-            .iter()
-            .any(|c| hex::lower(&cmdline_digest(c)) == m.sha256);
-    if !ok {
+    if boot.cmdlines.is_empty() {
+        if let Err(problem) = unpinned_cmdline(copy, &m.sha256) {
+            r.problems.push(format!(
+                "PCR 9 event #{} (EFI stub: command line): {problem}",
+                e.index
+            ));
+        }
+    } else if !boot
+        .cmdlines
+        .iter()
+        .any(|c| hex::lower(&cmdline_digest(c)) == m.sha256)
+    {
         r.problems.push(format!(
             "PCR 9 event #{} (EFI stub: command line): sha256 {} is not the digest of a command line the policy allows ({} allowed; the log does not carry the text)",
             e.index,
@@ -264,6 +309,34 @@ fn cmdline(options: &[&Event], boot: &BootChain, r: &mut BootChainReport) {
         ));
     }
     r.cmdline = Some(m);
+}
+
+/// A command line the policy does not pin: the quote's copy, if it is the
+/// one measured (`measured`, hex) and gives no shell; else why not.
+fn unpinned_cmdline(copy: Option<&[u8]>, measured: &str) -> Result<(), String> {
+    let Some(copy) = copy else {
+        return Err(format!(
+            "the policy pins no command line and the quote carries no copy of it ({CMDLINE}) to check for options that bypass modseal"
+        ));
+    };
+    let text = std::str::from_utf8(copy)
+        .map_err(|_| format!("the quote's {CMDLINE} is not UTF-8 text"))?;
+    // /proc/cmdline ends in a newline the firmware never passed.
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    if hex::lower(&cmdline_digest(text)) != measured {
+        return Err(format!(
+            "sha256 {measured} is not the digest of the quote's {CMDLINE} (\"{}\")",
+            clip(text)
+        ));
+    }
+    let shells = shell_options(&cmdline_params(text));
+    if !shells.is_empty() {
+        return Err(format!(
+            "{} on the command line can give a shell before or instead of modseal's checks; a policy that pins this exact command line (cmdline) allows it",
+            shells.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 impl BootChainReport {

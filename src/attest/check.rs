@@ -141,12 +141,17 @@ pub fn evaluate(
         .collect();
     let starts = firmware
         .as_ref()
-        .map(|f| super::firmware::shared_starts(&super::firmware::values(f), &records))
+        .map(|f| super::firmware::shared_starts(&super::firmware::values(f), policy.pcr))
         .unwrap_or_default();
     let (replay_result, replays) = replay_all(&records, &digest_errors, &pcrs, policy, &starts);
     checks.push(CheckName::Replay, replay_result, "log replay mismatch");
-    let (firmware_replay, boot_chain) =
-        check_firmware(firmware.as_ref(), &pcrs, &records, policy, &mut checks);
+    let (firmware_replay, boot_chain) = check_firmware(
+        firmware.as_ref(),
+        ev.cmdline.as_deref(),
+        &pcrs,
+        policy,
+        &mut checks,
+    );
 
     let violations = policy::evaluate(policy, &records);
     let policy_result = match violations.first() {
@@ -204,8 +209,8 @@ const NO_BOOT_CHAIN: &str = "no boot chain in the policy (--no-policy): the kern
 /// Checks 6 and 7: the firmware log's replay and the boot chain in it.
 fn check_firmware(
     firmware: Option<&FirmwareLog>,
+    cmdline: Option<&[u8]>,
     pcrs: &PcrValues,
-    records: &[Record],
     policy: &Policy,
     checks: &mut Checks,
 ) -> (Vec<ReplayReport>, Option<BootChainReport>) {
@@ -217,7 +222,7 @@ fn check_firmware(
         checks.skip(CheckName::BootChain, NO_BOOT_CHAIN);
         return (Vec::new(), None);
     };
-    let fw = super::firmware::check(log, pcrs, records, policy.boot.is_some());
+    let fw = super::firmware::check(log, pcrs, policy.pcr, policy.boot.is_some());
     checks.push(
         CheckName::FirmwareReplay,
         fw.result,
@@ -227,7 +232,7 @@ fn check_firmware(
         checks.skip(CheckName::BootChain, NO_BOOT_CHAIN);
         return (fw.reports, None);
     };
-    let report = super::boot_chain::check(log, boot);
+    let report = super::boot_chain::check(log, boot, cmdline, policy.pcr);
     let result = match report.problems.as_slice() {
         [] => Ok(report.summary(boot)),
         [one] => Err(one.clone()),
@@ -651,6 +656,7 @@ mod tests {
                 pcrs,
                 log,
                 firmware_log: None,
+                cmdline: None,
             },
         }
     }

@@ -36,8 +36,11 @@ pub const AK_NAME: &str = "ak.name";
 pub const NONCE: &str = "nonce";
 /// The firmware's event log, named as securityfs names it.
 pub const FIRMWARE_LOG: &str = "binary_bios_measurements";
+/// The kernel command line the machine booted with (`/proc/cmdline`): the
+/// EFI stub measured only its digest, which this copy must match.
+pub const CMDLINE: &str = "cmdline";
 /// Every file a quote directory may hold.
-pub const QUOTE_FILES: [&str; 8] = [
+pub const QUOTE_FILES: [&str; 9] = [
     QUOTE_MSG,
     QUOTE_SIG,
     QUOTE_PCRS,
@@ -46,6 +49,7 @@ pub const QUOTE_FILES: [&str; 8] = [
     AK_PUB,
     NONCE,
     FIRMWARE_LOG,
+    CMDLINE,
 ];
 
 /// A quote file larger than this is refused (a real one is under 1 KiB).
@@ -87,6 +91,8 @@ pub struct Evidence {
     pub log: Vec<u8>,
     /// The firmware's event log, if there is one.
     pub firmware_log: Option<FirmwareLogFile>,
+    /// The copy of the kernel command line, if there is one.
+    pub cmdline: Option<Vec<u8>>,
 }
 
 /// The firmware's event log as read, and where from (for messages).
@@ -131,12 +137,17 @@ pub fn read_evidence(dir: &Path, log: Option<&Path>) -> Result<Evidence, Evidenc
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         _ => Some(read_firmware_log(&fw_path)?),
     };
+    let cmdline = match std::fs::symlink_metadata(dir.join(CMDLINE)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        _ => Some(q(CMDLINE)?),
+    };
     Ok(Evidence {
         msg: q(QUOTE_MSG)?,
         sig: q(QUOTE_SIG)?,
         pcrs: q(QUOTE_PCRS)?,
         log: read_capped(&log_path, crate::measure::MAX_LOG_SIZE)?,
         firmware_log,
+        cmdline,
     })
 }
 

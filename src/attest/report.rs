@@ -240,7 +240,7 @@ pub fn not_checked(policy: &Policy, have_firmware_log: bool) -> Vec<String> {
             "the command line (PCR 9)".to_owned(),
         ]),
         Some(b) if b.cmdlines.is_empty() => {
-            out.push("the command line (the policy pins none)".to_owned())
+            out.push("the command line as a whole (the policy pins none; only the options that bypass modseal are refused)".to_owned())
         }
         Some(_) => {}
     }

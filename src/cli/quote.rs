@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use crate::attest::ak::{read_cached_public, update_ak_dir, AkAlg};
-use crate::attest::evidence::{prepare_out_dir, AK_NAME, AK_PEM, FIRMWARE_LOG};
+use crate::attest::evidence::{prepare_out_dir, AK_NAME, AK_PEM, CMDLINE, FIRMWARE_LOG};
 use crate::attest::nonce::parse_nonce;
 use crate::attest::quote::{
     make_quote, parse_handle, QuoteError, QuoteOutput, QuoteRequest, DEFAULT_AK_DIR,
@@ -63,9 +63,14 @@ pub struct QuoteArgs {
     /// binary_bios_measurements (a verifier's policy needs it).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_FIRMWARE_LOG)]
     pub firmware_log: PathBuf,
-    /// Quote without the firmware's event log.
+    /// Quote without the firmware's event log (and without the command line).
     #[arg(long, conflicts_with = "firmware_log")]
     pub no_firmware_log: bool,
+    /// The kernel command line the machine booted with, copied beside the
+    /// firmware log as `cmdline`: the EFI stub measured only its digest,
+    /// and a verifier whose policy does not pin it checks this copy.
+    #[arg(long, value_name = "FILE", default_value = "/proc/cmdline")]
+    pub cmdline: PathBuf,
     /// Output directory (replaced as a whole).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -73,6 +78,10 @@ pub struct QuoteArgs {
     #[command(flatten)]
     pub tcti: crate::cli::seal::TctiArgs,
 }
+
+/// A command line longer than this is not one (x86 takes 2 KiB, a
+/// firmware's load options a little more).
+const MAX_CMDLINE_FILE: usize = 64 * 1024;
 
 /// Where the kernel shows the firmware's event log (securityfs).
 pub const DEFAULT_FIRMWARE_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
@@ -95,6 +104,7 @@ struct Plan {
     out: PathBuf,
     log: Option<PathBuf>,
     firmware_log: Option<Vec<u8>>,
+    cmdline: Option<Vec<u8>>,
 }
 
 /// Parses the arguments; `Err` is the exit status of a usage error, printed.
@@ -117,10 +127,12 @@ fn plan(args: &QuoteArgs) -> Result<Plan, u8> {
             }
         }
     }
-    let firmware_log = if args.no_firmware_log {
-        None
+    let (firmware_log, cmdline) = if args.no_firmware_log {
+        (None, None)
     } else {
-        Some(read_firmware_log(&args.firmware_log)?)
+        let cmdline = crate::util::read::read_capped(&args.cmdline, MAX_CMDLINE_FILE)
+            .map_err(|e| usage(format!("--cmdline {e}")))?;
+        (Some(read_firmware_log(&args.firmware_log)?), Some(cmdline))
     };
     Ok(Plan {
         nonce,
@@ -129,6 +141,7 @@ fn plan(args: &QuoteArgs) -> Result<Plan, u8> {
         out,
         log,
         firmware_log,
+        cmdline,
     })
 }
 
@@ -201,6 +214,9 @@ fn write(ak_dir: &Path, plan: &Plan, q: &QuoteOutput) -> Result<(), u8> {
     let mut files = q.files(&plan.nonce).map_err(failed)?;
     if let Some(fw) = &plan.firmware_log {
         files.push((FIRMWARE_LOG, fw.clone()));
+    }
+    if let Some(c) = &plan.cmdline {
+        files.push((CMDLINE, c.clone()));
     }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
     crate::util::fs::write_dir_replacing(&plan.out, &refs)

@@ -243,6 +243,28 @@ fn attestation_binds_the_boot_chain() {
     let (rc, out) = sd.attest(&policy);
     assert_untrusted(rc, &out, "another command line", &["PCR 9", "command line"]);
 
+    // Unpinned, the command line is checked in the quote's copy of
+    // /proc/cmdline: one that is not what the stub measured, or none.
+    let own = sd.own_policy();
+    let copy = std::fs::read_to_string(sd.quote_dir().join("cmdline")).unwrap();
+    assert_eq!(
+        copy.trim_end(),
+        booted,
+        "the quote's cmdline is not /proc/cmdline"
+    );
+    let dir = with_firmware_log(sd, "cmdline-edited", &std::fs::read(fw_log(sd)).unwrap());
+    std::fs::write(dir.join("cmdline"), format!("{booted} rdinit=/bin/sh\n")).unwrap();
+    let (rc, out) = sd.attest_quote(&dir, &own);
+    assert_untrusted(
+        rc,
+        &out,
+        "an edited cmdline copy",
+        &["PCR 9", "is not the digest of the quote's cmdline"],
+    );
+    std::fs::remove_file(dir.join("cmdline")).unwrap();
+    let (rc, out) = sd.attest_quote(&dir, &own);
+    assert_untrusted(rc, &out, "no cmdline copy", &["PCR 9", "carries no copy"]);
+
     // Another kernel than the policy's.
     let trixie = kernel("trixie");
     let policy = sd.host_policy("other-kernel-policy", &[&sd.image], &[&trixie.vmlinuz]);

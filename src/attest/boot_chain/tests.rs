@@ -22,7 +22,8 @@ fn chain() -> BootChain {
     BootChain {
         kernels: vec![FIRMWARE_KERNEL.into()],
         initrds: vec![FIRMWARE_INITRD.into()],
-        cmdlines: Vec::new(),
+        // The probe boot's command line has rdinit=: pinned, it is allowed.
+        cmdlines: vec![firmware_cmdline().into()],
         boot_apps: Vec::new(),
     }
 }
@@ -60,7 +61,7 @@ fn the_stub_measures_the_command_line_as_utf16_with_its_nul() {
 #[test]
 fn the_real_boot_is_the_policy_s() {
     let log = firmware_log();
-    let r = check(&log, &chain());
+    let r = check(&log, &chain(), None, 12);
     assert!(r.problems.is_empty(), "{r:?}");
     assert_eq!(
         r.kernel,
@@ -74,7 +75,7 @@ fn the_real_boot_is_the_policy_s() {
     assert!(r.boot_apps.is_empty());
     let mut b = chain();
     b.cmdlines = vec!["quiet".into(), firmware_cmdline().into()];
-    let r = check(&log, &b);
+    let r = check(&log, &b, None, 12);
     assert!(r.problems.is_empty(), "{r:?}");
     assert_eq!(
         r.summary(&b),
@@ -85,7 +86,7 @@ fn the_real_boot_is_the_policy_s() {
 #[test]
 fn each_link_of_the_chain_is_named() {
     let log = firmware_log();
-    let problems = |b: &BootChain| check(&log, b).problems;
+    let problems = |b: &BootChain| check(&log, b, None, 12).problems;
     let mut b = chain();
     b.kernels = vec![other()];
     assert_eq!(
@@ -114,6 +115,59 @@ fn each_link_of_the_chain_is_named() {
 }
 
 /// The log with `edit` applied to its events.
+#[test]
+fn a_command_line_the_policy_does_not_pin_is_checked_in_the_quote_s_copy() {
+    let mut b = chain();
+    b.cmdlines.clear();
+    let log = firmware_log();
+    let problems = |log: &FirmwareLog, copy: Option<&[u8]>| check(log, &b, copy, 12).problems;
+    // No copy: nothing says what the kernel was told.
+    let p = problems(&log, None);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("PCR 9 event #21 (EFI stub: command line): the policy pins no command line and the quote carries no copy"), "{p:?}");
+    // A copy that is not what was measured.
+    let p = problems(&log, Some(b"console=ttyS0 quiet\n"));
+    assert!(
+        p[0].contains("is not the digest of the quote's cmdline (\"console=ttyS0 quiet\")"),
+        "{p:?}"
+    );
+    // The measured one (with /proc/cmdline's newline): the probe boot ran
+    // its own /init (rdinit=), which modseal's checks never see.
+    let copy = format!("{}\n", firmware_cmdline());
+    let p = problems(&log, Some(copy.as_bytes()));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("rdinit=/init on the command line can give a shell"),
+        "{p:?}"
+    );
+    // A command line without such options, measured: allowed.
+    let clean = "console=ttyS0 root=/dev/vda rw quiet";
+    let measured = edited(|ev| {
+        for (alg, d) in &mut ev[20].digests {
+            if *alg == TPM_ALG_SHA256 {
+                *d = cmdline_digest(clean);
+            }
+        }
+    });
+    assert_eq!(
+        problems(&measured, Some(clean.as_bytes())),
+        Vec::<String>::new()
+    );
+    let shell = "console=ttyS0 rd.break=pre-mount";
+    let measured = edited(|ev| {
+        for (alg, d) in &mut ev[20].digests {
+            if *alg == TPM_ALG_SHA256 {
+                *d = cmdline_digest(shell);
+            }
+        }
+    });
+    let p = problems(&measured, Some(shell.as_bytes()));
+    assert!(
+        p[0].contains("rd.break=pre-mount on the command line"),
+        "{p:?}"
+    );
+}
+
 fn edited(edit: impl FnOnce(&mut Vec<Event>)) -> FirmwareLog {
     let mut log = firmware_log();
     edit(&mut log.events);
@@ -139,7 +193,7 @@ fn relabelled_or_extra_events_in_pcrs_4_and_9_are_refused() {
             ev.insert(22, good);
         })
     };
-    let p = |log: &FirmwareLog| check(log, &chain()).problems;
+    let p = |log: &FirmwareLog| check(log, &chain(), None, 12).problems;
     let as_options = good_after_bad(&|e| e.data = tag(LOAD_OPTIONS_EVENT_TAG_ID, b"x\0"));
     assert_eq!(
         p(&as_options),
@@ -184,7 +238,7 @@ fn relabelled_or_extra_events_in_pcrs_4_and_9_are_refused() {
     );
     let mut b = chain();
     b.boot_apps.push(other());
-    let r = check(&shim, &b);
+    let r = check(&shim, &b, None, 12);
     assert!(r.problems.is_empty(), "{r:?}");
     assert_eq!(r.boot_apps.len(), 1);
     // The command line pinned but not measured.
@@ -194,8 +248,8 @@ fn relabelled_or_extra_events_in_pcrs_4_and_9_are_refused() {
         ev.remove(20);
     });
     assert_eq!(
-        check(&no_options, &b).problems,
-        ["PCR 9 holds no command line measured by the EFI stub"]
+        check(&no_options, &b, None, 12).problems,
+        ["PCR 9 holds no command line measured by the EFI stub: what the kernel was told to run cannot be checked"]
     );
 }
 
@@ -275,6 +329,7 @@ fn uefi(measured: &FirmwareLog, shipped: Option<Vec<u8>>, pcrs: &[u8]) -> Uefi {
                 path: "q/binary_bios_measurements".into(),
                 bytes,
             }),
+            cmdline: None,
         },
     }
 }
@@ -352,10 +407,23 @@ fn a_real_uefi_boot_is_trusted_and_its_pcrs_are_the_guest_s() {
         (fw9.result, fw9.records.clone()),
         (ReplayResult::Match, vec![21, 22])
     );
-    // Without a cmdline line the command line is listed as not checked.
-    let r = attest(&u, chain());
-    assert!(r.trusted);
-    assert_eq!(r.not_checked, ["the command line (the policy pins none)"]);
+    // Without a cmdline line the quote must carry the command line, and
+    // this one ran its own /init (rdinit=).
+    let mut open = chain();
+    open.cmdlines.clear();
+    let r = attest(&u, open);
+    assert!(!r.trusted);
+    assert!(
+        failure(&r)
+            .1
+            .contains("the quote carries no copy of it (cmdline)"),
+        "{}",
+        r.verdict
+    );
+    assert_eq!(
+        r.not_checked,
+        ["the command line as a whole (the policy pins none; only the options that bypass modseal are refused)"]
+    );
 }
 
 fn failure(r: &Report) -> (CheckName, String) {
@@ -475,12 +543,11 @@ fn pcrs_4_and_9_must_be_quoted_and_the_log_must_parse() {
     assert_eq!(r.checks[6].status, Status::Skipped);
 }
 
-#[test]
-fn a_pcr_shared_with_modseal_s_records_starts_at_the_firmware_s_value() {
-    // A stub that measured into PCR 12 before the initramfs ran.
+/// The real log with `event` appended in PCR 12, quoted after modseal's
+/// two records extended it: what `evaluate` makes of it.
+fn shared_pcr12(event: impl FnOnce(&[Event]) -> Event) -> Report {
     let log = edited(|ev| {
-        let mut e = ev[12].clone();
-        e.pcr = 12;
+        let e = event(ev);
         ev.push(e);
     });
     let bytes = encode_firmware_log(&log.events);
@@ -502,9 +569,48 @@ fn a_pcr_shared_with_modseal_s_records_starts_at_the_firmware_s_value() {
         pcrs: values.to_serialized().unwrap(),
         ..u.ev.clone()
     };
-    let r = evaluate(&u.ak, &ev, NONCE, &policy(chain()), true).unwrap();
+    evaluate(&u.ak, &ev, NONCE, &policy(chain()), true).unwrap()
+}
+
+#[test]
+fn a_pcr_shared_with_modseal_s_records_starts_at_the_firmware_s_value() {
+    // systemd-boot measured the command line into PCR 12 (EV_IPL, the same
+    // digest as the stub's load options) before the initramfs ran.
+    let r = shared_pcr12(|ev| Event {
+        pcr: 12,
+        event_type: EV_IPL,
+        data: cmdline_bytes(),
+        ..ev[20].clone()
+    });
     assert!(r.trusted, "{}", render_text(&r));
     assert!(
         render_text(&r).contains("; PCR(s) 12 continue with modseal's records: checked by replay")
     );
+    // Anything else there could absorb modseal's real records: refused.
+    let r = shared_pcr12(|ev| Event {
+        pcr: 12,
+        ..ev[12].clone()
+    });
+    assert!(!r.trusted);
+    assert!(
+        failure(&r).1.contains("PCR 12 event #25 (EV_EFI_ACTION): modseal's PCR may hold, before modseal's records, only a boot loader's EV_IPL of the command line"),
+        "{}",
+        render_text(&r)
+    );
+    let r = shared_pcr12(|ev| Event {
+        pcr: 12,
+        event_type: EV_IPL,
+        digests: ev[21].digests.clone(),
+        ..ev[20].clone()
+    });
+    assert!(!r.trusted, "{}", render_text(&r));
+}
+
+fn cmdline_bytes() -> Vec<u8> {
+    let mut b: Vec<u8> = firmware_cmdline()
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    b.extend([0, 0]);
+    b
 }

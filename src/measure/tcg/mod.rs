@@ -18,6 +18,8 @@ pub const EV_NO_ACTION: u32 = 0x3;
 pub const EV_SEPARATOR: u32 = 0x4;
 /// `EV_EVENT_TAG`: a tagged event (`TCG_PCClientTaggedEvent`).
 pub const EV_EVENT_TAG: u32 = 0x6;
+/// `EV_IPL`: what a boot loader measured (systemd-boot: the command line).
+pub const EV_IPL: u32 = 0xD;
 /// `EV_EFI_BOOT_SERVICES_APPLICATION`: a UEFI application the firmware
 /// loaded (its digest is the PE image's Authenticode hash).
 pub const EV_EFI_BOOT_SERVICES_APPLICATION: u32 = 0x8000_0003;

@@ -87,6 +87,17 @@ pub enum TcgError {
         /// The algorithm id.
         alg: u16,
     },
+    /// An event carries two digests of one algorithm: one would be
+    /// extended and the other read, so the log could say two things.
+    #[error("event {index} at byte offset {offset}: a second digest of algorithm {alg:#06x}")]
+    DuplicateAlgorithm {
+        /// Where the second `hashAlg` is.
+        offset: usize,
+        /// The event.
+        index: usize,
+        /// The algorithm id.
+        alg: u16,
+    },
     /// An event's data is larger than what is left of the log.
     #[error("event {index} at byte offset {offset}: event size {size} is more than the {left} bytes left")]
     EventTooLarge {
@@ -284,6 +295,13 @@ fn event2(c: &mut Cursor<'_>, spec: &SpecId) -> Result<Event, TcgError> {
             index: c.index,
             alg,
         })?;
+        if digests.iter().any(|(a, _)| *a == alg) {
+            return Err(TcgError::DuplicateAlgorithm {
+                offset: at,
+                index: c.index,
+                alg,
+            });
+        }
         digests.push((alg, c.take(size, "digest")?.to_vec()));
     }
     let data = c.sized_data()?;

@@ -159,6 +159,28 @@ fn algorithm_not_in_header_is_an_error() {
 }
 
 #[test]
+fn a_second_digest_of_one_algorithm_is_an_error() {
+    // Replay would extend both and a reader see the first: the attacker's
+    // way to hide a measured initrd behind a good one.
+    let mut log = header(&[(SHA1, 20), (SHA256, 32)]);
+    let at = log.len() + 12 + 2 + 32;
+    log.extend(event(
+        9,
+        0x6,
+        &[(SHA256, vec![1; 32]), (SHA256, vec![2; 32])],
+        &[0; 4],
+    ));
+    assert_eq!(
+        parse(&log),
+        Err(TcgError::DuplicateAlgorithm {
+            offset: at,
+            index: 1,
+            alg: SHA256
+        })
+    );
+}
+
+#[test]
 fn huge_sizes_are_errors() {
     // An event size past the end.
     let mut log = header(&[(SHA256, 32)]);
