@@ -122,11 +122,16 @@ mkdir -p "$work/unpacked"
 (cd "$work/unpacked" && cpio -idm --quiet --no-absolute-filenames < "$work/initrd.img")
 image_modules=$work/unpacked/usr/lib/modules/$KVER
 [ -d "$image_modules" ] || image_modules=$work/unpacked/lib/modules/$KVER
+# systemd-boot measured the command line into PCR 12 before the initramfs
+# ran: modseal's records extend that value (the firmware log has it).
+from=$("$bin" log show --firmware "$work/binary_bios_measurements" | sed -n 's/^pcr 12 sha256 //p')
+from=${from:-$(printf '0%.0s' $(seq 64))}
 predicted=$("$bin" predict --trust "$work/etc/trust.bundle" --modules "$image_modules" \
-    --root "$work/unpacked" --mode enforce --stage early --stage pre-pivot 2>/dev/null)
-replayed=$("$bin" log replay "$work/tpm2-measure.log" | sed -n 's/^pcr 12 sha256 //p')
+    --root "$work/unpacked" --mode enforce --stage early --stage pre-pivot --from "$from" 2>/dev/null)
+replayed=$("$bin" log replay --from "$from" "$work/tpm2-measure.log" | sed -n 's/^pcr 12 sha256 //p')
 
 step "PCR 12 (sha256)"
+echo "   before modseal:        $from (systemd-boot's measurement of the command line)"
 echo "   read in the guest:     $pcr"
 echo "   modseal predict:       $predicted"
 echo "   event log replays to:  $replayed"
