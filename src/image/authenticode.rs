@@ -354,3 +354,41 @@ fn check_signer(
     let anchor = path.last().copied().unwrap_or(signer).clone();
     Ok((signer.clone(), anchor))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(length: u32, revision: u16, kind: u16, body: &[u8], pad: usize) -> Vec<u8> {
+        let mut t = length.to_le_bytes().to_vec();
+        t.extend_from_slice(&revision.to_le_bytes());
+        t.extend_from_slice(&kind.to_le_bytes());
+        t.extend_from_slice(body);
+        t.resize(t.len() + pad, 0);
+        t
+    }
+
+    #[test]
+    fn the_wrapper_follows_the_kernels_rules() {
+        let body = [0x30, 0x03, 0x02, 0x01, 0x01];
+        let good = table(13, 0x0200, 2, &body, 3);
+        assert_eq!(strip_wrapper(&good).unwrap(), &body[..]);
+        let err = |t: &[u8]| strip_wrapper(t).unwrap_err().to_string();
+        assert!(err(&good[..4]).contains("shorter than its header"));
+        assert!(err(&table(13, 0x0200, 2, &body, 11)).contains("does not fill"));
+        assert!(err(&table(13, 0x0100, 2, &body, 3)).contains("revision 0x0100"));
+        assert!(err(&table(13, 0x0200, 1, &body, 3)).contains("type 0x0001"));
+        assert!(err(&table(10, 0x0200, 2, &body[..2], 6)).contains("no signature data"));
+    }
+
+    #[test]
+    fn garbage_is_refused_without_panics() {
+        assert!(matches!(
+            verify_image(b"MZ", &[]),
+            Err(AuthenticodeError::NotPe(_))
+        ));
+        let e = verify_image(&[0u8; 64], &[]).unwrap_err().to_string();
+        assert_eq!(e, "not a PE image: no MZ signature");
+        assert!(indirect_data(&[0x30, 0x00]).is_err());
+    }
+}
