@@ -67,4 +67,16 @@ stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
 [ ! -f "$stub" ] || cp "$stub" "$p/systemd-stub"
 vmlinuz=$(sed -n 's/^VMLINUZ=//p' "$here/../.cache/kernels/bookworm/env" 2>/dev/null || true)
 [ -z "$vmlinuz" ] || [ ! -f "$vmlinuz" ] || head -c 65536 "$vmlinuz" > "$p/vmlinuz-head"
-echo "seeds in $d, $k and $p"
+# authenticode: the stub, unsigned and signed with a throwaway key (sbsign);
+# small, and whole (the digest covers the whole file, so a cut kernel would
+# never get past the digest check).
+a="$here/corpus/authenticode"
+mkdir -p "$a"
+if [ -f "$stub" ] && command -v sbsign >/dev/null; then
+    openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=fuzz-signer -days 1 \
+        -addext extendedKeyUsage=codeSigning \
+        -keyout "$tmp/sb.key" -out "$tmp/sb.pem" 2>/dev/null
+    cp "$stub" "$a/stub-unsigned"
+    sbsign --key "$tmp/sb.key" --cert "$tmp/sb.pem" --output "$a/stub-signed" "$stub" 2>/dev/null
+fi
+echo "seeds in $d, $k, $p and $a"

@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(hashed <= 2 * len);
     if let Some(t) = &img.certificate_table {
         assert_eq!(t.end, len);
-        assert_eq!(img.certificate_table_bytes().map(<[u8]>::len), Some((t.end - t.start) as usize));
+        assert_eq!(
+            img.certificate_table_bytes().map(<[u8]>::len),
+            Some((t.end - t.start) as usize)
+        );
     }
     assert_eq!(pe::authenticode_sha256(data), Ok(img.authenticode_sha256()));
 });

@@ -1,6 +1,7 @@
 //! Files as they are stored: decompression, kernel images, initramfs
 //! archives and module trees.
 
+pub mod authenticode;
 pub mod compression;
 pub mod decompress;
 pub mod initramfs;

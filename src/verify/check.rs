@@ -150,7 +150,7 @@ fn check_module_denied(
 }
 
 /// Step 3a: the digest algorithm.
-fn supported_hash(lookup: HashLookup) -> Result<HashAlgo, Error> {
+pub fn supported_hash(lookup: HashLookup) -> Result<HashAlgo, Error> {
     match lookup {
         HashLookup::Supported(h) => Ok(h),
         HashLookup::Refused(name) => Err(Error::RefusedHash { name }),
@@ -160,7 +160,7 @@ fn supported_hash(lookup: HashLookup) -> Result<HashAlgo, Error> {
 
 /// Step 3b: the signature algorithm, which must agree with the digest
 /// algorithm when it names a hash.
-fn signature_family(oid: &[u8], hash: HashAlgo) -> Result<KeyFamily, Error> {
+pub fn signature_family(oid: &[u8], hash: HashAlgo) -> Result<KeyFamily, Error> {
     match sig_alg_from_oid(oid) {
         // The kernel's pkcs7_sig_note_pkey_algo() takes only rsaEncryption
         // for RSA in a SignerInfo and refuses the combined OIDs (-ENOPKG).
@@ -178,7 +178,7 @@ fn signature_family(oid: &[u8], hash: HashAlgo) -> Result<KeyFamily, Error> {
 }
 
 /// Step 4a: the certificates the message carries, all of which must parse.
-fn message_certificates(ders: &[&[u8]]) -> Result<Vec<Certificate>, Error> {
+pub fn message_certificates(ders: &[&[u8]]) -> Result<Vec<Certificate>, Error> {
     ders.iter()
         .enumerate()
         .map(|(i, der)| {
@@ -203,7 +203,7 @@ fn refuse_signed_attributes(info: &SignerInfo<'_>, family: KeyFamily) -> Result<
 }
 
 /// Step 4c: the signer's key, of the family the signature algorithm names.
-fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey, Error> {
+pub fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey, Error> {
     let key = signer
         .key
         .as_ref()

@@ -13,6 +13,9 @@ pub mod pubkey;
 pub mod rsa_public;
 mod verdict;
 
-pub use check::{verify_module, MAX_MODULE_SIZE};
+pub use check::{
+    message_certificates, signature_family, signer_key, supported_hash, verify_module,
+    MAX_MODULE_SIZE,
+};
 pub use error::Error;
 pub use verdict::{Options, Report, Verdict};

@@ -2,6 +2,10 @@
 //! signer named by issuer+serial or by subject key identifier, optional signed
 //! attributes, optional certificates (used as untrusted intermediates, as the
 //! kernel does).
+//!
+//! The same reader takes an Authenticode signature ([`parse_embedded`]): the
+//! content is then embedded and of another type (`SpcIndirectDataContent`),
+//! as the kernel's `pkcs7_parser.c` takes both under one grammar.
 
 use asn1_rs::Class;
 
@@ -54,6 +58,17 @@ pub enum Pkcs7ErrorKind {
     /// The encapsulated content type is not id-data.
     #[error("encapsulated content type is not data (the kernel refuses it)")]
     NotData,
+    /// The encapsulated content type is not the one the caller expects.
+    #[error("encapsulated content type {oid} is not {expected}")]
+    ContentType {
+        /// The content type found, dotted.
+        oid: String,
+        /// The one expected, dotted.
+        expected: String,
+    },
+    /// Embedded content was expected and is absent.
+    #[error("content is detached; it must be embedded")]
+    DetachedContent,
     /// The content is embedded rather than detached.
     #[error("content is embedded; a module signature is detached")]
     EmbeddedContent,
@@ -103,8 +118,8 @@ pub enum Pkcs7ErrorKind {
     /// messageDigest twice, or not an OCTET STRING.
     #[error("messageDigest attribute repeated or not an OCTET STRING")]
     BadMessageDigest,
-    /// contentType twice, or not id-data.
-    #[error("contentType attribute repeated or not id-data")]
+    /// contentType twice, or not the encapsulated content's type.
+    #[error("contentType attribute repeated or not the encapsulated content's type")]
     BadContentType,
     /// Signed attributes without messageDigest.
     #[error("signed attributes lack messageDigest")]
@@ -192,9 +207,41 @@ pub struct SignerInfo<'a> {
     pub signature: &'a [u8],
 }
 
+/// Embedded content (`encapContentInfo.eContent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Embedded<'a> {
+    /// The content's element as encoded, header included.
+    pub raw: &'a [u8],
+    /// Its content bytes, without the header: what the messageDigest
+    /// attribute covers (the kernel's `pkcs7->data`, RFC 2315 §9.3).
+    pub content: &'a [u8],
+    /// Where the element starts in the PKCS#7 blob.
+    pub offset: usize,
+}
+
+/// What the encapsulated content must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// id-data, detached: a module signature.
+    DetachedData,
+    /// This type (OID content), embedded.
+    Embedded(&'static [u8]),
+}
+
+impl Expected {
+    fn content_type(self) -> &'static [u8] {
+        match self {
+            Expected::DetachedData => OID_PKCS7_DATA,
+            Expected::Embedded(oid) => oid,
+        }
+    }
+}
+
 /// A parsed module signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedData<'a> {
+    /// The embedded content; `None` for a module signature (detached).
+    pub embedded: Option<Embedded<'a>>,
     /// DER of the certificates the message carries (untrusted).
     pub certificates: Vec<&'a [u8]>,
     /// The signer.
@@ -205,6 +252,20 @@ pub struct SignedData<'a> {
 
 /// Parses a DER ContentInfo holding a detached SignedData.
 pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
+    parse_as(input, Expected::DetachedData)
+}
+
+/// Parses a DER ContentInfo holding a SignedData whose content, of type
+/// `content_type` (OID content bytes), is embedded, and whose contentType
+/// attribute, if it has signed attributes, names that type.
+pub fn parse_embedded<'a>(
+    input: &'a [u8],
+    content_type: &'static [u8],
+) -> Result<SignedData<'a>, Pkcs7Error> {
+    parse_as(input, Expected::Embedded(content_type))
+}
+
+fn parse_as(input: &[u8], expected: Expected) -> Result<SignedData<'_>, Pkcs7Error> {
     let mut top = Reader::new(input);
     let mut content_info = top.sequence("ContentInfo")?;
     // Bytes after the ContentInfo (still inside sig_len) are not refused:
@@ -226,17 +287,21 @@ pub fn parse(input: &[u8]) -> Result<SignedData<'_>, Pkcs7Error> {
     let mut wrapper = Reader::inside(&explicit, "ContentInfo.content")?;
     let sd = wrapper.sequence("SignedData")?;
     wrapper.finish("ContentInfo.content")?;
-    let (certificates, signer) = signed_data(sd)?;
+    let (embedded, certificates, signer) = signed_data(sd, expected)?;
     let trailing = input.len() - top.offset();
     Ok(SignedData {
+        embedded,
         certificates,
         signer,
         trailing,
     })
 }
 
+/// What a SignedData holds: embedded content, certificates, the signer.
+type SignedDataParts<'a> = (Option<Embedded<'a>>, Vec<&'a [u8]>, SignerInfo<'a>);
+
 /// The SignedData's content: its certificates and its one SignerInfo.
-fn signed_data(mut sd: Reader<'_>) -> Result<(Vec<&[u8]>, SignerInfo<'_>), Pkcs7Error> {
+fn signed_data(mut sd: Reader<'_>, expected: Expected) -> Result<SignedDataParts<'_>, Pkcs7Error> {
     let version = sd.small_uint("SignedData.version")?;
     if !matches!(version, 1 | 3) {
         return Err(invalid(
@@ -249,7 +314,7 @@ fn signed_data(mut sd: Reader<'_>) -> Result<(Vec<&[u8]>, SignerInfo<'_>), Pkcs7
     while !algs.is_empty() {
         algorithm_identifier(&mut algs, "digestAlgorithms")?;
     }
-    encap_content_info(&mut sd)?;
+    let embedded = encap_content_info(&mut sd, expected)?;
     let certificates = certificates(&mut sd)?;
     // CRLs are ignored by the kernel; skip them when present.
     sd.optional_context(1, "SignedData.crls")?;
@@ -261,20 +326,46 @@ fn signed_data(mut sd: Reader<'_>) -> Result<(Vec<&[u8]>, SignerInfo<'_>), Pkcs7
     if !infos_r.is_empty() {
         return Err(invalid(Pkcs7ErrorKind::MultipleSigners, infos_r.offset()));
     }
-    Ok((certificates, signer_info(first, version)?))
+    let signer = signer_info(first, version, expected.content_type())?;
+    Ok((embedded, certificates, signer))
 }
 
-/// The encapsulated content: id-data, detached.
-fn encap_content_info(sd: &mut Reader<'_>) -> Result<(), Pkcs7Error> {
+/// The encapsulated content: id-data, detached, or the expected type,
+/// embedded as `[0] EXPLICIT` one element.
+fn encap_content_info<'a>(
+    sd: &mut Reader<'a>,
+    expected: Expected,
+) -> Result<Option<Embedded<'a>>, Pkcs7Error> {
     let mut encap = sd.sequence("SignedData.encapContentInfo")?;
     let ect = encap.expect(TAG_OID, "encapContentInfo.eContentType")?;
-    if ect.content != OID_PKCS7_DATA {
-        return Err(invalid(Pkcs7ErrorKind::NotData, ect.offset));
+    let Expected::Embedded(want) = expected else {
+        if ect.content != OID_PKCS7_DATA {
+            return Err(invalid(Pkcs7ErrorKind::NotData, ect.offset));
+        }
+        if !encap.is_empty() {
+            return Err(invalid(Pkcs7ErrorKind::EmbeddedContent, encap.offset()));
+        }
+        return Ok(None);
+    };
+    if ect.content != want {
+        let kind = Pkcs7ErrorKind::ContentType {
+            oid: crate::verify::algorithm::oid_string(ect.content),
+            expected: crate::verify::algorithm::oid_string(want),
+        };
+        return Err(invalid(kind, ect.offset));
     }
-    if !encap.is_empty() {
-        return Err(invalid(Pkcs7ErrorKind::EmbeddedContent, encap.offset()));
-    }
-    Ok(())
+    let explicit = encap
+        .optional_context(0, "encapContentInfo.eContent")?
+        .ok_or_else(|| invalid(Pkcs7ErrorKind::DetachedContent, encap.offset()))?;
+    encap.finish("SignedData.encapContentInfo")?;
+    let mut inner = Reader::inside(&explicit, "encapContentInfo.eContent")?;
+    let el = inner.any("encapContentInfo.eContent")?;
+    inner.finish("encapContentInfo.eContent")?;
+    Ok(Some(Embedded {
+        raw: el.raw,
+        content: el.content,
+        offset: el.offset,
+    }))
 }
 
 /// The optional `[0]` certificates, as DER, at most [`MAX_CERTIFICATES`].
@@ -298,7 +389,11 @@ fn certificates<'a>(sd: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Pkcs7Error> {
     Ok(certificates)
 }
 
-fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkcs7Error> {
+fn signer_info<'a>(
+    mut r: Reader<'a>,
+    sd_version: u32,
+    content_type: &'static [u8],
+) -> Result<SignerInfo<'a>, Pkcs7Error> {
     let version = r.small_uint("SignerInfo.version")?;
     let sid = r.any("SignerInfo.sid")?;
     let id = match (sid.class, sid.tag, sid.constructed) {
@@ -342,7 +437,7 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
     };
     let digest_oid = algorithm_identifier(&mut r, "SignerInfo.digestAlgorithm")?;
     let signed_attrs = match r.optional_context(0, "SignerInfo.signedAttrs")? {
-        Some(el) => Some(signed_attrs(el)?),
+        Some(el) => Some(signed_attrs(el, content_type)?),
         None => None,
     };
     let signature_oid = algorithm_identifier(&mut r, "SignerInfo.signatureAlgorithm")?;
@@ -361,7 +456,10 @@ fn signer_info(mut r: Reader<'_>, sd_version: u32) -> Result<SignerInfo<'_>, Pkc
     })
 }
 
-fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
+fn signed_attrs<'a>(
+    el: Element<'a>,
+    content_type_oid: &'static [u8],
+) -> Result<SignedAttrs<'a>, Pkcs7Error> {
     let mut r = Reader::inside(&el, "signedAttrs")?;
     let mut message_digest = None;
     let mut content_type = false;
@@ -400,7 +498,7 @@ fn signed_attrs<'a>(el: Element<'a>) -> Result<SignedAttrs<'a>, Pkcs7Error> {
             }
             message_digest = Some(value.content);
         } else {
-            if content_type || value.tag != TAG_OID || value.content != OID_PKCS7_DATA {
+            if content_type || value.tag != TAG_OID || value.content != content_type_oid {
                 return Err(invalid(Pkcs7ErrorKind::BadContentType, at));
             }
             content_type = true;

@@ -1,0 +1,339 @@
+//! `modseal keys from-kernel --signer CA VMLINUZ`: the real Debian kernels'
+//! Authenticode signatures against the Debian Secure Boot CA, cross-checked
+//! with `sbverify` (Debian's `sbsigntool`) both ways: a good image verifies
+//! in both; a modified, stripped or re-signed copy fails in both; a copy
+//! re-signed with a throwaway key verifies against that key's certificate
+//! in both.
+//!
+//! Needs the kernels of scripts/fetch-kernels.sh (`<kernels>/<suite>/env`,
+//! see tests/real_kernels.rs), the CA from Debian's `shim-unsigned`
+//! (`/usr/share/shim/debian-uefi-ca.der`), `sbsigntool` and `openssl`. A
+//! missing kernel, CA or tool is a failure, never a skip.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use common::*;
+
+const SUITES: [&str; 2] = ["bookworm", "trixie"];
+
+/// Where `shim-unsigned` installs the CA shim trusts for Debian's images.
+const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
+
+const SIGNER: &str = "Debian Secure Boot Signer 2022 - linux";
+
+fn vmlinuz(suite: &str) -> PathBuf {
+    let env = kernels_dir().join(suite).join("env");
+    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\nThese tests need Debian's kernels: run scripts/fetch-kernels.sh \
+             (or scripts/setup.sh), or point MODSEAL_KERNELS at a directory it made.",
+            env.display()
+        )
+    });
+    let p = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VMLINUZ="))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("VMLINUZ= missing in {}", env.display()));
+    assert!(
+        p.is_file(),
+        "{suite}: VMLINUZ {} missing; re-run scripts/fetch-kernels.sh",
+        p.display()
+    );
+    p
+}
+
+/// A work directory shared by the tests: the CA as PEM, a throwaway signing
+/// key and certificate.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn ca(&self) -> PathBuf {
+        self.path("debian-ca.pem")
+    }
+    fn other_key(&self) -> PathBuf {
+        self.path("other.key")
+    }
+    fn other_cert(&self) -> PathBuf {
+        self.path("other.pem")
+    }
+}
+
+fn work() -> &'static Work {
+    static WORK: OnceLock<Work> = OnceLock::new();
+    WORK.get_or_init(|| {
+        assert!(
+            Path::new(DEBIAN_CA).is_file(),
+            "{DEBIAN_CA} missing: install Debian's shim-unsigned (scripts/setup.sh)"
+        );
+        let w = Work {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let p = |p: PathBuf| p.into_os_string();
+        let (ca, key, cert) = (p(w.ca()), p(w.other_key()), p(w.other_cert()));
+        run(std::process::Command::new("openssl").args([
+            OsStr::new("x509"),
+            "-inform".as_ref(),
+            "der".as_ref(),
+            "-in".as_ref(),
+            DEBIAN_CA.as_ref(),
+            "-out".as_ref(),
+            &ca,
+        ]));
+        run(std::process::Command::new("openssl").args([
+            OsStr::new("req"),
+            "-new".as_ref(),
+            "-x509".as_ref(),
+            "-newkey".as_ref(),
+            "rsa:2048".as_ref(),
+            "-nodes".as_ref(),
+            "-subj".as_ref(),
+            "/CN=Throwaway Secure Boot Signer".as_ref(),
+            "-days".as_ref(),
+            "2".as_ref(),
+            "-addext".as_ref(),
+            "extendedKeyUsage=codeSigning".as_ref(),
+            "-keyout".as_ref(),
+            &key,
+            "-out".as_ref(),
+            &cert,
+        ]));
+        w
+    })
+}
+
+/// `sbverify --cert CA IMAGE` succeeds.
+fn sbverify(ca: &Path, image: &Path) -> bool {
+    tool(
+        "sbverify",
+        &["--cert".as_ref(), ca.as_os_str(), image.as_os_str()],
+    )
+    .status
+    .success()
+}
+
+fn from_kernel(ca: &Path, image: &Path) -> Output {
+    modseal([
+        "keys".as_ref(),
+        "from-kernel".as_ref(),
+        "--signer".as_ref(),
+        ca.as_os_str(),
+        image.as_os_str(),
+    ])
+}
+
+/// The refusal's message, after checking the exit status and that nothing
+/// was printed.
+fn refused(out: &Output) -> String {
+    assert_eq!(code(out), 1, "{}", describe(out));
+    assert!(out.stdout.is_empty(), "{}", describe(out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A copy of the suite's image under `name`.
+fn copy(suite: &str, name: &str) -> PathBuf {
+    let dst = work().path(&format!("{suite}-{name}.efi"));
+    std::fs::copy(vmlinuz(suite), &dst).expect("copy the kernel image");
+    dst
+}
+
+/// A copy named `name` with its signature removed.
+fn stripped(suite: &str, name: &str) -> PathBuf {
+    let p = copy(suite, name);
+    run(std::process::Command::new("sbattach").args([OsStr::new("--remove"), p.as_os_str()]));
+    p
+}
+
+fn resigned(suite: &str) -> PathBuf {
+    let unsigned = stripped(suite, "unsigned");
+    let p = work().path(&format!("{suite}-resigned.efi"));
+    let w = work();
+    run(std::process::Command::new("sbsign").args([
+        OsStr::new("--key"),
+        w.other_key().as_os_str(),
+        "--cert".as_ref(),
+        w.other_cert().as_os_str(),
+        "--output".as_ref(),
+        p.as_os_str(),
+        unsigned.as_os_str(),
+    ]));
+    p
+}
+
+#[test]
+fn the_debian_kernels_verify_against_the_debian_ca_and_print_their_key() {
+    for suite in SUITES {
+        let image = vmlinuz(suite);
+        let ca = work().ca();
+        assert!(sbverify(&ca, &image), "{suite}: sbverify refuses the image");
+        for anchor in [ca.as_path(), Path::new(DEBIAN_CA)] {
+            let out = from_kernel(anchor, &image);
+            assert_eq!(code(&out), 0, "{suite}: {}", describe(&out));
+            let plain = modseal(["keys".as_ref(), "from-kernel".as_ref(), image.as_os_str()]);
+            assert_eq!(out.stdout, plain.stdout, "{suite}: the same certificates");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(
+                    "Authenticode signature verified: signer '{SIGNER}', issued by 'Debian Secure Boot CA' (sha256 "
+                )),
+                "{suite}: {err}"
+            );
+            assert!(err.contains("certificate 'Build time autogenerated kernel key'"));
+        }
+    }
+}
+
+#[test]
+fn a_modified_image_is_refused_by_both() {
+    for suite in SUITES {
+        let image = copy(suite, "modified");
+        let bytes = std::fs::read(&image).expect("read");
+        let pe = modseal::image::pe::parse(&bytes).expect("a PE image");
+        let text = pe
+            .sections
+            .iter()
+            .find(|s| s.raw_size > 64)
+            .expect("a section with data");
+        xor_byte(&image, text.raw_offset as usize + 32, 0x01);
+        assert!(
+            !sbverify(&work().ca(), &image),
+            "{suite}: sbverify takes it"
+        );
+        let err = refused(&from_kernel(&work().ca(), &image));
+        assert!(
+            err.contains("digest mismatch: the signature is for sha256 ")
+                && err.contains("(the image was modified after signing)"),
+            "{suite}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_stripped_image_is_refused_by_both() {
+    for suite in SUITES {
+        let image = stripped(suite, "stripped");
+        assert!(
+            !sbverify(&work().ca(), &image),
+            "{suite}: sbverify takes it"
+        );
+        let err = refused(&from_kernel(&work().ca(), &image));
+        assert!(
+            err.ends_with(
+                ": no Authenticode signature (the image is unsigned, or its signature was stripped)\n"
+            ),
+            "{suite}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_re_signed_image_verifies_only_against_its_own_signer_in_both() {
+    for suite in SUITES {
+        let image = resigned(suite);
+        let w = work();
+        assert!(!sbverify(&w.ca(), &image), "{suite}: sbverify takes it");
+        let err = refused(&from_kernel(&w.ca(), &image));
+        assert!(
+            err.contains(
+                "signer 'Throwaway Secure Boot Signer' is not issued by the CA 'Debian Secure Boot CA': \
+                 no anchor issued 'Throwaway Secure Boot Signer'"
+            ),
+            "{suite}: {err}"
+        );
+        assert!(
+            sbverify(&w.other_cert(), &image),
+            "{suite}: sbverify refuses its own signer"
+        );
+        let out = from_kernel(&w.other_cert(), &image);
+        assert_eq!(code(&out), 0, "{suite}: {}", describe(&out));
+        // The original image's signer does not chain to the throwaway one.
+        let err = refused(&from_kernel(&w.other_cert(), &vmlinuz(suite)));
+        assert!(
+            err.contains(&format!(
+                "signer '{SIGNER}' is not issued by the CA 'Throwaway Secure Boot Signer'"
+            )),
+            "{suite}: {err}"
+        );
+    }
+}
+
+/// `sbsign` on a signed image adds a second signature; shim and sbverify
+/// take that, the kernel's `pefile_strip_sig_wrapper()` does not (one
+/// `WIN_CERTIFICATE` filling the table), and modseal follows the kernel.
+#[test]
+fn a_second_signature_is_refused_as_the_kernel_refuses_it() {
+    let w = work();
+    let image = w.path("bookworm-double.efi");
+    run(std::process::Command::new("sbsign").args([
+        OsStr::new("--key"),
+        w.other_key().as_os_str(),
+        "--cert".as_ref(),
+        w.other_cert().as_os_str(),
+        "--output".as_ref(),
+        image.as_os_str(),
+        vmlinuz("bookworm").as_os_str(),
+    ]));
+    assert!(
+        sbverify(&w.ca(), &image),
+        "sbverify takes the first signature"
+    );
+    let err = refused(&from_kernel(&w.ca(), &image));
+    assert!(
+        err.contains("signature wrapper (WIN_CERTIFICATE): dwLength ")
+            && err.contains("does not fill the attribute certificate table"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_pe_image_is_named() {
+    let elf = work().path("not-pe");
+    let mut bytes = b"\x7fELF\x02\x01\x01\0".to_vec();
+    bytes.resize(4096, 0);
+    std::fs::write(&elf, bytes).expect("write");
+    let err = refused(&from_kernel(&work().ca(), &elf));
+    assert!(err.contains(": not a PE image: no MZ signature"), "{err}");
+    let missing = modseal([
+        "keys".as_ref(),
+        "from-kernel".as_ref(),
+        "--signer".as_ref(),
+        work().path("no-such-ca.pem").as_os_str(),
+        vmlinuz("bookworm").as_os_str(),
+    ]);
+    assert_eq!(code(&missing), 2, "{}", describe(&missing));
+}
+
+/// The verification alone (the library call), timed for the docs.
+#[test]
+fn verification_time() {
+    let ca = std::fs::read(DEBIAN_CA).expect("the CA");
+    let ca = modseal::trust::cert::Certificate::from_der(&ca).expect("the CA parses");
+    for suite in SUITES {
+        let bytes = std::fs::read(vmlinuz(suite)).expect("read");
+        let start = std::time::Instant::now();
+        let signed = modseal::image::authenticode::verify_image(&bytes, std::slice::from_ref(&ca))
+            .unwrap_or_else(|e| panic!("{suite}: {e}"));
+        eprintln!(
+            "{suite}: {} bytes verified in {:?} (signer '{}')",
+            bytes.len(),
+            start.elapsed(),
+            signed.signer.name
+        );
+        assert_eq!(signed.signer.name, SIGNER);
+        assert_eq!(signed.anchor.name, "Debian Secure Boot CA");
+        assert_eq!(
+            signed.sha256,
+            modseal::image::pe::authenticode_sha256(&bytes).expect("digest")
+        );
+    }
+}
