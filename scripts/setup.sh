@@ -25,6 +25,9 @@ cd "$repo"
 #                      systemd-boot from systemd-boot-efi): it measures the
 #                      kernel (PCR 4) and the EFI stub the initrd (PCR 9)
 #   osslsigncode       an independent Authenticode digest of the kernels
+#   sbsigntool shim-unsigned   sbverify/sbsign/sbattach and Debian's Secure
+#                      Boot CA (/usr/share/shim/debian-uefi-ca.der): the kernels'
+#                      Authenticode signatures (tests/kernel_signer.rs)
 #   systemd-boot-efi time   tests/check_initramfs.rs: the EFI stub its UKI is
 #                      made from, /usr/bin/time for peak memory
 #   python3 systemd debian-archive-keyring   the mkosi image (mkosi/): the
@@ -38,6 +41,7 @@ packages=(
     gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
     swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
     dracut-core qemu-system-x86 busybox-static e2fsprogs ovmf osslsigncode
+    sbsigntool shim-unsigned
     python3 systemd debian-archive-keyring
     systemd-boot-efi time
 )
