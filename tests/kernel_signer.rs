@@ -26,28 +26,6 @@ const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
 
 const SIGNER: &str = "Debian Secure Boot Signer 2022 - linux";
 
-fn vmlinuz(suite: &str) -> PathBuf {
-    let env = kernels_dir().join(suite).join("env");
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nThese tests need Debian's kernels: run scripts/fetch-kernels.sh \
-             (or scripts/setup.sh), or point MODSEAL_KERNELS at a directory it made.",
-            env.display()
-        )
-    });
-    let p = text
-        .lines()
-        .find_map(|l| l.strip_prefix("VMLINUZ="))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("VMLINUZ= missing in {}", env.display()));
-    assert!(
-        p.is_file(),
-        "{suite}: VMLINUZ {} missing; re-run scripts/fetch-kernels.sh",
-        p.display()
-    );
-    p
-}
-
 /// A work directory shared by the tests: the CA as PEM, a throwaway signing
 /// key and certificate.
 struct Work {

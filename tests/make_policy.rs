@@ -26,32 +26,6 @@ const MODULES: [&str; 3] = [
     "kernel/crypto/crc32c_generic.ko",
 ];
 
-/// One `KEY=` of `<kernels>/<suite>/env` (scripts/fetch-kernels.sh).
-fn kernel_var(suite: &str, key: &str) -> String {
-    let env = kernels_dir().join(suite).join("env");
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nThese tests need Debian's kernels: run scripts/fetch-kernels.sh \
-             (or scripts/setup.sh), or point MODSEAL_KERNELS at a directory it made.",
-            env.display()
-        )
-    });
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("{key}= missing in {}", env.display()))
-}
-
-fn vmlinuz(suite: &str) -> PathBuf {
-    let p = PathBuf::from(kernel_var(suite, "VMLINUZ"));
-    assert!(
-        p.is_file(),
-        "{suite}: VMLINUZ {} missing; re-run scripts/fetch-kernels.sh",
-        p.display()
-    );
-    p
-}
-
 fn sh(script: &str) -> Output {
     run(Command::new("bash").args(["-euo", "pipefail", "-c", script]))
 }

@@ -16,6 +16,33 @@ pub fn kernels_dir() -> PathBuf {
     }
 }
 
+/// One `KEY=` of `<kernels>/<suite>/env` (scripts/fetch-kernels.sh).
+pub fn kernel_var(suite: &str, key: &str) -> String {
+    let env = kernels_dir().join(suite).join("env");
+    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\nThese tests need Debian's kernels: run scripts/fetch-kernels.sh \
+             (or scripts/setup.sh), or point MODSEAL_KERNELS at a directory it made.",
+            env.display()
+        )
+    });
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{key}= missing in {}", env.display()))
+}
+
+/// `suite`'s kernel image (`VMLINUZ=`), which must exist.
+pub fn vmlinuz(suite: &str) -> PathBuf {
+    let p = PathBuf::from(kernel_var(suite, "VMLINUZ"));
+    assert!(
+        p.is_file(),
+        "{suite}: VMLINUZ {} missing; re-run scripts/fetch-kernels.sh",
+        p.display()
+    );
+    p
+}
+
 /// One `KEY=` value of `<repo>/.cache/kernels/bookworm/env`. (Always under
 /// the repository, not [`kernels_dir`]: the tests that use it have always
 /// read it there.)
