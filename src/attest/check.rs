@@ -610,6 +610,7 @@ mod tests {
             },
             anchor_sha256: Some("ab".repeat(32)),
             unseal: UnsealOutcome::Ok,
+            derived_anchor: None,
             modules: vec![ModuleEntry {
                 path: "kernel/a.ko".into(),
                 sha256: Some("01".repeat(32)),

@@ -11,9 +11,19 @@ use crate::trust::{parse_cert_file, render_bundle, Denylist, SealedMode, Setting
 /// The arguments of `modseal bundle`.
 #[derive(Debug, Args)]
 pub struct BundleArgs {
-    /// Anchor certificates (PEM or DER). Repeatable.
-    #[arg(long = "anchor", value_name = "FILE", required = true)]
+    /// Anchor certificates (PEM or DER): modules verify against these. Repeatable.
+    #[arg(
+        long = "anchor",
+        value_name = "FILE",
+        required_unless_present = "kernel_signers"
+    )]
     pub(crate) anchors: Vec<PathBuf>,
+    /// Kernel-signer CAs (PEM or DER), e.g. /usr/share/shim/debian-uefi-ca.der:
+    /// the dracut module trusts the keys built into a kernel image whose
+    /// Authenticode signature chains to one of these, so a kernel update
+    /// needs no new enrollment. Repeatable.
+    #[arg(long = "kernel-signer", value_name = "FILE")]
+    pub(crate) kernel_signers: Vec<PathBuf>,
     /// Deny a subject key identifier (hex, `:` allowed).
     #[arg(long, value_name = "HEX")]
     pub(crate) deny_key_id: Vec<String>,
@@ -42,9 +52,12 @@ pub struct BundleArgs {
 
 /// `modseal bundle`: every input is checked before anything is written.
 pub fn cmd_bundle(args: BundleArgs) -> u8 {
-    let anchors = match read_anchors(&args.anchors) {
-        Ok(a) => a,
-        Err(status) => return status,
+    let (anchors, kernel_signers) = match (
+        read_anchors(&args.anchors),
+        read_anchors(&args.kernel_signers),
+    ) {
+        (Ok(a), Ok(k)) => (a, k),
+        (Err(status), _) | (_, Err(status)) => return status,
     };
     let deny = match denylist(&args) {
         Ok(d) => d,
@@ -66,7 +79,7 @@ pub fn cmd_bundle(args: BundleArgs) -> u8 {
     {
         return usage_error(format!("--allow-install {bad:?}: one non-empty line"));
     }
-    let text = render_bundle(&anchors, &deny, &settings);
+    let text = render_bundle(&anchors, &kernel_signers, &deny, &settings);
     match &args.out {
         None => {
             print!("{text}");

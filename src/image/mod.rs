@@ -4,6 +4,7 @@
 pub mod authenticode;
 pub mod compression;
 pub mod decompress;
+pub mod derive;
 pub mod initramfs;
 pub mod kernel_image;
 pub mod module;

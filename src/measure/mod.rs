@@ -16,7 +16,7 @@ pub mod tcg;
 pub use error::MeasureError;
 pub use log::{append, parse_records, Record, MAX_LOG_SIZE, MAX_RECORDS};
 pub use record::{
-    digests, record_bytes, ConfigEntry, Content, Mode, ModuleEntry, Stage, StageChecks,
-    StageResult, UnsealOutcome, CONTENT_TYPE, CONTENT_VERSION, RS,
+    digests, record_bytes, ConfigEntry, Content, DerivedCert, DerivedRecord, Mode, ModuleEntry,
+    Stage, StageChecks, StageResult, UnsealOutcome, CONTENT_TYPE, CONTENT_VERSION, RS,
 };
 pub use replay::{explain, replay, Replay, MAX_PERMUTED};

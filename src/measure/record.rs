@@ -160,6 +160,50 @@ pub struct ModuleEntry {
     pub reason: Option<String>,
 }
 
+/// A derived anchor as measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedRecord {
+    /// The kernel release it was made for.
+    pub release: String,
+    /// The kernel image's Authenticode SHA-256 (hex): its PCR 4 digest.
+    pub kernel_sha256: String,
+    /// The certificates built into that image.
+    pub certs: Vec<DerivedCert>,
+}
+
+/// One certificate of a derived anchor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedCert {
+    /// SHA-256 of its DER (hex).
+    pub sha256: String,
+    /// Its readable name.
+    pub subject: String,
+    /// Its subject key identifier (hex; empty when it has none).
+    pub key_id: String,
+}
+
+impl DerivedRecord {
+    /// The record of `d`.
+    pub fn of(d: &crate::trust::derived::DerivedAnchor) -> Self {
+        use crate::util::hex::lower;
+        DerivedRecord {
+            release: d.release.clone(),
+            kernel_sha256: lower(&d.kernel_sha256),
+            certs: d
+                .certs
+                .iter()
+                .map(|c| DerivedCert {
+                    sha256: lower(&crate::verify::algorithm::sha256(&c.der)),
+                    subject: c.name.clone(),
+                    key_id: c.skid.as_deref().map(lower).unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The measured content of one stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +220,11 @@ pub struct Content {
     pub anchor_sha256: Option<String>,
     /// `ok`, or the named unseal failure.
     pub unseal: UnsealOutcome,
+    /// The certificates taken from the kernel image at build time (a bundle
+    /// with `kernel-signer` CAs only): not sealed, so a verifier checks them
+    /// against the kernel the firmware measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_anchor: Option<DerivedRecord>,
     /// Every module file verified, sorted by path.
     pub modules: Vec<ModuleEntry>,
     /// Loaded modules without a verified file (empty when all are).
@@ -260,6 +309,7 @@ impl Content {
             },
             anchor_sha256: anchor_sha256.map(|d| crate::util::hex::lower(&d)),
             unseal,
+            derived_anchor: None,
             modules,
             unverified_loaded,
             ignored: Vec::new(),

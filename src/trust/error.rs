@@ -40,6 +40,14 @@ pub enum Error {
         /// What is wrong with it.
         problem: BundleProblem,
     },
+    /// A derived-anchor file cannot be used.
+    #[error("{path}: derived anchor: {problem}")]
+    Derived {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: crate::trust::derived::DerivedProblem,
+    },
     /// The signer's keyUsage lacks digitalSignature.
     #[error("'{name}' key usage does not allow digitalSignature")]
     SignerKeyUsage {
@@ -253,6 +261,14 @@ pub enum FileProblem {
     /// A trust bundle without an anchor.
     #[error("trust bundle holds no certificate")]
     NoAnchor,
+    /// The PEM reader found another number of certificates than the lines.
+    #[error("{lines} BEGIN CERTIFICATE lines but {blocks} certificate blocks")]
+    PemMismatch {
+        /// Lines that are exactly `-----BEGIN CERTIFICATE-----`.
+        lines: usize,
+        /// Blocks the PEM reader returned.
+        blocks: usize,
+    },
 }
 
 /// What is wrong with a trust bundle line.
@@ -284,6 +300,9 @@ pub enum BundleProblem {
     /// A PEM block runs to the end of the file.
     #[error("PEM block without END line")]
     UnterminatedPem,
+    /// A `kernel-signer` line not directly followed by a certificate.
+    #[error("'kernel-signer' must be followed by a CERTIFICATE block")]
+    KernelSignerWithoutCertificate,
     /// A setting with a value it cannot take.
     #[error("'{directive}' must be {expected}, found '{value}'")]
     BadSetting {

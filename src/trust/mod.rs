@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod chain;
+pub mod derived;
 mod error;
 mod settings;
 mod store;

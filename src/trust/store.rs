@@ -14,7 +14,15 @@
 //! -----BEGIN CERTIFICATE-----  # one or more anchors
 //! …
 //! -----END CERTIFICATE-----
+//! kernel-signer                # the next certificate is a kernel signer:
+//! -----BEGIN CERTIFICATE-----  #   a Secure Boot CA whose signed kernel
+//! …                            #   images vouch for their built-in keys
+//! -----END CERTIFICATE-----
 //! ```
+//!
+//! A kernel signer is never a module anchor: modules verify against the
+//! certificates built into a kernel image only after that image's
+//! Authenticode signature chains to it (see `trust::derived`).
 //!
 //! Its SHA-256 (of the exact file bytes) is what gets sealed in the TPM.
 
@@ -231,6 +239,8 @@ fn pem_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, FileProblem> {
 pub struct Bundle {
     /// The anchors.
     pub anchors: Vec<Certificate>,
+    /// The kernel signers: CAs of kernel images, not of modules.
+    pub kernel_signers: Vec<Certificate>,
     /// The denylist.
     pub deny: Denylist,
     /// The sealed settings (mode, PCR, allow-weaken, allowed install texts).
@@ -244,19 +254,37 @@ pub fn read_bundle(path: &Path, bytes: &[u8]) -> Result<Bundle, Error> {
         problem,
     };
     let text = std::str::from_utf8(bytes).map_err(|e| invalid(FileProblem::NotUtf8(e)))?;
-    let (deny, settings) = parse_directives(text).map_err(|(line, problem)| Error::Bundle {
+    let directives = parse_directives(text).map_err(|(line, problem)| Error::Bundle {
         path: path.to_owned(),
         line,
         problem,
     })?;
-    let anchors = pem_certificates(bytes).map_err(invalid)?;
-    if anchors.is_empty() {
+    let certs = pem_certificates(bytes).map_err(invalid)?;
+    // The line scan and the PEM reader must see the same blocks, or a mark
+    // could land on another certificate than the one under it.
+    if certs.len() != directives.certificates {
+        return Err(invalid(FileProblem::PemMismatch {
+            lines: directives.certificates,
+            blocks: certs.len(),
+        }));
+    }
+    let mut anchors = Vec::new();
+    let mut kernel_signers = Vec::new();
+    for (i, cert) in certs.into_iter().enumerate() {
+        if directives.kernel_signers.contains(&i) {
+            kernel_signers.push(cert);
+        } else {
+            anchors.push(cert);
+        }
+    }
+    if anchors.is_empty() && kernel_signers.is_empty() {
         return Err(invalid(FileProblem::NoAnchor));
     }
     Ok(Bundle {
         anchors,
-        deny,
-        settings,
+        kernel_signers,
+        deny: directives.deny,
+        settings: directives.settings,
     })
 }
 
@@ -265,11 +293,25 @@ pub fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<(Vec<Certificate>, Deny
     read_bundle(path, bytes).map(|b| (b.anchors, b.deny))
 }
 
-/// The header, the `deny-*` lines and the settings of a bundle, skipping
-/// PEM blocks; an error carries its line number.
-fn parse_directives(text: &str) -> Result<(Denylist, Settings), (usize, BundleProblem)> {
+/// What a bundle's lines say besides its certificates.
+struct Directives {
+    deny: Denylist,
+    settings: Settings,
+    /// Which CERTIFICATE blocks (counted from 0) follow a `kernel-signer` line.
+    kernel_signers: Vec<usize>,
+    /// How many `-----BEGIN CERTIFICATE-----` lines there are.
+    certificates: usize,
+}
+
+/// The header, the `deny-*` lines, the settings and the `kernel-signer`
+/// marks of a bundle, skipping PEM blocks; an error carries its line number.
+fn parse_directives(text: &str) -> Result<Directives, (usize, BundleProblem)> {
     let mut deny = Denylist::default();
     let mut settings = SettingsParser::default();
+    let mut kernel_signers = Vec::new();
+    let mut certificates = 0;
+    // The line of a `kernel-signer` still waiting for its certificate.
+    let mut signer_line = None;
     let mut seen_header = false;
     let mut in_pem = false;
     for (n, raw) in text.lines().enumerate() {
@@ -293,6 +335,19 @@ fn parse_directives(text: &str) -> Result<(Denylist, Settings), (usize, BundlePr
         }
         if line.starts_with("-----BEGIN ") {
             in_pem = true;
+            if line == "-----BEGIN CERTIFICATE-----" {
+                if signer_line.take().is_some() {
+                    kernel_signers.push(certificates);
+                }
+                certificates += 1;
+            }
+            continue;
+        }
+        if let Some(at) = signer_line {
+            return Err((at, BundleProblem::KernelSignerWithoutCertificate));
+        }
+        if line.split('#').next().map(str::trim) == Some("kernel-signer") {
+            signer_line = Some(line_no);
             continue;
         }
         if settings.line(raw).map_err(|p| (line_no, p))? {
@@ -303,7 +358,15 @@ fn parse_directives(text: &str) -> Result<(Denylist, Settings), (usize, BundlePr
     if in_pem {
         return Err((text.lines().count(), BundleProblem::UnterminatedPem));
     }
-    Ok((deny, settings.finish()))
+    if let Some(at) = signer_line {
+        return Err((at, BundleProblem::KernelSignerWithoutCertificate));
+    }
+    Ok(Directives {
+        deny,
+        settings: settings.finish(),
+        kernel_signers,
+        certificates,
+    })
 }
 
 /// One `deny-* HEX` line (a trailing `# comment` allowed).
@@ -326,8 +389,14 @@ fn add_directive(deny: &mut Denylist, line: &str) -> Result<(), BundleProblem> {
     Ok(())
 }
 
-/// Writes a bundle's text for the given anchors, denylist and settings.
-pub fn render_bundle(anchors: &[Certificate], deny: &Denylist, settings: &Settings) -> String {
+/// Writes a bundle's text for the given anchors, kernel signers, denylist
+/// and settings.
+pub fn render_bundle(
+    anchors: &[Certificate],
+    kernel_signers: &[Certificate],
+    deny: &Denylist,
+    settings: &Settings,
+) -> String {
     let mut out = format!("{BUNDLE_HEADER}\n");
     out.push_str(&crate::trust::settings::render_settings(settings));
     for k in &deny.key_ids {
@@ -346,5 +415,58 @@ pub fn render_bundle(anchors: &[Certificate], deny: &Denylist, settings: &Settin
         out.push_str(&format!("# {}\n", a.name));
         out.push_str(&crate::util::pem::encode("CERTIFICATE", &a.der));
     }
+    for k in kernel_signers {
+        out.push_str(&format!("# {}\nkernel-signer\n", k.name));
+        out.push_str(&crate::util::pem::encode("CERTIFICATE", &k.der));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert() -> Certificate {
+        Certificate::from_der(include_bytes!("testdata/test-kernel-key.der")).expect("test cert")
+    }
+
+    fn parse(text: &str) -> Result<Bundle, Error> {
+        read_bundle(Path::new("b"), text.as_bytes())
+    }
+
+    #[test]
+    fn a_kernel_signer_is_not_a_module_anchor() {
+        let c = cert();
+        let both = render_bundle(
+            std::slice::from_ref(&c),
+            std::slice::from_ref(&c),
+            &Denylist::default(),
+            &Settings::default(),
+        );
+        let b = parse(&both).expect("parses");
+        assert_eq!((b.anchors.len(), b.kernel_signers.len()), (1, 1));
+        let only = render_bundle(&[], &[c], &Denylist::default(), &Settings::default());
+        let b = parse(&only).expect("a bundle of kernel signers alone parses");
+        assert!(b.anchors.is_empty());
+        assert_eq!(b.kernel_signers.len(), 1);
+        // bundle_trust (what modules verify against) never holds them.
+        let (anchors, _) = parse_bundle(Path::new("b"), only.as_bytes()).expect("parses");
+        assert!(anchors.is_empty());
+    }
+
+    #[test]
+    fn a_kernel_signer_line_needs_its_certificate_next() {
+        let c = cert();
+        let good = render_bundle(&[], &[c], &Denylist::default(), &Settings::default());
+        for bad in [
+            good.replace("kernel-signer\n", "kernel-signer\nmode warn\n"),
+            format!("{good}kernel-signer\n"),
+        ] {
+            let e = parse(&bad).expect_err("refused").to_string();
+            assert!(
+                e.contains("'kernel-signer' must be followed by a CERTIFICATE block"),
+                "{e}"
+            );
+        }
+    }
 }

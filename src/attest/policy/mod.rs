@@ -278,6 +278,7 @@ mod tests {
             },
             anchor_sha256: Some("ab".repeat(32)),
             unseal: UnsealOutcome::Ok,
+            derived_anchor: None,
             modules: vec![
                 ModuleEntry {
                     path: "kernel/a.ko".into(),

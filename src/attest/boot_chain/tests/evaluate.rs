@@ -28,6 +28,7 @@ fn content(stage: Stage) -> Vec<u8> {
         result: StageResult::Pass,
         anchor_sha256: Some("ab".repeat(32)),
         unseal: UnsealOutcome::Ok,
+        derived_anchor: None,
         modules: Vec::new(),
         unverified_loaded: Some(Vec::new()),
         ignored: Vec::new(),
