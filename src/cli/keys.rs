@@ -25,12 +25,15 @@ pub enum KeysCommand {
         #[arg(long, value_name = "CA.pem")]
         signer: Vec<PathBuf>,
     },
+    /// Write the derived anchor of a kernel image: its built-in certificates, once its Authenticode signature verifies against the trust bundle's kernel-signer CAs (what the dracut module installs as /etc/modseal/derived-anchor).
+    Derive(super::derive::DeriveArgs),
 }
 
 /// `modseal keys …`.
 pub fn cmd_keys(cmd: KeysCommand) -> u8 {
     match cmd {
         KeysCommand::FromKernel { image, signer } => from_kernel(&image, &signer),
+        KeysCommand::Derive(a) => super::derive::cmd_derive(a),
     }
 }
 

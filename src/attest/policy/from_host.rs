@@ -317,6 +317,7 @@ fn predicted_content(
         anchor_sha256: Some(anchor),
         unseal: UnsealOutcome::Ok,
         anchors_loaded,
+        derived: None,
         reports: &in_tree,
         modules_root: Path::new(root.as_str()),
         unverified_loaded: Some(Vec::new()),
