@@ -45,9 +45,13 @@ pub struct PredictArgs {
     pub certs: Vec<PathBuf>,
     /// The kernel image the boot runs, for a bundle with kernel signers: its Authenticode
     /// signature is checked against them and its built-in certificates are the derived
-    /// anchor the boot records (release: the --modules directory's name).
+    /// anchor the boot records.
     #[arg(long, value_name = "VMLINUZ")]
     pub kernel: Option<PathBuf>,
+    /// The kernel release the boot runs, as the derived anchor names it (default: the
+    /// --modules directory's name).
+    #[arg(long, value_name = "KVER", requires = "kernel")]
+    pub release: Option<String>,
 }
 
 /// `--from HEX`, or all zero: a PCR value of `bank`.
@@ -80,11 +84,12 @@ fn derive_for(
     }
     let image = crate::util::read::read_capped(kernel, crate::image::derive::MAX_KERNEL_FILE)
         .map_err(|e| format!("{}: {e}", kernel.display()))?;
-    let release = a
-        .modules
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let release = a.release.clone().unwrap_or_else(|| {
+        a.modules
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     crate::image::derive::derive_anchor(&image, &b.kernel_signers, &release)
         .map_err(|e| format!("{}: {e}", kernel.display()))
 }
