@@ -11,7 +11,7 @@ mod common;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{bookworm, bookworm_var, code, describe, fixtures, modseal, MachineDir};
 use swtpm::Swtpm;
@@ -233,7 +233,7 @@ fn a_derived_anchor_of_another_kernel_or_none_fails_the_boot() {
 fn a_plain_bundle_ignores_a_derived_anchor() {
     let tpm = Swtpm::start();
     let m = MachineDir::new(4, &tpm.tcti(), "enforce", "");
-    let attacker = PathBuf::from(fixtures().join("keys/ecp256.crt"));
+    let attacker = fixtures().join("keys/ecp256.crt");
     let fake = format!(
         "modseal-derived-anchor v1\nrelease x\nkernel-sha256 {}\nimage-signer x\n{}",
         "00".repeat(32),

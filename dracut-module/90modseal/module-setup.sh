@@ -14,6 +14,9 @@
 #   modseal_confdir="/etc/modseal"      holds modseal.conf (trust= and sealed=
 #                                       name the bundle and enrollment)
 #   modseal_build_check="yes"           "no" skips the build-time check
+#   modseal_kernel_image=""             the kernel image, when the trust
+#                                       bundle has kernel-signer CAs (default:
+#                                       found next to the module tree)
 
 modseal_defaults() {
     : "${modseal_binary:=/usr/bin/modseal}"
@@ -126,13 +129,22 @@ install() {
     return 0
 }
 
-# The kernel image dracut builds for, where Debian puts it: /boot/vmlinuz-X
-# (up to 6.x), /usr/lib/modules/X/vmlinuz (the 7.x linux-binary packages).
+# The kernel image dracut builds for, next to the module tree it uses
+# (--kmoddir, else /lib/modules/X): Debian's 7.x linux-binary packages put
+# it at /usr/lib/modules/X/vmlinuz, earlier kernels at /boot/vmlinuz-X.
+# modseal_kernel_image="…" in dracut.conf.d names it instead.
 modseal_kernel_image() {
-    local f
-    for f in "${dracutsysrootdir-}/boot/vmlinuz-$kernel" \
-        "${dracutsysrootdir-}/usr/lib/modules/$kernel/vmlinuz" \
-        "${dracutsysrootdir-}/lib/modules/$kernel/vmlinuz"; do
+    local m=${srcmods%/} root f
+    if [[ -n ${modseal_kernel_image-} ]]; then
+        printf '%s\n' "$modseal_kernel_image"
+        return 0
+    fi
+    case $m in
+        */usr/lib/modules/*) root=${m%/usr/lib/modules/*} ;;
+        */lib/modules/*) root=${m%/lib/modules/*} ;;
+        *) root=${dracutsysrootdir-} ;;
+    esac
+    for f in "$m/vmlinuz" "$root/boot/vmlinuz-$kernel"; do
         [[ -f $f ]] && { printf '%s\n' "$f"; return 0; }
     done
     return 1
@@ -150,7 +162,7 @@ modseal_derive_anchor() {
     derived=$(modseal_conf_value derived /etc/modseal/derived-anchor)
     modseal_kernel_image_path=$(modseal_kernel_image) \
         || modseal_fail "$modseal_trust trusts kernel signers, but no image of kernel $kernel was found" \
-            "(looked for /boot/vmlinuz-$kernel and /usr/lib/modules/$kernel/vmlinuz)"
+            "(looked for ${srcmods%/}/vmlinuz and /boot/vmlinuz-$kernel; modseal_kernel_image=\"…\" in dracut.conf.d names it)"
     mkdir -p "$initdir${derived%/*}"
     if ! out=$("$modseal_binary" keys derive --trust "$modseal_trust" --kernel "$modseal_kernel_image_path" \
         --release "$kernel" --out "$initdir$derived" 2>&1); then
