@@ -15,6 +15,8 @@ mod common;
 mod qemu;
 #[path = "common/swtpm.rs"]
 mod swtpm;
+#[path = "qemu_boot/update.rs"]
+mod update;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +105,9 @@ struct Boot {
     image: PathBuf,
     /// The firmware's TCG event log the guest printed.
     firmware_log: Option<PathBuf>,
+    /// A kernel-signer bundle: the kernel image and release the derived
+    /// anchor came from (what `predict --kernel --release` needs).
+    derived_from: Option<(PathBuf, String)>,
 }
 
 impl Boot {
@@ -185,6 +190,10 @@ impl Boot {
             args.push("--cert".into());
             args.push(c.display().to_string());
         }
+        if let Some((vmlinuz, release)) = &self.derived_from {
+            args.extend(["--kernel".into(), vmlinuz.display().to_string()]);
+            args.extend(["--release".into(), release.clone()]);
+        }
         let out = modseal(&args);
         assert_eq!(code(&out), 0, "{}", describe(&out));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -225,6 +234,7 @@ impl Boot {
             certs: self.certs.clone(),
             image: self.image.clone(),
             firmware_log: self.firmware_log.clone(),
+            derived_from: self.derived_from.clone(),
         }
     }
 
@@ -375,6 +385,28 @@ fn sealed_settings(s: &Scenario) -> Vec<String> {
     v
 }
 
+/// Provisioning: the AK is made and persisted in the TPM at `state`, its
+/// public key handed to the verifier (returned), before the machine boots.
+fn provision_ak(state: &Path, dir: &Path) -> PathBuf {
+    let tpm = swtpm::Swtpm::start_with_state(state);
+    let akdir = dir.join("verifier-ak");
+    let out = modseal([
+        "quote".as_ref(),
+        "--tcti".as_ref(),
+        tpm.tcti().as_ref(),
+        "--nonce".as_ref(),
+        "00".as_ref(),
+        "--no-log".as_ref(),
+        "--no-firmware-log".as_ref(),
+        "--ak-dir".as_ref(),
+        akdir.as_os_str(),
+        "--out".as_ref(),
+        dir.join("provision-quote").as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    akdir.join("ak.pem")
+}
+
 /// Writes the bundle and config, enrolls into the swtpm state the VM will
 /// use, and runs dracut; returns dracut's output (the build may fail).
 fn prepare(s: &Scenario) -> (Prepared, Output) {
@@ -403,27 +435,7 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
     // Enroll into the state directory the VM's swtpm will use.
     let state = dir.join("tpm");
     qemu::enroll_uefi(&bundle, &state, &etc.join("sealed"));
-    // Provisioning: the AK is made and persisted in the TPM, its public key
-    // handed to the verifier, before the machine boots.
-    let ak = s.attest.then(|| {
-        let tpm = swtpm::Swtpm::start_with_state(&state);
-        let akdir = dir.join("verifier-ak");
-        let out = modseal([
-            "quote".as_ref(),
-            "--tcti".as_ref(),
-            tpm.tcti().as_ref(),
-            "--nonce".as_ref(),
-            "00".as_ref(),
-            "--no-log".as_ref(),
-            "--no-firmware-log".as_ref(),
-            "--ak-dir".as_ref(),
-            akdir.as_os_str(),
-            "--out".as_ref(),
-            dir.join("provision-quote").as_os_str(),
-        ]);
-        assert_eq!(code(&out), 0, "{}", describe(&out));
-        akdir.join("ak.pem")
-    });
+    let ak = s.attest.then(|| provision_ak(&state, &dir));
     if !s.swap_bundle.is_empty() {
         let mut args = vec!["bundle".to_string()];
         for a in std::iter::once(&k.cert).chain(&s.swap_bundle) {
@@ -544,6 +556,7 @@ fn boot(s: &Scenario) -> Boot {
         certs,
         image,
         firmware_log: vm.firmware_log,
+        derived_from: None,
     }
 }
 
