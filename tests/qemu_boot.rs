@@ -1,4 +1,5 @@
-//! Boot tests: real Debian kernels (bookworm 6.1, trixie 6.12) booted under
+//! Boot tests: real Debian kernels (bookworm 6.1, trixie 6.12, and good boots
+//! of trixie-backports 7.x in Debian's split packaging) booted under
 //! QEMU (TCG) with an swtpm TPM, through initramfs images built by the real
 //! dracut with `dracut-module/90modseal`, in both kinds of initramfs
 //! (systemd and classic). Each test asserts on the serial console, the PCR
@@ -550,12 +551,14 @@ fn boot(s: &Scenario) -> Boot {
 /// The good boots, each made once per test process: the attestation tests
 /// in `attest` reuse their evidence instead of booting again.
 fn good(suite: &'static str, kind: Kind) -> &'static Boot {
-    static BOOTS: [OnceLock<Boot>; 4] = [const { OnceLock::new() }; 4];
+    static BOOTS: [OnceLock<Boot>; 6] = [const { OnceLock::new() }; 6];
     let (i, name) = match (suite, kind) {
         ("bookworm", Kind::Systemd) => (0, "good-bookworm-systemd"),
         ("bookworm", Kind::Classic) => (1, "good-bookworm-classic"),
         ("trixie", Kind::Systemd) => (2, "good-trixie-systemd"),
         ("trixie", Kind::Classic) => (3, "good-trixie-classic"),
+        ("trixie-backports", Kind::Systemd) => (4, "good-trixie-backports-systemd"),
+        ("trixie-backports", Kind::Classic) => (5, "good-trixie-backports-classic"),
         _ => panic!("no good boot of {suite} {kind:?}"),
     };
     BOOTS[i].get_or_init(|| {
@@ -638,6 +641,18 @@ fn good_boot_trixie_systemd() {
 #[test]
 fn good_boot_trixie_classic() {
     good_boot("trixie", Kind::Classic);
+}
+
+/// Linux 7.x as Debian packages it (linux-image-KVER a metapackage, the
+/// image at usr/lib/modules/KVER/vmlinuz from linux-binary-KVER).
+#[test]
+fn good_boot_trixie_backports_systemd() {
+    good_boot("trixie-backports", Kind::Systemd);
+}
+
+#[test]
+fn good_boot_trixie_backports_classic() {
+    good_boot("trixie-backports", Kind::Classic);
 }
 
 fn flipped(k: &Kernel) -> (&'static str, Vec<String>) {
