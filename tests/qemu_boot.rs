@@ -1136,3 +1136,38 @@ fn kernel_postinst_hook_checks_the_new_initramfs() {
     let out = run_hook(&p, &p.dir.join("boot"), true);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 }
+
+/// Debian's 7.x packaging: the postinst hook is given `/boot/vmlinuz-KVER`
+/// (a copy linux-base's `00-legacy-boot` hook makes of
+/// `/usr/lib/modules/KVER/vmlinuz`, maybe not yet) and checks the initramfs
+/// the dracut hook wrote next to that path, with no MODSEAL_BOOT to point it there.
+#[test]
+fn kernel_postinst_hook_finds_the_7x_initramfs_next_to_the_image() {
+    let k = kernel("trixie-backports");
+    let hook = repo().join("dracut-module/kernel/zz-modseal");
+    let good = Scenario::new("postinst-7x", "trixie-backports", Kind::Classic, "enforce");
+    let (p, out) = prepare(&good);
+    assert!(out.status.success(), "{}", describe(&out));
+    let boot = p.dir.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let initrd = boot.join(format!("initrd.img-{}", k.kver));
+    std::fs::copy(&p.image, &initrd).unwrap();
+    let out = Command::new(&hook)
+        .arg(&k.kver)
+        .arg(boot.join(format!("vmlinuz-{}", k.kver)))
+        .env("MODSEAL_BIN", static_bin())
+        .env("MODSEAL_CONF", p.dir.join("etc/modseal.conf"))
+        .env_remove("MODSEAL_BOOT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: every kernel module verifies",
+            initrd.display()
+        )),
+        "{err}"
+    );
+}
