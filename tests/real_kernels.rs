@@ -1,9 +1,11 @@
 //! Real Debian kernels: the module-signing certificate extracted from each
-//! kernel image verifies every module of that kernel, and the other kernel's
+//! kernel image verifies every module of that kernel, and the next kernel's
 //! certificate verifies none of them.
 //!
 //! The kernels come from `scripts/fetch-kernels.sh`, which writes
-//! `<kernels>/{bookworm,trixie}/env` (`KVER=`, `VMLINUZ=`, `MODULES=`).
+//! `<kernels>/{bookworm,trixie,trixie-backports}/env` (`KVER=`, `VMLINUZ=`,
+//! `MODULES=`); trixie-backports is a 7.x kernel in Debian's split packaging,
+//! its image at `usr/lib/modules/KVER/vmlinuz`.
 //! `<kernels>` is `MODSEAL_KERNELS`, default `<repo>/.cache/kernels`.
 //! A missing kernel is a test failure, never a silent skip.
 
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-const SUITES: [&str; 2] = ["bookworm", "trixie"];
+const SUITES: [&str; 3] = ["bookworm", "trixie", "trixie-backports"];
 
 #[derive(Debug, Clone)]
 struct Kernel {
@@ -209,7 +211,7 @@ fn real_kernels_verify_with_their_own_key_only() {
         }
         drop(out);
 
-        // The other kernel's certificate: every module unknown-key.
+        // The next kernel's certificate: every module unknown-key.
         let other = &certs[(i + 1) % certs.len()];
         let (c, r, _) = verify_tree(other, k);
         assert_eq!(c, 1, "{}: verified against the other kernel's key", k.suite);
@@ -330,6 +332,10 @@ fn build_id_notes_match_binutils() {
     let known = [
         ("bookworm", "e38e0301da3fc8ef7ac428336bd79b4490de8ba5"),
         ("trixie", "7cb71357dd53de64259c2da2a66ff75662d15e3d"),
+        (
+            "trixie-backports",
+            "2d00a34f29d8983aaf962ac54bb9c3286d9d8665",
+        ),
     ];
     for (suite, virtio_blk) in known {
         let k = load(suite);
