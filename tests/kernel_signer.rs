@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use common::*;
 
-const SUITES: [&str; 2] = ["bookworm", "trixie"];
+const SUITES: [&str; 3] = ["bookworm", "trixie", "trixie-backports"];
 
 /// Where `shim-unsigned` installs the CA shim trusts for Debian's images.
 const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
