@@ -440,3 +440,52 @@ fn verify_with_kernel_trusts_its_modules_through_the_debian_ca_alone() {
             .contains("its built-in keys are not trusted"));
     }
 }
+
+/// With `--kernel`, a `--trust` certificate file signs kernel images only:
+/// a module signed by that same key does not verify.
+#[test]
+fn a_kernel_signer_never_vouches_for_a_module_itself() {
+    let w = work();
+    let tree = PathBuf::from(kernel_var("bookworm", "MODULES"));
+    let module = module_files(&tree)
+        .into_iter()
+        .find(|m| m.extension().is_some_and(|e| e == "ko"))
+        .expect("an uncompressed bookworm module");
+    let unsigned = w.path("signer-signed.unsigned");
+    let data = std::fs::read(&module).expect("module");
+    let (payload, _) = split_appended(&data).expect("an appended signature");
+    std::fs::write(&unsigned, payload).expect("write");
+    let signed = w.path("signer-signed.ko");
+    run(
+        std::process::Command::new("/usr/lib/linux-kbuild-6.1/scripts/sign-file")
+            .arg("sha256")
+            .arg(w.other_key())
+            .arg(w.other_cert())
+            .arg(&unsigned)
+            .arg(&signed),
+    );
+    let image = resigned("bookworm");
+    let out = modseal([
+        "verify".as_ref(),
+        "--trust".as_ref(),
+        w.other_cert().as_os_str(),
+        "--kernel".as_ref(),
+        image.as_os_str(),
+        signed.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 verified, 1 failed"),
+        "{}",
+        describe(&out)
+    );
+    // The same file as a plain anchor does vouch for it: the refusal above
+    // is the kernel-signer rule, not a broken module.
+    let plain = modseal([
+        "verify".as_ref(),
+        "--trust".as_ref(),
+        w.other_cert().as_os_str(),
+        signed.as_os_str(),
+    ]);
+    assert_eq!(code(&plain), 0, "{}", describe(&plain));
+}

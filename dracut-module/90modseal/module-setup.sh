@@ -160,6 +160,7 @@ modseal_derive_anchor() {
     grep -Eq '^[[:space:]]*kernel-signer[[:space:]]*(#.*)?$' "$modseal_trust" || return 0
     local derived out line
     derived=$(modseal_conf_value derived /etc/modseal/derived-anchor)
+    [[ $derived == /* ]] || modseal_fail "derived = $derived in $modseal_conf: needs an absolute path"
     modseal_kernel_image_path=$(modseal_kernel_image) \
         || modseal_fail "$modseal_trust trusts kernel signers, but no image of kernel $kernel was found" \
             "(looked for ${srcmods%/}/vmlinuz and /boot/vmlinuz-$kernel; modseal_kernel_image=\"…\" in dracut.conf.d names it)"

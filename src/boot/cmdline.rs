@@ -166,7 +166,9 @@ impl From<Mode> for BootMode {
 /// initramfs, whatever the checks find: dracut's breakpoints and emergency
 /// shell, systemd's emergency/rescue/debug shells, unit masking (which can
 /// fail the switch to root into `emergency.target`) and confirm-spawn (which
-/// pretends a unit ran). `rd.shell` is not one: it only decides what a
+/// pretends a unit ran), and systemd's extra mounts (which can mount a
+/// filesystem of the attacker's over `/etc/modseal` or the module tree
+/// before a stage reads it). `rd.shell` is not one: it only decides what a
 /// failure does, and modseal's failures halt. Each one found, as written.
 pub fn shell_options(params: &[(String, Option<String>)]) -> Vec<String> {
     let shell_target = |v: Option<&str>| {
@@ -180,7 +182,7 @@ pub fn shell_options(params: &[(String, Option<String>)]) -> Vec<String> {
         let v = value.as_deref();
         let bare = name.strip_prefix("rd.").unwrap_or(name);
         let hit = match bare {
-            "break" | "emergency" => true,
+            "break" | "emergency" | "systemd.mount-extra" | "systemd.mount_extra" => true,
             "systemd.unit" => shell_target(v),
             "systemd.mask" | "systemd.confirm_spawn" => {
                 !matches!(v, Some("0" | "no" | "false" | "off"))
@@ -295,7 +297,8 @@ mod tests {
         let ps = cmdline_params(
             "ro rd.shell=1 rd.break=pre-mount rd.systemd.unit=emergency.target systemd.unit=multi-user.target \
              systemd.mask=modseal-pre-pivot.service rd.systemd.debug_shell systemd.confirm_spawn=0 rdinit=/bin/sh \
-             rd.emergency=reboot rd.break",
+             rd.emergency=reboot rd.break rd.systemd.mount-extra=/dev/vdb:/etc/modseal:ext4 \
+             systemd.mount-extra=/dev/vdb:/usr:ext4",
         );
         assert_eq!(
             shell_options(&ps),
@@ -307,6 +310,8 @@ mod tests {
                 "rdinit=/bin/sh",
                 "rd.emergency=reboot",
                 "rd.break",
+                "rd.systemd.mount-extra=/dev/vdb:/etc/modseal:ext4",
+                "systemd.mount-extra=/dev/vdb:/usr:ext4",
             ]
         );
         assert!(shell_options(&cmdline_params("ro quiet rd.shell=1 rd.modseal=warn")).is_empty());

@@ -146,7 +146,14 @@ impl Config {
                 self.modules_line = line;
             }
             "certs" => self.certs = Some(v.into()),
-            "derived" => self.derived = v.into(),
+            "derived" if v.starts_with('/') => self.derived = v.into(),
+            "derived" => {
+                return Err(ConfigError::RelativePath {
+                    line,
+                    key: "derived",
+                    value: v.to_owned(),
+                })
+            }
             "tcti" => self.tcti = Some(v.into()),
             // Whatever the value: the file cannot set these, so a bad value
             // is as ignored as a good one.
@@ -212,6 +219,14 @@ mod tests {
         let e = |t: &str| Config::parse(t).unwrap_err().to_string();
         assert_eq!(e("bogus = 1"), "line 1: unknown setting 'bogus'");
         assert_eq!(e("# c\nnonsense"), "line 2: expected 'key = value'");
+        assert_eq!(
+            e("derived = etc/x"),
+            "line 1: derived = etc/x: needs an absolute path"
+        );
+        assert_eq!(
+            Config::parse("derived = /etc/x").unwrap().derived,
+            PathBuf::from("/etc/x")
+        );
     }
 
     #[test]

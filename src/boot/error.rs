@@ -66,4 +66,15 @@ pub enum ConfigError {
         /// The key as written.
         key: String,
     },
+    /// A path that must be absolute (the dracut module installs it at the
+    /// same path in the image).
+    #[error("line {line}: {key} = {value}: needs an absolute path")]
+    RelativePath {
+        /// The line.
+        line: usize,
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+    },
 }

@@ -24,12 +24,25 @@ pub struct VerifyArgs {
     pub(crate) jobs: Option<u16>,
     /// The kernel image the modules belong to: its built-in certificates become anchors once
     /// its Authenticode signature verifies against a kernel signer (a bundle's kernel-signer
-    /// certificates, and every --trust certificate file), as the dracut module derives them.
+    /// certificates; a --trust certificate file is then a kernel signer, not an anchor), as the
+    /// dracut module derives them.
     #[arg(long, value_name = "VMLINUZ")]
     pub(crate) kernel: Option<PathBuf>,
     /// Module files or directories.
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
+}
+
+/// The module anchors of the `--trust` files that are trust bundles.
+fn bundle_anchors(trust: &[PathBuf]) -> Result<Vec<crate::trust::cert::Certificate>, String> {
+    let mut anchors = Vec::new();
+    for t in trust {
+        let bytes = std::fs::read(t).map_err(|e| format!("{}: cannot read: {e}", t.display()))?;
+        if let Ok(b) = crate::trust::read_bundle(t, &bytes) {
+            anchors.extend(b.anchors);
+        }
+    }
+    Ok(anchors)
 }
 
 /// The certificates built into `kernel`, once its signature verifies
@@ -72,6 +85,13 @@ pub fn cmd_verify(args: VerifyArgs) -> u8 {
         Ok(t) => t,
         Err(e) => return usage_error(e),
     };
+    if args.kernel.is_some() {
+        // A plain certificate file signs kernel images here, never modules.
+        trust.anchors = match bundle_anchors(&args.trust.trust) {
+            Ok(a) => a,
+            Err(e) => return usage_error(e),
+        };
+    }
     if let Some(k) = &args.kernel {
         match kernel_anchors(&args.trust.trust, k) {
             Ok(certs) => trust.anchors.extend(certs),

@@ -300,6 +300,9 @@ pub enum BundleProblem {
     /// A PEM block runs to the end of the file.
     #[error("PEM block without END line")]
     UnterminatedPem,
+    /// A PEM boundary other than the exact CERTIFICATE lines at column 0.
+    #[error("a PEM boundary must be exactly '-----BEGIN CERTIFICATE-----' or '-----END CERTIFICATE-----' on a line of its own")]
+    PemBoundary,
     /// A `kernel-signer` line not directly followed by a certificate.
     #[error("'kernel-signer' must be followed by a CERTIFICATE block")]
     KernelSignerWithoutCertificate,

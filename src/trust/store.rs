@@ -34,6 +34,10 @@ use crate::trust::cert::{strip_sign_byte, Certificate};
 use crate::trust::error::{BundleProblem, Error, FileProblem};
 use crate::trust::settings::{Settings, SettingsParser};
 
+/// The only PEM boundary lines a bundle may have (CRLF line ends aside).
+const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const PEM_END: &str = "-----END CERTIFICATE-----";
+
 /// The first line of a trust bundle.
 pub const BUNDLE_HEADER: &str = "modseal-trust-bundle v1";
 /// A trust file larger than this is refused before parsing.
@@ -317,8 +321,14 @@ fn parse_directives(text: &str) -> Result<Directives, (usize, BundleProblem)> {
     for (n, raw) in text.lines().enumerate() {
         let line_no = n + 1;
         let line = raw.trim();
+        // One spelling of PEM boundaries only: x509-parser's PEM reader and
+        // this scan must find the same blocks, or a `kernel-signer` mark
+        // could land on another certificate than the one under it.
+        if line.starts_with("-----") && !matches!(raw, PEM_BEGIN | PEM_END) {
+            return Err((line_no, BundleProblem::PemBoundary));
+        }
         if in_pem {
-            in_pem = !line.starts_with("-----END ");
+            in_pem = raw != PEM_END;
             continue;
         }
         if line.is_empty() || line.starts_with('#') {
@@ -333,20 +343,27 @@ fn parse_directives(text: &str) -> Result<Directives, (usize, BundleProblem)> {
             seen_header = true;
             continue;
         }
-        if line.starts_with("-----BEGIN ") {
+        if raw == PEM_BEGIN {
             in_pem = true;
-            if line == "-----BEGIN CERTIFICATE-----" {
-                if signer_line.take().is_some() {
-                    kernel_signers.push(certificates);
-                }
-                certificates += 1;
+            if signer_line.take().is_some() {
+                kernel_signers.push(certificates);
             }
+            certificates += 1;
             continue;
+        }
+        if raw == PEM_END {
+            return Err((line_no, BundleProblem::PemBoundary));
         }
         if let Some(at) = signer_line {
             return Err((at, BundleProblem::KernelSignerWithoutCertificate));
         }
-        if line.split('#').next().map(str::trim) == Some("kernel-signer") {
+        // ASCII whitespace only, as the dracut module's grep reads it.
+        if raw
+            .split('#')
+            .next()
+            .map(|l| l.trim_matches(|c: char| c.is_ascii_whitespace()))
+            == Some("kernel-signer")
+        {
             signer_line = Some(line_no);
             continue;
         }
@@ -452,6 +469,44 @@ mod tests {
         // bundle_trust (what modules verify against) never holds them.
         let (anchors, _) = parse_bundle(Path::new("b"), only.as_bytes()).expect("parses");
         assert!(anchors.is_empty());
+    }
+
+    /// Boundaries only one of the two PEM scanners would see shift the
+    /// marks: refused, whatever the certificate counts.
+    #[test]
+    fn pem_boundaries_have_one_spelling() {
+        let c = cert();
+        let good = render_bundle(
+            std::slice::from_ref(&c),
+            std::slice::from_ref(&c),
+            &Denylist::default(),
+            &Settings::default(),
+        );
+        for bad in [
+            good.replacen(
+                "-----BEGIN CERTIFICATE-----",
+                "-----BEGIN CERTIFICATE-----x",
+                1,
+            ),
+            good.replacen(
+                "-----BEGIN CERTIFICATE-----",
+                " -----BEGIN CERTIFICATE-----",
+                1,
+            ),
+            good.replacen("-----END CERTIFICATE-----", "-----END CERTIFICATE----- ", 1),
+            good.replacen(
+                "-----BEGIN CERTIFICATE-----",
+                "-----BEGIN PRIVATE KEY-----",
+                1,
+            ),
+            format!("{good}-----END CERTIFICATE-----\n"),
+        ] {
+            let e = parse(&bad).expect_err("refused").to_string();
+            assert!(e.contains("a PEM boundary must be exactly"), "{e}");
+        }
+        // A kernel-signer mark is ASCII, as the dracut module's grep reads it.
+        let nbsp = good.replace("kernel-signer\n", "kernel-signer\u{a0}\n");
+        assert!(parse(&nbsp).is_err());
     }
 
     #[test]
