@@ -18,9 +18,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{path_is_writable, BootChain, ExpectedModule, ModeRule, Policy};
+use super::{path_is_writable, BootChain, ExpectedModule, KernelCert, ModeRule, Policy};
 use crate::boot::{bundle_trust, sealed_mode, stage_content, Findings};
 use crate::image::initramfs::{check_images, Limits};
+use crate::image::kernel_image::extract_certificates;
 use crate::image::pe::{self, PeError};
 use crate::measure::{Content, Mode, Stage, StageChecks, UnsealOutcome};
 use crate::tpm::PcrBank;
@@ -160,22 +161,51 @@ fn pe_digests(files: &[PathBuf]) -> Result<Vec<String>, HostPolicyError> {
     let mut out = Vec::new();
     for k in files {
         let bytes = read_capped(k, MAX_BOOT_FILE)?;
-        let digest = pe::authenticode_sha256(&bytes).map_err(|source| HostPolicyError::NotPe {
-            path: k.clone(),
-            source,
-        })?;
-        out.push(crate::util::hex::lower(&digest));
+        out.push(pe_digest(k, &bytes)?);
     }
     Ok(out)
+}
+
+fn pe_digest(path: &Path, bytes: &[u8]) -> Result<String, HostPolicyError> {
+    let digest = pe::authenticode_sha256(bytes).map_err(|source| HostPolicyError::NotPe {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(crate::util::hex::lower(&digest))
+}
+
+/// Each kernel's digest, and the SHA-256 of every certificate built into
+/// it: what a boot's derived anchor may name, whatever the bundle. A kernel
+/// whose certificates cannot be read gets none, so no derived anchor of it
+/// passes.
+fn kernels(files: &[PathBuf]) -> Result<(Vec<String>, Vec<KernelCert>), HostPolicyError> {
+    let mut digests = Vec::new();
+    let mut certs = Vec::new();
+    for k in files {
+        let bytes = read_capped(k, MAX_BOOT_FILE)?;
+        let kernel = pe_digest(k, &bytes)?;
+        for der in extract_certificates(&bytes).unwrap_or_default() {
+            certs.push(KernelCert {
+                kernel: kernel.clone(),
+                cert: crate::util::hex::lower(&crate::verify::algorithm::sha256(&der)),
+            });
+        }
+        digests.push(kernel);
+    }
+    certs.sort();
+    certs.dedup();
+    Ok((digests, certs))
 }
 
 /// The boot-chain lines from the files: each initrd's SHA-256, each
 /// kernel's and boot loader's Authenticode SHA-256, the command lines as
 /// given.
 pub fn boot_chain(files: &ChainFiles<'_>) -> Result<BootChain, HostPolicyError> {
+    let (kernels, module_certs) = kernels(files.kernels)?;
     let mut chain = BootChain {
-        kernels: pe_digests(files.kernels)?,
+        kernels,
         boot_apps: pe_digests(files.boot_apps)?,
+        module_certs,
         ..BootChain::default()
     };
     for i in files.initrds {
