@@ -210,3 +210,30 @@ fn difference(file: &[Certificate], kernel: &[Certificate]) -> Option<String> {
         .find(|c| !holds(file, c))
         .map(|c| format!("it lacks {}, built into the kernel", describe(c)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_names_the_certificate() {
+        let c = Certificate::from_der(include_bytes!("../../trust/testdata/test-kernel-key.der"))
+            .unwrap();
+        let one = std::slice::from_ref(&c);
+        assert_eq!(difference(one, one), None);
+        let named = describe(&c);
+        assert!(
+            named.starts_with("certificate ") && named.contains("… ("),
+            "{named}"
+        );
+        assert_eq!(
+            difference(one, &[]),
+            Some(format!("{named} is not built into it"))
+        );
+        assert_eq!(
+            difference(&[], one),
+            Some(format!("it lacks {named}, built into the kernel"))
+        );
+        assert_eq!(tried(&[]), "none given");
+    }
+}
