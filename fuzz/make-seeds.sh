@@ -79,4 +79,11 @@ if [ -f "$stub" ] && command -v sbsign >/dev/null; then
     cp "$stub" "$a/stub-unsigned"
     sbsign --key "$tmp/sb.key" --cert "$tmp/sb.pem" --output "$a/stub-signed" "$stub" 2>/dev/null
 fi
-echo "seeds in $d, $k, $p and $a"
+# trust: a bundle with an anchor and a kernel signer, and a derived anchor.
+t="$here/corpus/trust"
+mkdir -p "$t"
+pem=$(openssl x509 -inform der -in "$tmp/cert.der")
+printf 'modseal-trust-bundle v1\nmode enforce\n%s\nkernel-signer\n%s\n' "$pem" "$pem" > "$t/bundle-kernel-signer"
+printf 'modseal-derived-anchor v1\nrelease 6.1.0-41-amd64\nkernel-sha256 %s\nimage-signer fuzz\n%s\n' \
+    "$(printf '%064d' 0)" "$pem" > "$t/derived-anchor"
+echo "seeds in $d, $k, $p, $a and $t"

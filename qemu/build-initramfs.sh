@@ -8,6 +8,7 @@
 #   qemu/build-initramfs.sh --kind systemd|classic --kver KVER --kmoddir DIR \
 #       --confdir MODSEAL_ETC --out IMG [--binary MODSEAL] [--no-build-check] \
 #       [--dracut-module DIR]… [--with "DRACUT_MODULES"] [--without-modseal]
+#       [--kernel-image VMLINUZ]
 #
 # MODSEAL_ETC holds modseal.conf whose trust= and sealed= name the bundle and
 # the enrollment (absolute paths, installed at the same paths in the image).
@@ -16,13 +17,16 @@
 # driver, some 750 kernel modules, for timing a bigger image).
 # --without-modseal leaves the modseal module out: an image as an attacker
 # who skips the verification would build it.
+# --kernel-image names the kernel's image for a trust bundle with
+# kernel-signer CAs (modseal_kernel_image; by default the dracut module
+# looks next to the module tree).
 # The image is uncompressed: it boots faster under TCG.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '8,10p' "$0" >&2; exit 64; }
+usage() { sed -n '8,11p' "$0" >&2; exit 64; }
 
-kind="" kver="" kmoddir="" confdir="" out="" check=yes with="" modseal=modseal
+kind="" kver="" kmoddir="" confdir="" out="" check=yes with="" modseal=modseal kimage=
 binary=$repo/target/x86_64-unknown-linux-musl/release/modseal
 extra=()
 while [ $# -gt 0 ]; do
@@ -37,6 +41,7 @@ while [ $# -gt 0 ]; do
         --dracut-module) extra+=("$2"); shift 2 ;;
         --with) with=$2; shift 2 ;;
         --without-modseal) modseal=""; shift ;;
+        --kernel-image) kimage=$2; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -66,6 +71,7 @@ cat >"$work/dracut.conf" <<EOF
 modseal_binary="$binary"
 modseal_confdir="$confdir"
 modseal_build_check="$check"
+modseal_kernel_image="$kimage"
 EOF
 
 mkdir -p "$(dirname "$out")"

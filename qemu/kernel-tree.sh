@@ -23,8 +23,13 @@ env_file=${MODSEAL_KERNELS:-$repo/.cache/kernels}/$suite/env
 [ -r "$env_file" ] || { echo "kernel-tree: $env_file missing: run scripts/fetch-kernels.sh $suite" >&2; exit 1; }
 # shellcheck disable=SC1090
 . "$env_file"
-sysmap=$(dirname "$VMLINUZ")/System.map-$KVER
-[ -r "$sysmap" ] || { echo "kernel-tree: $sysmap missing" >&2; exit 1; }
+# 6.x packages keep System.map next to the image in boot/; Debian's 7.x
+# packaging (linux-base-KVER) keeps it in the module directory.
+sysmap=""
+for m in "$(dirname "$VMLINUZ")/System.map-$KVER" "$MODULES/System.map"; do
+    if [ -r "$m" ]; then sysmap=$m; break; fi
+done
+[ -n "$sysmap" ] || { echo "kernel-tree: no System.map-$KVER next to $VMLINUZ, nor $MODULES/System.map" >&2; exit 1; }
 sign_file=/usr/lib/linux-kbuild-6.1/scripts/sign-file
 
 rm -rf "$out"

@@ -3,6 +3,7 @@
 # installs only what is missing and re-uses the downloaded kernels.
 #
 #   scripts/setup.sh            packages + Rust target + real kernels
+#                               (bookworm 6.1, trixie 6.12, trixie-backports 7.x)
 #   SETUP_NO_KERNELS=1 scripts/setup.sh   skip scripts/fetch-kernels.sh
 set -euo pipefail
 
@@ -87,6 +88,6 @@ fi
 "$repo/scripts/build-tss.sh"
 
 if [ -z "${SETUP_NO_KERNELS:-}" ]; then
-    "$repo/scripts/fetch-kernels.sh"
+    "$repo/scripts/fetch-kernels.sh" bookworm trixie trixie-backports
 fi
 echo "setup: done"

@@ -1863,6 +1863,36 @@ fn keys_from_kernel_rejects_a_non_kernel_file() {
     }
 }
 
+/// Without VMLINUZ, `keys from-kernel` takes the running kernel's image:
+/// /boot/vmlinuz-$(uname -r), else /usr/lib/modules/$(uname -r)/vmlinuz
+/// (Debian's 7.x packaging), and says which; with neither, an error names
+/// both. (The lookup itself is unit-tested under a temp root in src/cli/keys.rs.)
+#[test]
+fn keys_from_kernel_defaults_to_the_running_kernel() {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let release = release.trim();
+    let boot = format!("/boot/vmlinuz-{release}");
+    let usr = format!("/usr/lib/modules/{release}/vmlinuz");
+    let out = modseal(["keys", "from-kernel"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let used = [&boot, &usr].into_iter().find(|p| Path::new(p).is_file());
+    match used {
+        Some(p) => assert!(
+            stderr.contains(&format!("using {p}, the running kernel's image")),
+            "{}",
+            describe(&out)
+        ),
+        None => {
+            assert_eq!(code(&out), 2, "{}", describe(&out));
+            assert!(out.stdout.is_empty(), "{}", describe(&out));
+            assert!(
+                stderr.contains(&boot) && stderr.contains(&usr),
+                "the error does not name both paths:\n{stderr}"
+            );
+        }
+    }
+}
+
 /// The subcommands listed by `modseal --help` (and nested ones, "keys from-kernel").
 fn subcommands(prefix: &[&str]) -> Vec<Vec<String>> {
     let mut args: Vec<&str> = prefix.to_vec();

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use common::*;
 
-const SUITES: [&str; 2] = ["bookworm", "trixie"];
+const SUITES: [&str; 3] = ["bookworm", "trixie", "trixie-backports"];
 
 /// Where `shim-unsigned` installs the CA shim trusts for Debian's images.
 const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
@@ -313,5 +313,130 @@ fn verification_time() {
             signed.sha256,
             modseal::image::pe::authenticode_sha256(&bytes).expect("digest")
         );
+    }
+}
+
+/// A trust bundle whose only certificate is the Debian CA as a kernel signer.
+fn signer_bundle() -> PathBuf {
+    let b = work().path("kernel-signer.bundle");
+    if !b.is_file() {
+        let out = modseal([
+            "bundle".as_ref(),
+            "--kernel-signer".as_ref(),
+            DEBIAN_CA.as_ref(),
+            "--out".as_ref(),
+            b.as_os_str(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+    }
+    b
+}
+
+fn derive(image: &Path, out: &Path) -> Output {
+    modseal([
+        "keys".as_ref(),
+        "derive".as_ref(),
+        "--trust".as_ref(),
+        signer_bundle().as_os_str(),
+        "--kernel".as_ref(),
+        image.as_os_str(),
+        "--release".as_ref(),
+        "6.1.0-test".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
+#[test]
+fn derive_writes_the_kernels_own_keys_only_for_a_signed_image() {
+    for suite in SUITES {
+        let out = work().path(&format!("{suite}.derived"));
+        let good = derive(&vmlinuz(suite), &out);
+        assert_eq!(code(&good), 0, "{}", describe(&good));
+        let text = std::fs::read_to_string(&out).expect("derived anchor written");
+        assert!(
+            text.starts_with("modseal-derived-anchor v1\nrelease 6.1.0-test\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("image-signer {SIGNER}\n")), "{text}");
+        // The key is the one `keys from-kernel` prints, after the same check.
+        let keys = from_kernel(&work().ca(), &vmlinuz(suite));
+        let pem = String::from_utf8_lossy(&keys.stdout).into_owned();
+        assert!(
+            !pem.is_empty() && text.contains(pem.trim()),
+            "{text}\n---\n{pem}"
+        );
+        // The kernel's Authenticode digest is recorded: osslsigncode's.
+        let sha = osslsigncode_sha256(&vmlinuz(suite));
+        assert!(text.contains(&format!("kernel-sha256 {sha}\n")), "{text}");
+        for (name, image) in [
+            ("stripped", stripped(suite, "derive-stripped")),
+            ("re-signed", resigned(suite)),
+        ] {
+            let bad_out = work().path(&format!("{suite}-{name}.derived"));
+            let bad = derive(&image, &bad_out);
+            assert_eq!(code(&bad), 1, "{suite} {name}: {}", describe(&bad));
+            let err = String::from_utf8_lossy(&bad.stderr);
+            assert!(
+                err.contains("Authenticode signature") && err.contains("not trusted"),
+                "{err}"
+            );
+            assert!(!bad_out.exists(), "{suite} {name}: nothing may be written");
+        }
+    }
+}
+
+/// The image's Authenticode SHA-256 as osslsigncode computes it (an
+/// implementation independent of modseal's).
+fn osslsigncode_sha256(image: &Path) -> String {
+    let out = tool(
+        "osslsigncode",
+        &["verify".as_ref(), "-in".as_ref(), image.as_os_str()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Calculated message digest :"))
+        .map(|h| h.trim().replace(' ', "").to_lowercase())
+        .unwrap_or_else(|| panic!("no calculated digest from osslsigncode: {text}"))
+}
+
+#[test]
+fn verify_with_kernel_trusts_its_modules_through_the_debian_ca_alone() {
+    for suite in SUITES {
+        let tree = PathBuf::from(kernel_var(suite, "MODULES"));
+        let mods: Vec<PathBuf> = module_files(&tree).into_iter().step_by(400).collect();
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "verify".into(),
+            "--trust".into(),
+            DEBIAN_CA.into(),
+            "--kernel".into(),
+            vmlinuz(suite).into(),
+        ];
+        args.extend(mods.iter().map(|m| m.clone().into_os_string()));
+        let ok = modseal(&args);
+        assert_eq!(code(&ok), 0, "{suite}: {}", describe(&ok));
+        let stdout = String::from_utf8_lossy(&ok.stdout);
+        assert!(
+            stdout.contains(&format!("{} verified, 0 failed", mods.len())),
+            "{stdout}"
+        );
+        // The CA alone, without the kernel, vouches for no module.
+        args.drain(3..5);
+        let no_kernel = modseal(&args);
+        assert_eq!(code(&no_kernel), 1, "{suite}: {}", describe(&no_kernel));
+        // A stripped image gives no keys at all.
+        args.splice(
+            3..3,
+            ["--kernel".into(), stripped(suite, "verify-stripped").into()],
+        );
+        let stripped_out = modseal(&args);
+        assert_eq!(
+            code(&stripped_out),
+            1,
+            "{suite}: {}",
+            describe(&stripped_out)
+        );
+        assert!(String::from_utf8_lossy(&stripped_out.stderr)
+            .contains("its built-in keys are not trusted"));
     }
 }

@@ -1,4 +1,5 @@
-//! Boot tests: real Debian kernels (bookworm 6.1, trixie 6.12) booted under
+//! Boot tests: real Debian kernels (bookworm 6.1, trixie 6.12, and good boots
+//! of trixie-backports 7.x in Debian's split packaging) booted under
 //! QEMU (TCG) with an swtpm TPM, through initramfs images built by the real
 //! dracut with `dracut-module/90modseal`, in both kinds of initramfs
 //! (systemd and classic). Each test asserts on the serial console, the PCR
@@ -15,6 +16,8 @@ mod common;
 mod qemu;
 #[path = "common/swtpm.rs"]
 mod swtpm;
+#[path = "qemu_boot/update.rs"]
+mod update;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +106,9 @@ struct Boot {
     image: PathBuf,
     /// The firmware's TCG event log the guest printed.
     firmware_log: Option<PathBuf>,
+    /// A kernel-signer bundle: the kernel image and release the derived
+    /// anchor came from (what `predict --kernel --release` needs).
+    derived_from: Option<(PathBuf, String)>,
 }
 
 impl Boot {
@@ -185,6 +191,10 @@ impl Boot {
             args.push("--cert".into());
             args.push(c.display().to_string());
         }
+        if let Some((vmlinuz, release)) = &self.derived_from {
+            args.extend(["--kernel".into(), vmlinuz.display().to_string()]);
+            args.extend(["--release".into(), release.clone()]);
+        }
         let out = modseal(&args);
         assert_eq!(code(&out), 0, "{}", describe(&out));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -225,6 +235,7 @@ impl Boot {
             certs: self.certs.clone(),
             image: self.image.clone(),
             firmware_log: self.firmware_log.clone(),
+            derived_from: self.derived_from.clone(),
         }
     }
 
@@ -375,6 +386,28 @@ fn sealed_settings(s: &Scenario) -> Vec<String> {
     v
 }
 
+/// Provisioning: the AK is made and persisted in the TPM at `state`, its
+/// public key handed to the verifier (returned), before the machine boots.
+fn provision_ak(state: &Path, dir: &Path) -> PathBuf {
+    let tpm = swtpm::Swtpm::start_with_state(state);
+    let akdir = dir.join("verifier-ak");
+    let out = modseal([
+        "quote".as_ref(),
+        "--tcti".as_ref(),
+        tpm.tcti().as_ref(),
+        "--nonce".as_ref(),
+        "00".as_ref(),
+        "--no-log".as_ref(),
+        "--no-firmware-log".as_ref(),
+        "--ak-dir".as_ref(),
+        akdir.as_os_str(),
+        "--out".as_ref(),
+        dir.join("provision-quote").as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    akdir.join("ak.pem")
+}
+
 /// Writes the bundle and config, enrolls into the swtpm state the VM will
 /// use, and runs dracut; returns dracut's output (the build may fail).
 fn prepare(s: &Scenario) -> (Prepared, Output) {
@@ -403,27 +436,7 @@ fn prepare(s: &Scenario) -> (Prepared, Output) {
     // Enroll into the state directory the VM's swtpm will use.
     let state = dir.join("tpm");
     qemu::enroll_uefi(&bundle, &state, &etc.join("sealed"));
-    // Provisioning: the AK is made and persisted in the TPM, its public key
-    // handed to the verifier, before the machine boots.
-    let ak = s.attest.then(|| {
-        let tpm = swtpm::Swtpm::start_with_state(&state);
-        let akdir = dir.join("verifier-ak");
-        let out = modseal([
-            "quote".as_ref(),
-            "--tcti".as_ref(),
-            tpm.tcti().as_ref(),
-            "--nonce".as_ref(),
-            "00".as_ref(),
-            "--no-log".as_ref(),
-            "--no-firmware-log".as_ref(),
-            "--ak-dir".as_ref(),
-            akdir.as_os_str(),
-            "--out".as_ref(),
-            dir.join("provision-quote").as_os_str(),
-        ]);
-        assert_eq!(code(&out), 0, "{}", describe(&out));
-        akdir.join("ak.pem")
-    });
+    let ak = s.attest.then(|| provision_ak(&state, &dir));
     if !s.swap_bundle.is_empty() {
         let mut args = vec!["bundle".to_string()];
         for a in std::iter::once(&k.cert).chain(&s.swap_bundle) {
@@ -544,18 +557,21 @@ fn boot(s: &Scenario) -> Boot {
         certs,
         image,
         firmware_log: vm.firmware_log,
+        derived_from: None,
     }
 }
 
 /// The good boots, each made once per test process: the attestation tests
 /// in `attest` reuse their evidence instead of booting again.
 fn good(suite: &'static str, kind: Kind) -> &'static Boot {
-    static BOOTS: [OnceLock<Boot>; 4] = [const { OnceLock::new() }; 4];
+    static BOOTS: [OnceLock<Boot>; 6] = [const { OnceLock::new() }; 6];
     let (i, name) = match (suite, kind) {
         ("bookworm", Kind::Systemd) => (0, "good-bookworm-systemd"),
         ("bookworm", Kind::Classic) => (1, "good-bookworm-classic"),
         ("trixie", Kind::Systemd) => (2, "good-trixie-systemd"),
         ("trixie", Kind::Classic) => (3, "good-trixie-classic"),
+        ("trixie-backports", Kind::Systemd) => (4, "good-trixie-backports-systemd"),
+        ("trixie-backports", Kind::Classic) => (5, "good-trixie-backports-classic"),
         _ => panic!("no good boot of {suite} {kind:?}"),
     };
     BOOTS[i].get_or_init(|| {
@@ -638,6 +654,18 @@ fn good_boot_trixie_systemd() {
 #[test]
 fn good_boot_trixie_classic() {
     good_boot("trixie", Kind::Classic);
+}
+
+/// Linux 7.x as Debian packages it (linux-image-KVER a metapackage, the
+/// image at usr/lib/modules/KVER/vmlinuz from linux-binary-KVER).
+#[test]
+fn good_boot_trixie_backports_systemd() {
+    good_boot("trixie-backports", Kind::Systemd);
+}
+
+#[test]
+fn good_boot_trixie_backports_classic() {
+    good_boot("trixie-backports", Kind::Classic);
 }
 
 fn flipped(k: &Kernel) -> (&'static str, Vec<String>) {
@@ -1120,4 +1148,39 @@ fn kernel_postinst_hook_checks_the_new_initramfs() {
     );
     let out = run_hook(&p, &p.dir.join("boot"), true);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
+/// Debian's 7.x packaging: the postinst hook is given `/boot/vmlinuz-KVER`
+/// (a copy linux-base's `00-legacy-boot` hook makes of
+/// `/usr/lib/modules/KVER/vmlinuz`, maybe not yet) and checks the initramfs
+/// the dracut hook wrote next to that path, with no MODSEAL_BOOT to point it there.
+#[test]
+fn kernel_postinst_hook_finds_the_7x_initramfs_next_to_the_image() {
+    let k = kernel("trixie-backports");
+    let hook = repo().join("dracut-module/kernel/zz-modseal");
+    let good = Scenario::new("postinst-7x", "trixie-backports", Kind::Classic, "enforce");
+    let (p, out) = prepare(&good);
+    assert!(out.status.success(), "{}", describe(&out));
+    let boot = p.dir.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let initrd = boot.join(format!("initrd.img-{}", k.kver));
+    std::fs::copy(&p.image, &initrd).unwrap();
+    let out = Command::new(&hook)
+        .arg(&k.kver)
+        .arg(boot.join(format!("vmlinuz-{}", k.kver)))
+        .env("MODSEAL_BIN", static_bin())
+        .env("MODSEAL_CONF", p.dir.join("etc/modseal.conf"))
+        .env_remove("MODSEAL_BOOT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: every kernel module verifies",
+            initrd.display()
+        )),
+        "{err}"
+    );
 }

@@ -1,9 +1,12 @@
-//! Real Debian kernels: the module-signing certificate extracted from each
-//! kernel image verifies every module of that kernel, and the other kernel's
-//! certificate verifies none of them.
+//! Real Debian kernels: with only the Debian Secure Boot CA as trust, the
+//! certificate built into each kernel's signed image verifies every module
+//! of that kernel (`verify --trust CA --kernel VMLINUZ`), and the next
+//! kernel's certificate verifies none of them.
 //!
 //! The kernels come from `scripts/fetch-kernels.sh`, which writes
-//! `<kernels>/{bookworm,trixie}/env` (`KVER=`, `VMLINUZ=`, `MODULES=`).
+//! `<kernels>/{bookworm,trixie,trixie-backports}/env` (`KVER=`, `VMLINUZ=`,
+//! `MODULES=`); trixie-backports is a 7.x kernel in Debian's split packaging,
+//! its image at `usr/lib/modules/KVER/vmlinuz`.
 //! `<kernels>` is `MODSEAL_KERNELS`, default `<repo>/.cache/kernels`.
 //! A missing kernel is a test failure, never a silent skip.
 
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-const SUITES: [&str; 2] = ["bookworm", "trixie"];
+const SUITES: [&str; 3] = ["bookworm", "trixie", "trixie-backports"];
 
 #[derive(Debug, Clone)]
 struct Kernel {
@@ -127,18 +130,32 @@ fn extract_cert(k: &Kernel, dir: &Path) -> PathBuf {
     path
 }
 
-fn verify_tree(cert: &Path, k: &Kernel) -> (i32, VerifyReport, std::process::Output) {
-    let out = modseal([
+/// Where `shim-unsigned` installs the CA shim trusts for Debian's images.
+const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
+
+/// `verify --json --trust TRUST [EXTRA…] TREE`.
+fn verify_tree_with(
+    trust: &Path,
+    extra: &[OsString],
+    k: &Kernel,
+) -> (i32, VerifyReport, std::process::Output) {
+    let mut args = vec![
         OsString::from("verify"),
         "--json".into(),
         "--trust".into(),
-        cert.as_os_str().to_owned(),
-        k.modules.clone().into_os_string(),
-    ]);
+        trust.as_os_str().to_owned(),
+    ];
+    args.extend(extra.iter().cloned());
+    args.push(k.modules.clone().into_os_string());
+    let out = modseal(args);
     let c = code(&out);
     assert_ne!(c, 2, "{}: verify exited 2\n{}", k.suite, describe(&out));
     let r = verify_report(&out);
     (c, r, out)
+}
+
+fn verify_tree(cert: &Path, k: &Kernel) -> (i32, VerifyReport, std::process::Output) {
+    verify_tree_with(cert, &[], k)
 }
 
 fn summary_of_verdicts(r: &VerifyReport) -> BTreeMap<String, usize> {
@@ -150,7 +167,11 @@ fn summary_of_verdicts(r: &VerifyReport) -> BTreeMap<String, usize> {
 }
 
 #[test]
-fn real_kernels_verify_with_their_own_key_only() {
+fn real_kernels_verify_through_their_signed_image_with_the_debian_ca_only() {
+    assert!(
+        Path::new(DEBIAN_CA).is_file(),
+        "{DEBIAN_CA} missing: install Debian's shim-unsigned (scripts/setup.sh)"
+    );
     let kernels: Vec<Kernel> = SUITES.iter().map(|s| load(s)).collect();
     let tmp = tempfile::tempdir().expect("temp dir");
     let certs: Vec<PathBuf> = kernels
@@ -168,8 +189,13 @@ fn real_kernels_verify_with_their_own_key_only() {
             k.modules.display()
         );
 
-        // Its own certificate: every module ok.
-        let (c, r, out) = verify_tree(&certs[i], k);
+        // The Debian CA alone: the kernel's own certificate, taken out of
+        // its image once the image's signature verifies; every module ok.
+        let (c, r, out) = verify_tree_with(
+            Path::new(DEBIAN_CA),
+            &["--kernel".into(), k.vmlinuz.clone().into_os_string()],
+            k,
+        );
         let bad: Vec<String> = r
             .modules
             .iter()
@@ -209,7 +235,7 @@ fn real_kernels_verify_with_their_own_key_only() {
         }
         drop(out);
 
-        // The other kernel's certificate: every module unknown-key.
+        // The next kernel's certificate: every module unknown-key.
         let other = &certs[(i + 1) % certs.len()];
         let (c, r, _) = verify_tree(other, k);
         assert_eq!(c, 1, "{}: verified against the other kernel's key", k.suite);
@@ -330,6 +356,10 @@ fn build_id_notes_match_binutils() {
     let known = [
         ("bookworm", "e38e0301da3fc8ef7ac428336bd79b4490de8ba5"),
         ("trixie", "7cb71357dd53de64259c2da2a66ff75662d15e3d"),
+        (
+            "trixie-backports",
+            "2d00a34f29d8983aaf962ac54bb9c3286d9d8665",
+        ),
     ];
     for (suite, virtio_blk) in known {
         let k = load(suite);

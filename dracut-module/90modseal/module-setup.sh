@@ -14,6 +14,9 @@
 #   modseal_confdir="/etc/modseal"      holds modseal.conf (trust= and sealed=
 #                                       name the bundle and enrollment)
 #   modseal_build_check="yes"           "no" skips the build-time check
+#   modseal_kernel_image=""             the kernel image, when the trust
+#                                       bundle has kernel-signer CAs (default:
+#                                       found next to the module tree)
 
 modseal_defaults() {
     : "${modseal_binary:=/usr/bin/modseal}"
@@ -82,6 +85,7 @@ install() {
     for f in sealed.pub sealed.priv sealed.json; do
         inst_simple "$modseal_sealed/$f" "$modseal_sealed/$f"
     done
+    modseal_derive_anchor
     modseal_cert_args=()
     if [[ -n $modseal_certs ]]; then
         [[ -d $modseal_certs ]] || modseal_fail "$modseal_certs (certs = in $modseal_conf): not a directory"
@@ -125,6 +129,51 @@ install() {
     return 0
 }
 
+# The kernel image dracut builds for, next to the module tree it uses
+# (--kmoddir, else /lib/modules/X): Debian's 7.x linux-binary packages put
+# it at /usr/lib/modules/X/vmlinuz, earlier kernels at /boot/vmlinuz-X.
+# modseal_kernel_image="…" in dracut.conf.d names it instead.
+modseal_kernel_image() {
+    local m=${srcmods%/} root f
+    if [[ -n ${modseal_kernel_image-} ]]; then
+        printf '%s\n' "$modseal_kernel_image"
+        return 0
+    fi
+    case $m in
+        */usr/lib/modules/*) root=${m%/usr/lib/modules/*} ;;
+        */lib/modules/*) root=${m%/lib/modules/*} ;;
+        *) root=${dracutsysrootdir-} ;;
+    esac
+    for f in "$m/vmlinuz" "$root/boot/vmlinuz-$kernel"; do
+        [[ -f $f ]] && { printf '%s\n' "$f"; return 0; }
+    done
+    return 1
+}
+
+# A bundle with kernel-signer CAs trusts the keys built into a kernel image
+# whose Authenticode signature chains to one of them: check this kernel's
+# image now and put its certificates into the image (the derived anchor),
+# so a kernel update needs no new enrollment. An image that is unsigned, or
+# signed by anyone else, fails the build.
+modseal_derive_anchor() {
+    modseal_kernel_image_path=""
+    grep -Eq '^[[:space:]]*kernel-signer[[:space:]]*(#.*)?$' "$modseal_trust" || return 0
+    local derived out line
+    derived=$(modseal_conf_value derived /etc/modseal/derived-anchor)
+    modseal_kernel_image_path=$(modseal_kernel_image) \
+        || modseal_fail "$modseal_trust trusts kernel signers, but no image of kernel $kernel was found" \
+            "(looked for ${srcmods%/}/vmlinuz and /boot/vmlinuz-$kernel; modseal_kernel_image=\"…\" in dracut.conf.d names it)"
+    mkdir -p "$initdir${derived%/*}"
+    if ! out=$("$modseal_binary" keys derive --trust "$modseal_trust" --kernel "$modseal_kernel_image_path" \
+        --release "$kernel" --out "$initdir$derived" 2>&1); then
+        while IFS= read -r line; do
+            [[ -n $line ]] && dfatal "modseal: $line"
+        done <<< "$out"
+        modseal_fail "the kernel image $modseal_kernel_image_path is not signed by a kernel signer of $modseal_trust: its modules cannot be trusted"
+    fi
+    dinfo "modseal: ${out##*$'\n'}"
+}
+
 # The full set of kernel modules is known only after dracut_kernel_post has
 # added every dependency, which is after all modules' install(). install()
 # runs in dracut's own shell, so wrap that function to check right after it
@@ -157,7 +206,9 @@ modseal_check_modules() {
         dinfo "modseal: no kernel modules in the initramfs to check"
         return 0
     fi
-    if out=$("$modseal_binary" verify --trust "$modseal_trust" "${modseal_cert_args[@]}" "$dir" 2>&1); then
+    local kernel_args=()
+    [[ -n $modseal_kernel_image_path ]] && kernel_args=(--kernel "$modseal_kernel_image_path")
+    if out=$("$modseal_binary" verify --trust "$modseal_trust" "${modseal_cert_args[@]}" "${kernel_args[@]}" "$dir" 2>&1); then
         dinfo "modseal: build check: ${out##*$'\n'} against $modseal_trust"
         return 0
     fi

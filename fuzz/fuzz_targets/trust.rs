@@ -1,4 +1,5 @@
-//! Certificates, public keys and trust bundles from arbitrary bytes.
+//! Certificates, public keys, trust bundles and derived anchors from
+//! arbitrary bytes.
 #![no_main]
 
 use std::path::Path;
@@ -11,5 +12,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = modseal::verify::pubkey::PublicKey::from_spki(data);
     let _ = modseal::trust::parse_cert_file(Path::new("fuzz.pem"), data);
-    let _ = modseal::trust::parse_bundle(Path::new("fuzz.bundle"), data);
+    let _ = modseal::trust::read_bundle(Path::new("fuzz.bundle"), data);
+    let _ = modseal::trust::derived::parse_derived(Path::new("fuzz.derived"), data);
 });

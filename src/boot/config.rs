@@ -14,6 +14,8 @@ pub const DEFAULT_TRUST: &str = "/etc/modseal/trust.bundle";
 pub const DEFAULT_SEALED: &str = "/etc/modseal/sealed";
 /// The event log when the config names none (systemd's place for it).
 pub const DEFAULT_LOG: &str = "/run/log/modseal/tpm2-measure.log";
+/// The derived anchor (see `trust::derived`) when the config names none.
+pub const DEFAULT_DERIVED: &str = "/etc/modseal/derived-anchor";
 /// The PCR when the config names none.
 pub const DEFAULT_PCR: u8 = 12;
 
@@ -21,7 +23,9 @@ pub const DEFAULT_PCR: u8 = 12;
 ///
 /// The config file is `key = value` lines (`#` comments) naming paths and
 /// the TPM: `trust`, `sealed`, `log`, `modules` (host use only), `tcti`,
-/// `certs` (untrusted certificates, file or directory). `mode`, `pcr` and
+/// `certs` (untrusted certificates, file or directory), `derived` (the
+/// certificates taken from the kernel image, read only when the bundle has
+/// `kernel-signer` CAs). `mode`, `pcr` and
 /// `allow-weaken` are sealed with the trust bundle: given here they are
 /// kept only to be named as ignored ([`Config::unsealed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct Config {
     /// Untrusted signer/intermediate certificates (a file or directory):
     /// modules signed by a key an anchor issued verify without re-sealing.
     pub certs: Option<PathBuf>,
+    /// The derived anchor, read when the trust bundle has kernel signers.
+    pub derived: PathBuf,
     /// `mode`, `pcr`, `allow-weaken` lines found in the file: each is
     /// ignored, and named in the stage's record.
     pub unsealed: Vec<UnsealedSetting>,
@@ -78,6 +84,7 @@ impl Default for Config {
             modules_line: 0,
             tcti: None,
             certs: None,
+            derived: DEFAULT_DERIVED.into(),
             unsealed: Vec::new(),
         }
     }
@@ -139,6 +146,7 @@ impl Config {
                 self.modules_line = line;
             }
             "certs" => self.certs = Some(v.into()),
+            "derived" => self.derived = v.into(),
             "tcti" => self.tcti = Some(v.into()),
             // Whatever the value: the file cannot set these, so a bad value
             // is as ignored as a good one.

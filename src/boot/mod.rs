@@ -11,6 +11,7 @@
 
 mod cmdline;
 mod config;
+mod derived;
 mod error;
 mod findings;
 mod loaded;
@@ -26,7 +27,10 @@ pub use cmdline::{
     cmdline_last, cmdline_params, parse_cmdline_pcr, read_cmdline, shell_options, BootMode,
     CMDLINE_MODE, CMDLINE_PCR,
 };
-pub use config::{Config, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_PCR, DEFAULT_SEALED, DEFAULT_TRUST};
+pub use config::{
+    Config, DEFAULT_CONFIG, DEFAULT_DERIVED, DEFAULT_LOG, DEFAULT_PCR, DEFAULT_SEALED,
+    DEFAULT_TRUST,
+};
 pub use error::{BootError, ConfigError};
 pub use loaded::{config_checks, module_config};
 pub use names::module_name;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::measure::{Content, MeasureError, Mode, Stage, StageChecks, UnsealOutcome};
 use crate::tpm::PcrBank;
+use crate::trust::derived::DerivedAnchor;
 
 use super::error::BootError;
 use super::loaded::{config_checks, module_config};
@@ -24,6 +25,9 @@ pub struct PredictInput<'a> {
     pub modules: &'a Path,
     /// Untrusted certificates (config `certs`): files or directories.
     pub certs: &'a [PathBuf],
+    /// The image's derived anchor, already checked against its kernel (a
+    /// bundle with kernel signers; see `trust::derived`).
+    pub derived: Option<&'a DerivedAnchor>,
     /// The mode the boot will run in (`None`: the bundle's sealed mode).
     pub mode: Option<Mode>,
     /// The image root the boot reads module configuration under (`None`:
@@ -46,6 +50,11 @@ pub fn predicted_contents(
     for c in input.certs {
         trust.add_cert_path(c).map_err(BootError::Certs)?;
     }
+    // As a boot does: the derived anchor counts only with kernel signers.
+    let derived = input.derived.filter(|_| !bundle.kernel_signers.is_empty());
+    trust
+        .anchors
+        .extend(derived.iter().flat_map(|d| d.certs.clone()));
     let reports = verify_tree(input.modules, &trust, input.jobs);
     let anchor = crate::verify::algorithm::sha256(input.bundle);
     // The same scan as a boot's, under the image root; without one, only
@@ -77,6 +86,7 @@ pub fn predicted_contents(
                 anchor_sha256: Some(anchor),
                 unseal: UnsealOutcome::Ok,
                 anchors_loaded: !trust.anchors.is_empty(),
+                derived,
                 reports: &reports,
                 modules_root: input.modules,
                 unverified_loaded: Some(Vec::new()),

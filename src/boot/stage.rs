@@ -7,8 +7,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::measure::{Content, Mode, Stage, StageResult, UnsealOutcome};
+use crate::measure::{Content, DerivedRecord, Mode, Stage, StageResult, UnsealOutcome};
 use crate::tpm::{PcrBank, Tpm, TpmError};
+use crate::trust::derived::DerivedAnchor;
 use crate::trust::{TrustError, TrustStore};
 use crate::util::kmsg::{Level, Sink};
 use crate::verify::{Options, Report, Verdict};
@@ -80,6 +81,8 @@ pub struct Findings<'a> {
     pub unseal: UnsealOutcome,
     /// Whether the trust store holds at least one anchor.
     pub anchors_loaded: bool,
+    /// The derived anchor trusted (a bundle with kernel signers).
+    pub derived: Option<&'a DerivedAnchor>,
     /// One verification report per module file.
     pub reports: &'a [Report],
     /// The module tree the reports' paths are under.
@@ -103,6 +106,7 @@ pub fn stage_content(f: Findings<'_>) -> Content {
         f.unverified_loaded,
     )
     .with_checks(f.checks);
+    content.derived_anchor = f.derived.map(DerivedRecord::of);
     // Without an anchor nothing was verified, even when no module failed.
     if !f.anchors_loaded && content.passed() {
         content.result = StageResult::Fail;
@@ -156,6 +160,8 @@ pub fn run_stage(
         .ok()
         .map(|b| crate::trust::read_bundle(&cfg.trust, b));
     let sealed = sealed_settings(unseal, parsed.as_ref(), sink);
+    let bundle_ok = parsed.as_ref().and_then(|p| p.as_ref().ok());
+    let derived = super::derived::derived_step(cfg, bundle_ok, input.system_root, &mut problems);
     let policy = resolve(&sealed, cfg, &input.requests);
     for (level, note) in &policy.notes {
         sink.line(*level, note);
@@ -168,7 +174,7 @@ pub fn run_stage(
         pcr: policy.pcr,
         ..cfg.clone()
     };
-    let trust = trust_step(cfg, parsed, &mut problems);
+    let trust = trust_step(cfg, parsed, derived.as_ref(), &mut problems);
     let reports = verify_step(input, &trust, &mut problems);
     let (checks, unverified_loaded) =
         checks_step(input, &policy, &sealed, &reports, sink, &mut problems);
@@ -178,6 +184,7 @@ pub fn run_stage(
         anchor_sha256: bundle.as_deref().ok().map(crate::verify::algorithm::sha256),
         unseal,
         anchors_loaded: !trust.anchors.is_empty(),
+        derived: derived.as_ref(),
         reports: &reports,
         modules_root: input.modules_dir,
         unverified_loaded,
@@ -314,17 +321,22 @@ fn unseal_step(
     }
 }
 
-/// The trust store: the bundle (when it was read and parses) and the
-/// untrusted certificates. What fails to load is a problem and stays out.
+/// The trust store: the bundle (when it was read and parses), the derived
+/// anchor it allowed, and the untrusted certificates. What fails to load is
+/// a problem and stays out.
 fn trust_step(
     cfg: &Config,
     parsed: Option<Result<crate::trust::Bundle, TrustError>>,
+    derived: Option<&DerivedAnchor>,
     problems: &mut Vec<String>,
 ) -> TrustStore {
     let mut trust = TrustStore::default();
     match parsed {
         Some(Ok(b)) => {
             trust.anchors = b.anchors;
+            trust
+                .anchors
+                .extend(derived.iter().flat_map(|d| d.certs.clone()));
             trust.deny = b.deny;
         }
         Some(Err(e)) => problems.push(format!("trust bundle: {e}")),
@@ -552,6 +564,7 @@ mod tests {
             anchor_sha256: Some([1; 32]),
             unseal: UnsealOutcome::Ok,
             anchors_loaded: true,
+            derived: None,
             reports: &[],
             modules_root: Path::new("/m"),
             unverified_loaded: None,

@@ -11,6 +11,7 @@ pub mod boot;
 pub mod bundle;
 pub mod check_config;
 pub mod check_initramfs;
+mod derive;
 mod firmware_log;
 pub mod halt;
 pub mod inspect;

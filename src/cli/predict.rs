@@ -43,6 +43,15 @@ pub struct PredictArgs {
     /// Untrusted certificates the boot has (config `certs`): file or directory. Repeatable.
     #[arg(long = "cert", value_name = "PATH")]
     pub certs: Vec<PathBuf>,
+    /// The kernel image the boot runs, for a bundle with kernel signers: its Authenticode
+    /// signature is checked against them and its built-in certificates are the derived
+    /// anchor the boot records.
+    #[arg(long, value_name = "VMLINUZ")]
+    pub kernel: Option<PathBuf>,
+    /// The kernel release the boot runs, as the derived anchor names it (default: the
+    /// --modules directory's name).
+    #[arg(long, value_name = "KVER", requires = "kernel")]
+    pub release: Option<String>,
 }
 
 /// `--from HEX`, or all zero: a PCR value of `bank`.
@@ -58,6 +67,31 @@ pub(super) fn parse_from(from: Option<&str>, bank: PcrBank) -> Result<Vec<u8>, S
                 )
             }),
     }
+}
+
+/// The derived anchor of `kernel` under the bundle's kernel signers.
+fn derive_for(
+    a: &PredictArgs,
+    bundle: &[u8],
+    kernel: &std::path::Path,
+) -> Result<crate::trust::derived::DerivedAnchor, String> {
+    let b = crate::trust::read_bundle(&a.trust, bundle).map_err(|e| e.to_string())?;
+    if b.kernel_signers.is_empty() {
+        return Err(format!(
+            "--kernel: {} has no kernel-signer certificate",
+            a.trust.display()
+        ));
+    }
+    let image = crate::util::read::read_capped(kernel, crate::image::derive::MAX_KERNEL_FILE)
+        .map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let release = a.release.clone().unwrap_or_else(|| {
+        a.modules
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    crate::image::derive::derive_anchor(&image, &b.kernel_signers, &release)
+        .map_err(|e| format!("{}: {e}", kernel.display()))
 }
 
 /// Runs `modseal predict`.
@@ -85,11 +119,20 @@ pub fn cmd_predict(a: PredictArgs) -> u8 {
     } else {
         a.stages.iter().map(|&s| s.into()).collect()
     };
+    let derived = match a.kernel.as_deref().map(|k| derive_for(&a, &bundle, k)) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            eprintln!("modseal: error: {e}");
+            return EXIT_FAIL;
+        }
+    };
     let input = PredictInput {
         bundle: &bundle,
         trust_path: &a.trust,
         modules: &a.modules,
         certs: &a.certs,
+        derived: derived.as_ref(),
         mode: a.mode.map(Mode::from),
         root: a.root.as_deref(),
         jobs: jobs(),

@@ -9,6 +9,9 @@ use crate::trust::cert::Certificate;
 use crate::trust::derived::{DerivedAnchor, MAX_DERIVED_CERTS};
 use crate::trust::CertError;
 
+/// A kernel image file larger than this is refused before reading.
+pub const MAX_KERNEL_FILE: usize = 256 << 20;
+
 /// Why a kernel image yields no derived anchor.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -103,6 +103,7 @@ fn leak(s: &str) -> &'static str {
     match s {
         "bookworm" => "bookworm",
         "trixie" => "trixie",
+        "trixie-backports" => "trixie-backports",
         _ => panic!("unknown suite {s}"),
     }
 }

@@ -25,7 +25,7 @@ use crate::image::initramfs::{
 };
 use crate::image::kernel_image::extract_certificates;
 use crate::image::pe::{self, PeError};
-use crate::measure::{Content, DerivedRecord, Mode, Stage, StageChecks, UnsealOutcome};
+use crate::measure::{Content, Mode, Stage, StageChecks, UnsealOutcome};
 use crate::tpm::PcrBank;
 use crate::trust::derived::DerivedAnchor;
 use crate::trust::TrustError;
@@ -402,19 +402,18 @@ fn predicted_content(
         .filter(|r| r.path.starts_with(&format!("{root}/")))
         .cloned()
         .collect();
-    let mut content = stage_content(Findings {
+    let content = stage_content(Findings {
         stage: Stage::Early,
         mode: p.mode,
         anchor_sha256: Some(p.anchor),
         unseal: UnsealOutcome::Ok,
         anchors_loaded: p.anchors_loaded,
+        derived: p.derived,
         reports: &in_tree,
         modules_root: Path::new(root.as_str()),
         unverified_loaded: Some(Vec::new()),
         checks: StageChecks::default(),
     });
-    // As the boot stage records it (until stage_content takes it itself).
-    content.derived_anchor = p.derived.map(DerivedRecord::of);
     if !content.passed() {
         // Every module verified: only an empty trust store fails a stage here.
         return Err(HostPolicyError::ModuleFails {
@@ -539,7 +538,10 @@ mod tests {
             )
         };
         let c = with(&d).unwrap();
-        assert_eq!(c.derived_anchor, Some(DerivedRecord::of(&d)));
+        assert_eq!(
+            c.derived_anchor,
+            Some(crate::measure::DerivedRecord::of(&d))
+        );
         d.release = "6.12.0".into();
         assert_eq!(
             with(&d).unwrap_err().to_string(),

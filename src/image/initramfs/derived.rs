@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::cpio::{Limits, Wanted};
 use super::error::InitramfsError;
-use crate::image::derive::{derive_anchor, DeriveError};
+use crate::image::derive::{derive_anchor, DeriveError, MAX_KERNEL_FILE};
 use crate::trust::cert::Certificate;
 use crate::trust::derived::{parse_derived, DerivedAnchor};
 use crate::trust::TrustError;
@@ -27,9 +27,6 @@ pub const DERIVED_PATH: &str = "etc/modseal/derived-anchor";
 
 /// Largest derived-anchor file read (a handful of certificates).
 const MAX_DERIVED_FILE: usize = 1 << 20;
-
-/// Largest kernel image read.
-const MAX_KERNEL_FILE: usize = 1 << 30;
 
 /// One kernel image given, and the anchor it yields (its release left
 /// empty: the image's file says which release it is for).

@@ -1,0 +1,268 @@
+//! A trust bundle whose only trust is the Debian Secure Boot CA as a kernel
+//! signer: `modseal boot` (host run, private swtpm) trusts the keys built
+//! into the running kernel's image through the derived anchor the dracut
+//! module writes, and refuses a derived anchor an attacker swapped.
+//!
+//! Needs the bookworm kernel (scripts/fetch-kernels.sh), the Debian CA
+//! (`shim-unsigned`), swtpm and the fixtures (scripts/make-fixtures.sh);
+//! a missing one fails the test, never skips it.
+
+mod common;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use std::path::Path;
+
+use common::{bookworm, bookworm_var, code, describe, fixtures, modseal, MachineDir};
+use swtpm::Swtpm;
+
+const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
+
+/// A machine sealed to a kernel-signer bundle, with the derived anchor of
+/// the bookworm kernel and a running system that is that kernel.
+struct Machine {
+    m: MachineDir,
+    tpm: Swtpm,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        assert!(
+            Path::new(DEBIAN_CA).is_file(),
+            "{DEBIAN_CA} missing: install Debian's shim-unsigned (scripts/setup.sh)"
+        );
+        let tpm = Swtpm::start();
+        let m = MachineDir::new(6, &tpm.tcti(), "enforce", "");
+        let b = modseal([
+            "bundle",
+            "--kernel-signer",
+            DEBIAN_CA,
+            "--out",
+            &m.bundle().display().to_string(),
+        ]);
+        assert_eq!(code(&b), 0, "{}", describe(&b));
+        std::fs::remove_dir_all(m.path("sealed")).expect("old enrollment");
+        let e = modseal([
+            "enroll",
+            "--trust",
+            &m.bundle().display().to_string(),
+            "--pcrs",
+            "7",
+            "--out",
+            &m.path("sealed").display().to_string(),
+            "--tcti",
+            &tpm.tcti(),
+        ]);
+        assert_eq!(code(&e), 0, "enroll: {}", describe(&e));
+        let d = modseal([
+            "keys".as_ref(),
+            "derive".as_ref(),
+            "--trust".as_ref(),
+            m.bundle().as_os_str(),
+            "--kernel".as_ref(),
+            bookworm().0.as_os_str(),
+            "--release".as_ref(),
+            kver().as_ref(),
+            "--out".as_ref(),
+            m.path("derived-anchor").as_os_str(),
+        ]);
+        assert_eq!(code(&d), 0, "{}", describe(&d));
+        let conf = m.path("modseal.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("config");
+        text.push_str(&format!(
+            "derived = {}\n",
+            m.path("derived-anchor").display()
+        ));
+        std::fs::write(&conf, text).expect("config");
+        let root = m.system_root();
+        std::fs::write(
+            root.join("proc/sys/kernel/osrelease"),
+            format!("{}\n", kver()),
+        )
+        .expect("osrelease");
+        let machine = Machine { m, tpm };
+        machine.set_kernel_keys(&[&machine.m.path("kernel.pem")]);
+        machine
+    }
+
+    /// `/proc/keys` of the running system: one asymmetric key per
+    /// certificate, described the way the kernel describes it.
+    fn set_kernel_keys(&self, certs: &[&Path]) {
+        let mut text = String::new();
+        for (i, c) in certs.iter().enumerate() {
+            let (skid, _) = common::skid_and_serial(c);
+            let skid = skid
+                .expect("a subject key identifier")
+                .replace(':', "")
+                .to_lowercase();
+            text.push_str(&format!(
+                "{:08x} I------     1 perm 1f030000     0     0 asymmetri Some key: {skid}: X509.rsa {} []\n",
+                0x1000 + i,
+                &skid[skid.len() - 8..]
+            ));
+        }
+        std::fs::write(self.m.system_root().join("proc/keys"), text).expect("proc/keys");
+    }
+
+    fn boot(&self) -> std::process::Output {
+        modseal([
+            "boot",
+            "--config",
+            &self.m.path("modseal.conf").display().to_string(),
+            "--tcti",
+            &self.tpm.tcti(),
+            "--system-root",
+            &self.m.system_root().display().to_string(),
+        ])
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.m.log()).unwrap_or_default()
+    }
+}
+
+fn kver() -> String {
+    bookworm_var("KVER")
+}
+
+#[test]
+fn the_running_kernels_own_keys_verify_its_modules_and_are_recorded() {
+    let s = Machine::new();
+    let out = s.boot();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let log = s.log();
+    let derived = std::fs::read_to_string(s.m.path("derived-anchor")).expect("derived");
+    let kernel_sha = derived
+        .lines()
+        .find_map(|l| l.strip_prefix("kernel-sha256 "))
+        .expect("kernel-sha256");
+    assert!(
+        log.contains(&format!(
+            "\"derived_anchor\":{{\"release\":\"{}\",\"kernel_sha256\":\"{kernel_sha}\",\"certs\":[{{\"sha256\":\"",
+            kver()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"subject\":\"Build time autogenerated kernel key\""),
+        "{log}"
+    );
+    assert_eq!(log.matches("\"verdict\":\"ok\"").count(), 6, "{log}");
+    // predict builds the same record from the kernel image itself.
+    let p = modseal([
+        "predict".as_ref(),
+        "--trust".as_ref(),
+        s.m.bundle().as_os_str(),
+        "--modules".as_ref(),
+        s.m.modules().as_os_str(),
+        "--kernel".as_ref(),
+        bookworm().0.as_os_str(),
+        "--release".as_ref(),
+        kver().as_ref(),
+    ]);
+    assert_eq!(code(&p), 0, "{}", describe(&p));
+    let replay = modseal(["log".as_ref(), "replay".as_ref(), s.m.log().as_os_str()]);
+    let predicted = String::from_utf8_lossy(&p.stdout).trim().to_owned();
+    assert!(
+        String::from_utf8_lossy(&replay.stdout).contains(&format!("pcr 12 sha256 {predicted}")),
+        "predict {predicted} vs {}",
+        describe(&replay)
+    );
+}
+
+/// The attack: the initramfs is the attacker's to write, the kernel image
+/// (under Secure Boot) is not. They put their own certificate into the
+/// derived anchor and a module signed with it into the tree.
+#[test]
+fn a_swapped_derived_anchor_and_its_module_fail_the_boot() {
+    let s = Machine::new();
+    let derived = s.m.path("derived-anchor");
+    let real = std::fs::read_to_string(&derived).expect("derived");
+    let head: String = real.split("# ").next().expect("fields").to_owned();
+    let attacker_pem = std::fs::read_to_string(fixtures().join("keys/ecp256.crt")).expect("crt");
+    std::fs::write(&derived, format!("{head}{attacker_pem}")).expect("swap");
+    let planted = s.m.modules().join("kernel/attacker.ko");
+    std::fs::copy(fixtures().join("modules/ecp256-sha256.ko"), &planted).expect("plant");
+    let out = s.boot();
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("derived anchor")
+            && err.contains("is not a key of the running kernel: not trusted"),
+        "{err}"
+    );
+    // Nothing vouches for any module then, the planted one included.
+    let log = s.log();
+    assert!(!log.contains("derived_anchor"), "{log}");
+    assert!(log.contains("\"path\":\"kernel/attacker.ko\""), "{log}");
+    assert!(!log.contains("\"verdict\":\"ok\""), "{log}");
+}
+
+#[test]
+fn a_derived_anchor_of_another_kernel_or_none_fails_the_boot() {
+    let s = Machine::new();
+    std::fs::write(
+        s.m.system_root().join("proc/sys/kernel/osrelease"),
+        "6.12.99-amd64\n",
+    )
+    .expect("osrelease");
+    let out = s.boot();
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "made for kernel {}, the running kernel is 6.12.99-amd64",
+            kver()
+        )),
+        "{err}"
+    );
+    let s = Machine::new();
+    std::fs::remove_file(s.m.path("derived-anchor")).expect("rm");
+    let out = s.boot();
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the dracut module writes them"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A bundle without kernel signers never reads a derived anchor: one
+/// lying in the image changes nothing.
+#[test]
+fn a_plain_bundle_ignores_a_derived_anchor() {
+    let tpm = Swtpm::start();
+    let m = MachineDir::new(4, &tpm.tcti(), "enforce", "");
+    let attacker = fixtures().join("keys/ecp256.crt");
+    let fake = format!(
+        "modseal-derived-anchor v1\nrelease x\nkernel-sha256 {}\nimage-signer x\n{}",
+        "00".repeat(32),
+        std::fs::read_to_string(&attacker).expect("crt")
+    );
+    std::fs::write(m.path("derived-anchor"), fake).expect("write");
+    let conf = m.path("modseal.conf");
+    let mut text = std::fs::read_to_string(&conf).expect("config");
+    text.push_str(&format!(
+        "derived = {}\n",
+        m.path("derived-anchor").display()
+    ));
+    std::fs::write(&conf, text).expect("config");
+    std::fs::copy(
+        fixtures().join("modules/ecp256-sha256.ko"),
+        m.modules().join("attacker.ko"),
+    )
+    .expect("plant");
+    let out = modseal([
+        "boot",
+        "--config",
+        &m.path("modseal.conf").display().to_string(),
+        "--tcti",
+        &tpm.tcti(),
+        "--system-root",
+        &m.system_root().display().to_string(),
+    ]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let log = std::fs::read_to_string(m.log()).expect("log");
+    assert!(!log.contains("derived_anchor"), "{log}");
+    assert!(log.contains("\"path\":\"attacker.ko\""), "{log}");
+}
