@@ -1398,3 +1398,130 @@ fn the_forged_log_attack_is_not_trusted_and_a_fleet_roll_is() {
         "boot chain: PCR 9 event #22 (EFI stub: initrd): ",
     );
 }
+
+/// The machine's log with a derived anchor of `kernel` holding `certs`
+/// (sha256, subject) in every record, sha256 bank only.
+fn with_derived(log: &[u8], kernel: &str, certs: &[(&str, &str)]) -> Vec<Vec<u8>> {
+    let records = modseal::measure::parse_records(log).expect("log");
+    records
+        .iter()
+        .map(|r| {
+            let mut c = r.parse_content().expect("modseal").expect("content");
+            c.derived_anchor = Some(modseal::measure::DerivedRecord {
+                release: "6.1.0-57-amd64".into(),
+                kernel_sha256: kernel.into(),
+                certs: certs
+                    .iter()
+                    .map(|(sha256, subject)| modseal::measure::DerivedCert {
+                        sha256: (*sha256).into(),
+                        subject: (*subject).into(),
+                        key_id: String::new(),
+                    })
+                    .collect(),
+            });
+            c.encode().expect("encode")
+        })
+        .collect()
+}
+
+#[test]
+fn a_derived_anchor_must_be_the_measured_kernel_s_own_certificate() {
+    // A good boot's records, given the derived anchor a kernel-signer
+    // bundle's boot records; the policy lists the measured kernel's
+    // certificate (as make-policy takes it from the kernel image).
+    let good = Machine::new(2, "enforce");
+    good.boot();
+    let ak = good.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+    let q = good.quote(&ak, "sha256:4,9,12", NONCE, "quote");
+    let base = make_policy(&good, &ak, &q, false);
+    let saved = std::fs::read(good.log()).expect("log");
+    let build_key = "6b".repeat(32);
+    let attacker = "5a".repeat(32);
+    let other_kernel = "d4".repeat(32);
+    let mut text = std::fs::read_to_string(&base).expect("policy");
+    text.push_str(&format!(
+        "kernel-sha256 {other_kernel}\nkernel-module-cert {} {build_key}\nkernel-module-cert {other_kernel} {attacker}\n",
+        firmware::KERNEL
+    ));
+    let policy = good.path("policy-derived");
+    std::fs::write(&policy, text).expect("policy");
+
+    // Each case on a machine that booted the real kernel and measured
+    // these records into PCR 12.
+    let attest_records = |name: &str, contents: Vec<Vec<u8>>, args: &[&str]| -> Output {
+        let m = Machine::new(1, "enforce");
+        let mut log = Vec::new();
+        for c in &contents {
+            let sha = common::hex(&modseal::tpm::PcrBank::Sha256.hash(c));
+            m.tools_ok("tpm2_pcrextend", &[&format!("12:sha256={sha}")]);
+            log.extend(modseal::measure::record_bytes(
+                12,
+                c,
+                &[modseal::tpm::PcrBank::Sha256],
+            ));
+        }
+        std::fs::create_dir_all(m.log().parent().expect("run")).expect("mkdir");
+        std::fs::write(m.log(), &log).expect("log");
+        let mak = m.ak("ak", "e", "ecc256:ecdsa-sha256:null");
+        let dir = m.quote(&mak, "sha256:4,9,12", NONCE, name);
+        attest(&mak.pem, &dir, NONCE, args)
+    };
+    let with_policy = ["--policy", s(&policy)];
+
+    let out = attest_records(
+        "right",
+        with_derived(
+            &saved,
+            firmware::KERNEL,
+            &[(&build_key, "Debian build key")],
+        ),
+        &with_policy,
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+
+    // The swap: the attacker's certificate in the image's anchor.
+    let out = attest_records(
+        "swapped",
+        with_derived(&saved, firmware::KERNEL, &[(&attacker, "CN=attacker")]),
+        &with_policy,
+    );
+    let v = assert_not_trusted(&out, "policy: record 1: (early) derived anchor: ");
+    assert_eq!(
+        v,
+        format!(
+            "NOT TRUSTED: policy: record 1: (early) derived anchor: certificate 5a5a5a5a5a5a5a5a… (CN=attacker) is not built into kernel {} (the policy allows: 6b6b6b6b6b6b6b6b…) (2 violation(s) in all)",
+            firmware::KERNEL
+        )
+    );
+
+    // Another allowed kernel's anchor, with that kernel's own certificate:
+    // the firmware measured the real kernel.
+    let out = attest_records(
+        "other-kernel",
+        with_derived(&saved, &other_kernel, &[(&attacker, "Other build key")]),
+        &with_policy,
+    );
+    let v = assert_not_trusted(&out, "policy: record 1: (early) derived anchor: ");
+    assert!(
+        v.contains(&format!(
+            "made from kernel {other_kernel}, but the firmware measured kernel {} (PCR 4)",
+            firmware::KERNEL
+        )),
+        "{v}"
+    );
+
+    // --no-policy: trusted, and the report says what it did not check.
+    let out = attest_records(
+        "np",
+        with_derived(&saved, firmware::KERNEL, &[(&attacker, "CN=attacker")]),
+        NP,
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(
+            "the derived anchor's certificates (no kernel in the policy to check them against)"
+        ),
+        "{}",
+        describe(&out)
+    );
+}

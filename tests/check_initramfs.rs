@@ -1112,3 +1112,249 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+// ------------------------------------------- kernel-signer bundles: derived anchors
+
+/// Where Debian's `shim-unsigned` installs the Secure Boot CA.
+const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
+/// Real bookworm modules, signed by the key built into the bookworm kernel.
+const SIGNED: [&str; 2] = ["kernel/lib/crc16.ko", "kernel/fs/mbcache.ko"];
+
+/// A bundle whose only trust is the Debian Secure Boot CA as a kernel
+/// signer, and the derived anchors of the real kernels.
+struct Signer {
+    dir: PathBuf,
+    bundle: PathBuf,
+    kver: String,
+    tree: PathBuf,
+    bookworm: modseal::trust::derived::DerivedAnchor,
+    trixie: modseal::trust::derived::DerivedAnchor,
+}
+
+fn signer() -> &'static Signer {
+    static S: OnceLock<Signer> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = repo().join("target/check-initramfs-derived");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = std::fs::read(DEBIAN_CA).unwrap_or_else(|e| {
+            panic!("{DEBIAN_CA}: {e}: install Debian's shim-unsigned (scripts/setup.sh)")
+        });
+        let ca = modseal::trust::cert::Certificate::from_der(&ca).unwrap();
+        let bundle = dir.join("signer.bundle");
+        let b = modseal([
+            OsString::from("bundle"),
+            "--kernel-signer".into(),
+            DEBIAN_CA.into(),
+            "--out".into(),
+            bundle.clone().into(),
+        ]);
+        assert_eq!(code(&b), 0, "{}", describe(&b));
+        let derive = |suite: &str| {
+            let image = std::fs::read(vmlinuz(suite)).unwrap();
+            let kver = kernel_var(suite, "KVER");
+            modseal::image::derive::derive_anchor(&image, std::slice::from_ref(&ca), &kver)
+                .unwrap_or_else(|e| panic!("{suite}: {e}"))
+        };
+        let (_, tree) = bookworm();
+        Signer {
+            dir,
+            bundle,
+            kver: bookworm_var("KVER"),
+            tree,
+            bookworm: derive("bookworm"),
+            trixie: derive("trixie"),
+        }
+    })
+}
+
+/// An uncompressed image of the bookworm modules of [`SIGNED`] and
+/// `extra` (path in the tree, bytes) in `usr/lib/modules/<kver>`, with
+/// `derived` at etc/modseal/derived-anchor (none: no file).
+fn derived_image(
+    name: &str,
+    derived: Option<&modseal::trust::derived::DerivedAnchor>,
+    extra: &[(&str, Vec<u8>)],
+) -> PathBuf {
+    let s = signer();
+    let mut img = Vec::new();
+    let mut ino = 1;
+    let mut add = |img: &mut Vec<u8>, path: &str, data: &[u8]| {
+        newc(img, ino, 0o100644, 1, path, data);
+        ino += 1;
+    };
+    for m in SIGNED {
+        let data = std::fs::read(s.tree.join(m)).unwrap();
+        add(&mut img, &format!("usr/lib/modules/{}/{m}", s.kver), &data);
+    }
+    for (m, data) in extra {
+        add(&mut img, &format!("usr/lib/modules/{}/{m}", s.kver), data);
+    }
+    if let Some(d) = derived {
+        let text = modseal::trust::derived::render_derived(d);
+        add(&mut img, "etc/modseal/derived-anchor", text.as_bytes());
+    }
+    trailer(&mut img);
+    let p = s.dir.join(name);
+    std::fs::write(&p, img).unwrap();
+    p
+}
+
+fn check_signed(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut a: Vec<OsString> = vec![
+        "check-initramfs".into(),
+        "--trust".into(),
+        signer().bundle.clone().into(),
+    ];
+    a.extend(args.iter().map(|s| s.as_ref().to_os_string()));
+    modseal(a)
+}
+
+/// `0123456789abcdef…` of a certificate's DER SHA-256, and its name.
+fn cert_named(c: &modseal::trust::cert::Certificate) -> String {
+    let sha = modseal::util::hex::lower(&modseal::verify::algorithm::sha256(&c.der));
+    format!("certificate {}… ({})", &sha[..16], c.name)
+}
+
+#[test]
+fn a_kernel_signer_bundle_trusts_the_kernel_s_own_derived_anchor() {
+    let s = signer();
+    let good = derived_image("good-derived.img", Some(&s.bookworm), &[]);
+    let (b, t) = (vmlinuz("bookworm"), vmlinuz("trixie"));
+    let out = check_signed(&[&"--kernel", &b, &"--json", &good]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let rep = verify_report(&out);
+    assert_eq!(
+        (rep.verified, rep.failed),
+        (SIGNED.len() as u64, 0),
+        "{}",
+        describe(&out)
+    );
+    // Several kernels: the one of the anchor's digest is used.
+    let out = check_signed(&[&"--kernel", &t, &"--kernel", &b, &good]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // Two images, each against its own anchor, named as before.
+    let out = check_signed(&[&"--kernel", &b, &"--json", &good, &good]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let rep = verify_report(&out);
+    assert!(
+        rep.modules[0]
+            .path
+            .starts_with(&format!("{}:usr/lib/modules/", good.display())),
+        "{}",
+        describe(&out)
+    );
+    // The bundle alone holds no module anchor: without the derived anchor
+    // nothing verifies, and without --kernel the command says what to add.
+    let out = check_signed(&[&good]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert_eq!(
+        stderr(&out),
+        "modseal: error: the trust bundle has kernel-signer certificates: give --kernel VMLINUZ \
+         (the kernel the images are for; repeatable), so that each image's derived anchor \
+         (/etc/modseal/derived-anchor) is checked against it before it is trusted\n"
+    );
+    // --kernel with a bundle that has no kernel signer.
+    let cert = fixtures().join("keys/rsa2048.crt");
+    let out = modseal([
+        OsString::from("check-initramfs"),
+        "--trust".into(),
+        cert.into(),
+        "--kernel".into(),
+        b.into(),
+        good.into(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("no --trust file has one"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn a_swapped_derived_certificate_is_refused_naming_it() {
+    // The attack: the image's derived anchor replaced by the attacker's
+    // certificate (the kernel digest left as it was), and a module signed
+    // with the attacker's key.
+    let s = signer();
+    let keys = fixtures().join("keys");
+    let attacker = modseal::trust::cert::Certificate::from_der(
+        &std::fs::read(keys.join("rsa2048.der")).unwrap(),
+    )
+    .unwrap();
+    let mut forged = s.bookworm.clone();
+    forged.certs = vec![attacker.clone()];
+    let evil = std::fs::read(fixtures().join("modules/rsa2048-sha256.ko")).unwrap();
+    let img = derived_image(
+        "swapped.img",
+        Some(&forged),
+        &[("kernel/evil.ko", evil.clone())],
+    );
+    let out = check_signed(&[&"--kernel", &vmlinuz("bookworm"), &img]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "modseal: {}: /etc/modseal/derived-anchor is not the anchor kernel {} yields: {} is not built into it\n",
+            img.display(),
+            vmlinuz("bookworm").display(),
+            cert_named(&attacker)
+        )),
+        "{}",
+        describe(&out)
+    );
+    // The attacker's certificate added to the kernel's: still refused.
+    forged.certs = [s.bookworm.certs.clone(), vec![attacker.clone()]].concat();
+    let img = derived_image("added.img", Some(&forged), &[("kernel/evil.ko", evil)]);
+    let out = check_signed(&[&"--kernel", &vmlinuz("bookworm"), &img]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&cert_named(&attacker)),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn another_kernel_s_anchor_or_none_is_refused() {
+    let s = signer();
+    let b = vmlinuz("bookworm");
+    let bookworm_sha = modseal::util::hex::lower(&s.bookworm.kernel_sha256);
+    // The trixie kernel's own anchor, in an image checked for bookworm.
+    let img = derived_image("trixie-anchor.img", Some(&s.trixie), &[]);
+    let out = check_signed(&[&"--kernel", &b, &img]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "modseal: {}: /etc/modseal/derived-anchor is the anchor of kernel {} (release {}), which is none of the --kernel images ({}: kernel {bookworm_sha})\n",
+            img.display(),
+            modseal::util::hex::lower(&s.trixie.kernel_sha256),
+            s.trixie.release,
+            b.display()
+        )),
+        "{}",
+        describe(&out)
+    );
+    // With trixie among the kernels, the anchor is trixie's: the bookworm
+    // modules do not verify against it.
+    let out = check_signed(&[&"--kernel", &b, &"--kernel", &vmlinuz("trixie"), &img]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(stdout(&out).contains("unknown-key"), "{}", describe(&out));
+    // No anchor at all.
+    let none = derived_image("no-anchor.img", None, &[]);
+    let out = check_signed(&[&"--kernel", &b, &none]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "modseal: {}: no /etc/modseal/derived-anchor: the trust bundle has kernel-signer certificates",
+            none.display()
+        )),
+        "{}",
+        describe(&out)
+    );
+    // An image that is not a kernel-signed one, given as the kernel.
+    let out = check_signed(&[&"--kernel", &none, &img]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(stderr(&out).contains("Authenticode"), "{}", describe(&out));
+}

@@ -248,6 +248,186 @@ fn a_policy_from_the_files_pins_anchor_initrd_kernel_and_modules() {
     assert!(values(&p, "cmdline").is_empty(), "{p}");
 }
 
+/// The SHA-256 of the DER of the certificate in a PEM file, by openssl.
+fn pem_der_sha256(pem: &Path) -> Vec<String> {
+    let out = sh(&format!(
+        "openssl x509 -in {} -outform DER | sha256sum | cut -d' ' -f1",
+        pem.display()
+    ));
+    vec![String::from_utf8_lossy(&out.stdout).trim().to_owned()]
+}
+
+#[test]
+fn a_policy_lists_the_certificates_built_into_each_kernel() {
+    // Whatever the bundle: an anchor bundle here.
+    let fx = fx();
+    let k = vmlinuz("bookworm");
+    let out = make_policy(&[
+        &"--trust",
+        &fx.bundle,
+        &"--initrd",
+        &fx.good,
+        &"--kernel",
+        &k,
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let p = stdout(&out);
+    let (signed, _) = osslsigncode_digests(&k);
+    // keys from-kernel printed the kernel's one certificate (kernel.pem).
+    let want: Vec<String> = pem_der_sha256(&fx.dir.join("kernel.pem"))
+        .into_iter()
+        .map(|c| format!("{signed} {c}"))
+        .collect();
+    assert_eq!(values(&p, "kernel-module-cert"), want, "{p}");
+}
+
+/// Where Debian's `shim-unsigned` installs the Secure Boot CA.
+const DEBIAN_CA: &str = "/usr/share/shim/debian-uefi-ca.der";
+
+/// A bundle of the Debian Secure Boot CA as its only (kernel-signer) trust.
+fn signer_bundle() -> PathBuf {
+    let bundle = fx().dir.join("signer.bundle");
+    let b = modseal([
+        OsString::from("bundle"),
+        "--kernel-signer".into(),
+        DEBIAN_CA.into(),
+        "--out".into(),
+        bundle.clone().into(),
+    ]);
+    assert_eq!(code(&b), 0, "{}", describe(&b));
+    bundle
+}
+
+/// The bookworm kernel's derived anchor against the Debian CA.
+fn bookworm_anchor() -> modseal::trust::derived::DerivedAnchor {
+    let ca = std::fs::read(DEBIAN_CA)
+        .unwrap_or_else(|e| panic!("{DEBIAN_CA}: {e}: install shim-unsigned (scripts/setup.sh)"));
+    let ca = modseal::trust::cert::Certificate::from_der(&ca).unwrap();
+    let image = std::fs::read(vmlinuz("bookworm")).unwrap();
+    modseal::image::derive::derive_anchor(&image, &[ca], &fx().kver).unwrap()
+}
+
+/// The good image's modules with `anchor` at etc/modseal/derived-anchor,
+/// and `extra` (a module file) at `kernel/extra.ko`.
+fn derived_image(
+    name: &str,
+    anchor: &modseal::trust::derived::DerivedAnchor,
+    extra: Option<&Path>,
+) -> PathBuf {
+    let fx = fx();
+    let stage = fx.dir.join(format!("{name}.stage"));
+    let _ = std::fs::remove_dir_all(&stage);
+    let moddir = stage.join(format!("usr/lib/modules/{}", fx.kver));
+    for m in MODULES
+        .iter()
+        .map(PathBuf::from)
+        .chain(extra.map(|_| "kernel/extra.ko".into()))
+    {
+        let to = moddir.join(&m);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let from = match extra {
+            Some(e) if m == Path::new("kernel/extra.ko") => e.to_owned(),
+            _ => fx.tree.join(&m),
+        };
+        std::fs::copy(&from, &to).unwrap();
+    }
+    std::fs::create_dir_all(stage.join("etc/modseal")).unwrap();
+    std::fs::write(
+        stage.join("etc/modseal/derived-anchor"),
+        modseal::trust::derived::render_derived(anchor),
+    )
+    .unwrap();
+    let out = fx.dir.join(format!("{name}.img"));
+    sh(&format!(
+        "cd {s} && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | zstd -q > {o}",
+        s = stage.display(),
+        o = out.display()
+    ));
+    out
+}
+
+#[test]
+fn a_kernel_signer_bundle_s_policy_predicts_the_derived_anchor_and_refuses_a_swapped_one() {
+    let fx = fx();
+    let k = vmlinuz("bookworm");
+    let bundle = signer_bundle();
+    let anchor = bookworm_anchor();
+    let good = derived_image("derived", &anchor, None);
+    let out = make_policy(&[
+        &"--trust",
+        &bundle,
+        &"--initrd",
+        &good,
+        &"--kernel",
+        &k,
+        &"--expect-modules",
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let p = stdout(&out);
+    assert_eq!(
+        values(&p, "anchor-sha256"),
+        vec![sha256_file(&bundle)],
+        "{p}"
+    );
+    assert_eq!(values(&p, "module").len(), MODULES.len(), "{p}");
+    let kernel = modseal::util::hex::lower(&anchor.kernel_sha256);
+    assert_eq!(values(&p, "kernel-sha256"), vec![kernel.clone()], "{p}");
+    let certs: Vec<String> = anchor
+        .certs
+        .iter()
+        .map(|c| {
+            format!(
+                "{kernel} {}",
+                modseal::util::hex::lower(&modseal::verify::algorithm::sha256(&c.der))
+            )
+        })
+        .collect();
+    assert_eq!(values(&p, "kernel-module-cert"), certs, "{p}");
+
+    // The attacker's certificate in the image's anchor, and a module it signed.
+    let keys = fixtures().join("keys");
+    let attacker = modseal::trust::cert::Certificate::from_der(
+        &std::fs::read(keys.join("rsa2048.der")).unwrap(),
+    )
+    .unwrap();
+    let mut forged = anchor.clone();
+    forged.certs = vec![attacker.clone()];
+    let swapped = derived_image(
+        "swapped",
+        &forged,
+        Some(&fixtures().join("modules/rsa2048-sha256.ko")),
+    );
+    let out = make_policy(&[&"--trust", &bundle, &"--initrd", &swapped, &"--kernel", &k]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(out.stdout.is_empty(), "{}", describe(&out));
+    let sha = modseal::util::hex::lower(&modseal::verify::algorithm::sha256(&attacker.der));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "modseal: refusing to make a policy: {}: /etc/modseal/derived-anchor is not the anchor kernel {} yields: certificate {}… ({}) is not built into it\n",
+            swapped.display(),
+            k.display(),
+            &sha[..16],
+            attacker.name
+        )
+    );
+    // The anchor of another release than the image's modules: a boot
+    // would not trust it for them.
+    let mut other = anchor.clone();
+    other.release = "6.1.0-99-amd64".into();
+    let img = derived_image("release", &other, None);
+    let out = make_policy(&[&"--trust", &bundle, &"--initrd", &img, &"--kernel", &k]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "modseal: refusing to make a policy: {}: the derived anchor is for release 6.1.0-99-amd64, the image's modules are in usr/lib/modules/{}\n",
+            img.display(),
+            fx.kver
+        )
+    );
+}
+
 #[test]
 fn a_fleet_allows_two_initrds_and_two_kernels() {
     let fx = fx();

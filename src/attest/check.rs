@@ -14,7 +14,9 @@
 //!    ([`super::firmware`]);
 //! 7. `boot-chain`: the kernel (PCR 4), the initrd and the command line
 //!    (PCR 9) it records are the policy's ([`super::boot_chain`]);
-//! 8. `policy`: the records of the policy's PCR are what the policy expects.
+//! 8. `policy`: the records of the policy's PCR are what the policy expects;
+//!    a record's derived anchor names the kernel PCR 4 measured and only
+//!    certificates built into it ([`policy::check_derived`]).
 //!
 //! Without a boot chain in the policy (`--no-policy`) the firmware log is
 //! optional and check 7 does not run: the report's `not_checked` says so.
@@ -153,7 +155,7 @@ pub fn evaluate(
         &mut checks,
     );
 
-    let violations = policy::evaluate(policy, &records);
+    let violations = violations(policy, &records, boot_chain.as_ref());
     let policy_result = match violations.first() {
         Some(v) if violations.len() > 1 => Err(format!(
             "{} ({} violation(s) in all)",
@@ -165,7 +167,8 @@ pub fn evaluate(
     };
     checks.push(CheckName::Policy, policy_result, "policy");
 
-    let not_checked = super::report::not_checked(policy, firmware.is_some());
+    let derived = policy::any_derived(policy, &records);
+    let not_checked = super::report::not_checked(policy, firmware.is_some(), derived);
     let verdict = verdict(&checks, &replays, policy, &records, policy_from_file);
     Ok(Report {
         trusted: checks.first.is_none(),
@@ -188,6 +191,21 @@ pub fn evaluate(
             violations,
         },
     })
+}
+
+/// Check 8's violations: the policy's, then the derived anchors' against
+/// the kernel the boot chain measured.
+fn violations(
+    policy: &Policy,
+    records: &[Record],
+    chain: Option<&BootChainReport>,
+) -> Vec<Violation> {
+    let mut out = policy::evaluate(policy, records);
+    if let (Some(boot), Some(chain)) = (&policy.boot, chain) {
+        let kernel = chain.kernel.as_ref().map(|k| k.sha256.as_str());
+        out.extend(policy::check_derived(policy, boot, records, kernel));
+    }
+    out
 }
 
 /// The firmware log, parsed: required when the policy checks the boot chain.

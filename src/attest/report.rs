@@ -227,8 +227,9 @@ pub struct Report {
     pub policy: PolicyReport,
 }
 
-/// What the verdict leaves unchecked, as the report lists it.
-pub fn not_checked(policy: &Policy, have_firmware_log: bool) -> Vec<String> {
+/// What the verdict leaves unchecked, as the report lists it (`derived`:
+/// a record carries a derived anchor).
+pub fn not_checked(policy: &Policy, have_firmware_log: bool, derived: bool) -> Vec<String> {
     let mut out = Vec::new();
     if !policy.checks_anchors() {
         out.push("the trust-bundle digest (any bundle is accepted)".to_owned());
@@ -246,6 +247,9 @@ pub fn not_checked(policy: &Policy, have_firmware_log: bool) -> Vec<String> {
     }
     if !have_firmware_log {
         out.push(format!("the firmware's PCRs (no {FIRMWARE_LOG})"));
+    }
+    if derived && policy.boot.is_none() {
+        out.push(super::policy::DERIVED_NOT_CHECKED.to_owned());
     }
     out
 }

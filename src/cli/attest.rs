@@ -69,7 +69,9 @@ pub struct AttestArgs {
     #[arg(long, value_name = "IMAGE", requires = "make_policy")]
     pub initrd: Vec<PathBuf>,
     /// With --make-policy: a kernel image (PE, EFI stub) the boot may use (kernel-sha256: its
-    /// Authenticode SHA-256, what UEFI firmware measures into PCR 4). Repeatable.
+    /// Authenticode SHA-256, what UEFI firmware measures into PCR 4; kernel-module-cert: each
+    /// certificate built into it, which a record's derived anchor may name). With a bundle of
+    /// kernel-signer CAs, an image's derived anchor must be what one of these yields. Repeatable.
     #[arg(long, value_name = "VMLINUZ", requires = "make_policy")]
     pub kernel: Vec<PathBuf>,
     /// With --make-policy: an EFI application the firmware may start before the kernel, such

@@ -9,15 +9,17 @@ use crate::attest::fixtures::{
 use crate::measure::tcg::Event;
 use crate::tpm::marshal::TPM_ALG_SHA256;
 
+mod derived;
 mod evaluate;
 
-fn chain() -> BootChain {
+pub(super) fn chain() -> BootChain {
     BootChain {
         kernels: vec![FIRMWARE_KERNEL.into()],
         initrds: vec![FIRMWARE_INITRD.into()],
         // The probe boot's command line has rdinit=: pinned, it is allowed.
         cmdlines: vec![firmware_cmdline().into()],
         boot_apps: Vec::new(),
+        module_certs: Vec::new(),
     }
 }
 

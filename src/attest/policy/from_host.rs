@@ -18,12 +18,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{path_is_writable, BootChain, ExpectedModule, ModeRule, Policy};
+use super::{path_is_writable, BootChain, ExpectedModule, KernelCert, ModeRule, Policy};
 use crate::boot::{bundle_trust, sealed_mode, stage_content, Findings};
-use crate::image::initramfs::{check_images, Limits};
+use crate::image::initramfs::{
+    check_images, derive_kernels, image_anchor, ImageAnchorError, Limits,
+};
+use crate::image::kernel_image::extract_certificates;
 use crate::image::pe::{self, PeError};
 use crate::measure::{Content, Mode, Stage, StageChecks, UnsealOutcome};
 use crate::tpm::PcrBank;
+use crate::trust::derived::DerivedAnchor;
 use crate::trust::TrustError;
 use crate::util::read::{read_capped, ReadError};
 use crate::util::text::clip;
@@ -96,6 +100,21 @@ pub enum HostPolicyError {
         /// The module trees found.
         roots: Vec<String>,
     },
+    /// The bundle has kernel signers and the image's derived anchor is not
+    /// what one of the kernels yields.
+    #[error("{0}")]
+    DerivedAnchor(ImageAnchorError),
+    /// The image's derived anchor is for another release than its modules:
+    /// the boot stage would not trust it for them.
+    #[error("{}: the derived anchor is for release {}, the image's modules are in {}", image.display(), clip(release), clip(root))]
+    DerivedRelease {
+        /// The image.
+        image: PathBuf,
+        /// The release the anchor names.
+        release: String,
+        /// The image's module tree.
+        root: String,
+    },
     /// With the module set pinned: a module path a policy file cannot hold.
     #[error(
         "{}: module path {} has spaces or control characters, or starts with '#'",
@@ -121,6 +140,8 @@ impl HostPolicyError {
                 | HostPolicyError::NoModules { .. }
                 | HostPolicyError::ModuleTrees { .. }
                 | HostPolicyError::ModulePath { .. }
+                | HostPolicyError::DerivedAnchor(_)
+                | HostPolicyError::DerivedRelease { .. }
         )
     }
 }
@@ -160,22 +181,51 @@ fn pe_digests(files: &[PathBuf]) -> Result<Vec<String>, HostPolicyError> {
     let mut out = Vec::new();
     for k in files {
         let bytes = read_capped(k, MAX_BOOT_FILE)?;
-        let digest = pe::authenticode_sha256(&bytes).map_err(|source| HostPolicyError::NotPe {
-            path: k.clone(),
-            source,
-        })?;
-        out.push(crate::util::hex::lower(&digest));
+        out.push(pe_digest(k, &bytes)?);
     }
     Ok(out)
+}
+
+fn pe_digest(path: &Path, bytes: &[u8]) -> Result<String, HostPolicyError> {
+    let digest = pe::authenticode_sha256(bytes).map_err(|source| HostPolicyError::NotPe {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(crate::util::hex::lower(&digest))
+}
+
+/// Each kernel's digest, and the SHA-256 of every certificate built into
+/// it: what a boot's derived anchor may name, whatever the bundle. A kernel
+/// whose certificates cannot be read gets none, so no derived anchor of it
+/// passes.
+fn kernels(files: &[PathBuf]) -> Result<(Vec<String>, Vec<KernelCert>), HostPolicyError> {
+    let mut digests = Vec::new();
+    let mut certs = Vec::new();
+    for k in files {
+        let bytes = read_capped(k, MAX_BOOT_FILE)?;
+        let kernel = pe_digest(k, &bytes)?;
+        for der in extract_certificates(&bytes).unwrap_or_default() {
+            certs.push(KernelCert {
+                kernel: kernel.clone(),
+                cert: crate::util::hex::lower(&crate::verify::algorithm::sha256(&der)),
+            });
+        }
+        digests.push(kernel);
+    }
+    certs.sort();
+    certs.dedup();
+    Ok((digests, certs))
 }
 
 /// The boot-chain lines from the files: each initrd's SHA-256, each
 /// kernel's and boot loader's Authenticode SHA-256, the command lines as
 /// given.
 pub fn boot_chain(files: &ChainFiles<'_>) -> Result<BootChain, HostPolicyError> {
+    let (kernels, module_certs) = kernels(files.kernels)?;
     let mut chain = BootChain {
-        kernels: pe_digests(files.kernels)?,
+        kernels,
         boot_apps: pe_digests(files.boot_apps)?,
+        module_certs,
         ..BootChain::default()
     };
     for i in files.initrds {
@@ -230,8 +280,26 @@ pub fn from_host(input: &HostInput<'_>) -> Result<Policy, HostPolicyError> {
     let chain = boot_chain(&input.chain)?;
     let mode = sealed_mode(&bundle.settings);
     let anchor = crate::verify::algorithm::sha256(input.bundle);
+    // With kernel signers, each image's derived anchor is trusted once it
+    // is what one of the kernels yields: derived once for all images.
+    let kernels = if bundle.kernel_signers.is_empty() {
+        None
+    } else {
+        Some(derive_kernels(input.chain.kernels, &bundle.kernel_signers)?)
+    };
     let mut modules = None;
     for image in input.chain.initrds {
+        let derived = match &kernels {
+            None => None,
+            Some(k) => Some(
+                image_anchor(image, k, &Limits::default())
+                    .map_err(HostPolicyError::DerivedAnchor)?,
+            ),
+        };
+        let mut trust = trust.clone();
+        if let Some(d) = &derived {
+            trust.anchors.extend(d.certs.iter().cloned());
+        }
         let outcome = check_images(
             std::slice::from_ref(image),
             &trust,
@@ -243,9 +311,12 @@ pub fn from_host(input: &HostInput<'_>) -> Result<Policy, HostPolicyError> {
         let content = predicted_content(
             image,
             &outcome.reports,
-            mode,
-            anchor,
-            !trust.anchors.is_empty(),
+            Prediction {
+                mode,
+                anchor,
+                anchors_loaded: !trust.anchors.is_empty(),
+                derived: derived.as_ref(),
+            },
         )?;
         if input.expect_modules {
             modules = Some(module_set(image, &content)?);
@@ -268,14 +339,24 @@ pub fn from_host(input: &HostInput<'_>) -> Result<Policy, HostPolicyError> {
     Ok(policy)
 }
 
+/// What a boot from an image starts from, besides its modules.
+struct Prediction<'a> {
+    /// The sealed mode.
+    mode: Mode,
+    /// The bundle's SHA-256.
+    anchor: [u8; 32],
+    /// Whether any anchor (the bundle's or the derived one) is loaded.
+    anchors_loaded: bool,
+    /// The image's derived anchor, checked against its kernel.
+    derived: Option<&'a DerivedAnchor>,
+}
+
 /// The early stage's content for a boot from `image`, built as a boot
 /// builds it; refuses an image it would fail on, naming the first module.
 fn predicted_content(
     image: &Path,
     reports: &[Report],
-    mode: Mode,
-    anchor: [u8; 32],
-    anchors_loaded: bool,
+    p: Prediction<'_>,
 ) -> Result<Content, HostPolicyError> {
     let shown = image.display().to_string();
     // The image's own failures are reported under its name.
@@ -306,6 +387,16 @@ fn predicted_content(
             }
         });
     };
+    if let Some(d) = p.derived {
+        // The stage trusts a derived anchor only for its own release.
+        if !root.ends_with(&format!("/{}", d.release)) {
+            return Err(HostPolicyError::DerivedRelease {
+                image: image.to_owned(),
+                release: d.release.clone(),
+                root: root.clone(),
+            });
+        }
+    }
     let in_tree: Vec<Report> = reports
         .iter()
         .filter(|r| r.path.starts_with(&format!("{root}/")))
@@ -313,11 +404,11 @@ fn predicted_content(
         .collect();
     let content = stage_content(Findings {
         stage: Stage::Early,
-        mode,
-        anchor_sha256: Some(anchor),
+        mode: p.mode,
+        anchor_sha256: Some(p.anchor),
         unseal: UnsealOutcome::Ok,
-        anchors_loaded,
-        derived: None,
+        anchors_loaded: p.anchors_loaded,
+        derived: p.derived,
         reports: &in_tree,
         modules_root: Path::new(root.as_str()),
         unverified_loaded: Some(Vec::new()),
@@ -395,6 +486,15 @@ mod tests {
         }
     }
 
+    fn at(mode: Mode, anchors_loaded: bool) -> Prediction<'static> {
+        Prediction {
+            mode,
+            anchor: [0; 32],
+            anchors_loaded,
+            derived: None,
+        }
+    }
+
     #[test]
     fn module_trees_are_found_by_release() {
         let reports = [
@@ -407,20 +507,46 @@ mod tests {
             module_roots(&reports),
             vec!["lib/modules/6.12.0", "usr/lib/modules/6.1.0"]
         );
-        let e = predicted_content(Path::new("img"), &reports, Mode::Enforce, [0; 32], true)
-            .unwrap_err();
+        let e = predicted_content(Path::new("img"), &reports, at(Mode::Enforce, true)).unwrap_err();
         assert!(matches!(e, HostPolicyError::ModuleTrees { .. }), "{e}");
-        let c = predicted_content(
-            Path::new("img"),
-            &reports[..2],
-            Mode::Enforce,
-            [0; 32],
-            true,
-        )
-        .unwrap();
+        let c =
+            predicted_content(Path::new("img"), &reports[..2], at(Mode::Enforce, true)).unwrap();
         let paths: Vec<&str> = c.modules.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(paths, ["kernel/a.ko", "kernel/b/c.ko.xz"]);
         assert_eq!(module_set(Path::new("img"), &c).unwrap().len(), 2);
+        assert!(c.derived_anchor.is_none());
+        // A derived anchor: recorded as the stage records it, for its own
+        // release only.
+        let cert = crate::trust::cert::Certificate::from_der(include_bytes!(
+            "../../trust/testdata/test-kernel-key.der"
+        ))
+        .unwrap();
+        let mut d = DerivedAnchor {
+            release: "6.1.0".into(),
+            kernel_sha256: [0xc3; 32],
+            image_signer: "Signer".into(),
+            certs: vec![cert],
+        };
+        let with = |d: &DerivedAnchor| {
+            predicted_content(
+                Path::new("img"),
+                &reports[..2],
+                Prediction {
+                    derived: Some(d),
+                    ..at(Mode::Enforce, true)
+                },
+            )
+        };
+        let c = with(&d).unwrap();
+        assert_eq!(
+            c.derived_anchor,
+            Some(crate::measure::DerivedRecord::of(&d))
+        );
+        d.release = "6.12.0".into();
+        assert_eq!(
+            with(&d).unwrap_err().to_string(),
+            "img: the derived anchor is for release 6.12.0, the image's modules are in usr/lib/modules/6.1.0"
+        );
     }
 
     #[test]
@@ -429,20 +555,18 @@ mod tests {
             report("usr/lib/modules/6.1.0/kernel/a.ko", Verdict::Ok),
             report("usr/lib/modules/6.1.0/kernel/b.ko", Verdict::BadSignature),
         ];
-        let e = predicted_content(Path::new("img"), &bad, Mode::Warn, [0; 32], true).unwrap_err();
+        let e = predicted_content(Path::new("img"), &bad, at(Mode::Warn, true)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "img: module usr/lib/modules/6.1.0/kernel/b.ko: bad-signature: bad?[0m"
         );
         assert!(e.boot_would_fail());
-        let e =
-            predicted_content(Path::new("img"), &bad[..1], Mode::Warn, [0; 32], false).unwrap_err();
+        let e = predicted_content(Path::new("img"), &bad[..1], at(Mode::Warn, false)).unwrap_err();
         assert!(e.to_string().contains("no anchor"), "{e}");
-        let e = predicted_content(Path::new("img"), &[], Mode::Warn, [0; 32], true).unwrap_err();
+        let e = predicted_content(Path::new("img"), &[], at(Mode::Warn, true)).unwrap_err();
         assert_eq!(e.to_string(), "img: no kernel module in the image");
         let broken = [report("img", Verdict::Malformed)];
-        let e =
-            predicted_content(Path::new("img"), &broken, Mode::Warn, [0; 32], true).unwrap_err();
+        let e = predicted_content(Path::new("img"), &broken, at(Mode::Warn, true)).unwrap_err();
         assert!(matches!(e, HostPolicyError::ImageUnreadable { .. }), "{e}");
     }
 

@@ -15,6 +15,7 @@
 //! initrd-sha256 <64 hex>      # repeatable; at least one: the initrd the EFI stub measured (PCR 9)
 //! cmdline <text>              # repeatable: the exact command line (PCR 9); default: any
 //! boot-app-sha256 <64 hex>    # repeatable: EFI applications allowed before the kernel (PCR 4)
+//! kernel-module-cert <kernel sha256> <cert sha256>  # repeatable: a certificate built into that kernel
 //! ```
 //!
 //! A v1 file (`modseal-attest-policy v1`) is refused: it cannot pin the
@@ -22,11 +23,13 @@
 //! into PCR 12 after any boot.
 
 mod check;
+mod derived;
 mod from_host;
 mod from_log;
 mod parse;
 
 pub use check::evaluate;
+pub use derived::{any_derived, check_derived, DERIVED_NOT_CHECKED};
 pub use from_host::{boot_chain, from_host, ChainFiles, HostInput, HostPolicyError};
 pub use from_log::{from_log, MakePolicyError};
 pub use parse::{LineError, PolicyError};
@@ -43,6 +46,8 @@ pub const HEADER_V1: &str = "modseal-attest-policy v1";
 pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
 /// Bound on `module` lines (a kernel has a few thousand modules).
 pub const MAX_MODULES: usize = 100_000;
+/// Bound on `kernel-module-cert` lines (a kernel has a handful).
+pub const MAX_KERNEL_CERTS: usize = 10_000;
 
 /// Which measured modes are acceptable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -98,6 +103,29 @@ pub struct BootChain {
     /// `boot-app-sha256`: other EFI applications allowed in PCR 4 before
     /// the kernel (shim, a boot loader).
     pub boot_apps: Vec<String>,
+    /// `kernel-module-cert`: the certificates built into the allowed
+    /// kernels, which a record's derived anchor may name; sorted.
+    pub module_certs: Vec<KernelCert>,
+}
+
+/// One `kernel-module-cert` line: a certificate built into a kernel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct KernelCert {
+    /// The kernel's Authenticode SHA-256 (its `kernel-sha256`), lower-case hex.
+    pub kernel: String,
+    /// The SHA-256 of the certificate's DER, lower-case hex.
+    pub cert: String,
+}
+
+impl BootChain {
+    /// The certificates the policy allows in `kernel` (lower-case hex).
+    pub fn certs_of(&self, kernel: &str) -> Vec<&str> {
+        self.module_certs
+            .iter()
+            .filter(|c| c.kernel == kernel)
+            .map(|c| c.cert.as_str())
+            .collect()
+    }
 }
 
 /// What a verifier expects a good boot to have measured.
@@ -237,6 +265,12 @@ impl BootChain {
                 out.push_str(&format!("{key} {x}\n"));
             }
         }
+        let mut certs: Vec<&KernelCert> = self.module_certs.iter().collect();
+        certs.sort();
+        certs.dedup();
+        for c in certs {
+            out.push_str(&format!("kernel-module-cert {} {}\n", c.kernel, c.cert));
+        }
         out
     }
 }
@@ -266,7 +300,7 @@ mod tests {
     use crate::measure::{parse_records, record_bytes, ModuleEntry};
     use crate::measure::{Content, Record, StageResult, UnsealOutcome};
 
-    fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
+    pub(crate) fn content(stage: Stage, mode: Mode, verdict: Verdict) -> Content {
         Content {
             version: crate::measure::CONTENT_VERSION,
             stage,
@@ -496,6 +530,76 @@ mod tests {
     }
 
     #[test]
+    fn kernel_module_certs_parse_render_and_name_their_line() {
+        let (k, c1, c2) = ("c3".repeat(32), "11".repeat(32), "22".repeat(32));
+        let text = format!(
+            "{HEADER}\nanchor-sha256 {}\nkernel-module-cert {} {c2}\nkernel-module-cert {k} {}\n\
+             kernel-module-cert {k} {c1}  # the build key\n{}",
+            "00".repeat(32),
+            k.to_ascii_uppercase(),
+            c1.to_ascii_uppercase(),
+            boot_lines()
+        );
+        let p = Policy::parse(text.as_bytes()).unwrap();
+        let boot = p.boot.clone().unwrap();
+        assert_eq!(
+            boot.module_certs,
+            vec![
+                KernelCert {
+                    kernel: k.clone(),
+                    cert: c1.clone()
+                },
+                KernelCert {
+                    kernel: k.clone(),
+                    cert: c2.clone()
+                }
+            ],
+            "lower case, sorted, deduplicated"
+        );
+        assert_eq!(boot.certs_of(&k), vec![c1.as_str(), c2.as_str()]);
+        let rendered = p.render();
+        assert!(
+            rendered.contains(&format!(
+                "initrd-sha256 {}\nkernel-module-cert {k} {c1}\nkernel-module-cert {k} {c2}\n",
+                "af".repeat(32)
+            )),
+            "{rendered}"
+        );
+        assert_eq!(Policy::parse(rendered.as_bytes()).unwrap(), p);
+        let err = |extra: &str| {
+            let t = format!(
+                "{HEADER}\nanchor-sha256 {}\n{}{extra}",
+                "00".repeat(32),
+                boot_lines()
+            );
+            Policy::parse(t.as_bytes()).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(&format!("kernel-module-cert {k}\n")),
+            "line 5: 'kernel-module-cert' takes a kernel SHA-256 and a certificate SHA-256 (64 hex digits each)"
+        );
+        assert_eq!(
+            err(&format!("kernel-module-cert {k} {c1} {c2}\n")),
+            "line 5: 'kernel-module-cert' takes a kernel SHA-256 and a certificate SHA-256 (64 hex digits each)"
+        );
+        assert_eq!(
+            err(&format!("kernel-module-cert {k} 12\n")),
+            "line 5: '12' is not a SHA-256 (64 hex digits)"
+        );
+        assert_eq!(
+            err(&format!("\nkernel-module-cert {0} {c1}\n", "d4".repeat(32))),
+            format!(
+                "line 6: 'kernel-module-cert' names kernel {}, which no 'kernel-sha256' line allows",
+                "d4".repeat(32)
+            )
+        );
+        let many: String = (0..=MAX_KERNEL_CERTS)
+            .map(|i| format!("kernel-module-cert {k} {i:064x}\n"))
+            .collect();
+        assert_eq!(err(&many), "more than 10000 kernel-module-cert lines");
+    }
+
+    #[test]
     fn good_log_passes_and_makes_a_policy_that_accepts_it() {
         let recs = good();
         let mut p = from_log(&recs, true).unwrap();
@@ -504,6 +608,7 @@ mod tests {
             initrds: vec!["af".repeat(32), "0b".repeat(32)],
             cmdlines: vec!["quiet".into()],
             boot_apps: Vec::new(),
+            module_certs: Vec::new(),
         });
         assert_eq!(p.anchors, vec!["ab".repeat(32)]);
         assert_eq!(p.stages, vec![Stage::Early, Stage::PrePivot]);

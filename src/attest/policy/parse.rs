@@ -2,7 +2,8 @@
 
 use super::{
     cmdline_is_writable, path_is_writable, sha256_hex, stage_from_name, BootChain, ExpectedModule,
-    ModeRule, Policy, HEADER, HEADER_V1, MAX_CMDLINE, MAX_MODULES, MAX_POLICY_SIZE, VERDICTS,
+    KernelCert, ModeRule, Policy, HEADER, HEADER_V1, MAX_CMDLINE, MAX_KERNEL_CERTS, MAX_MODULES,
+    MAX_POLICY_SIZE, VERDICTS,
 };
 use crate::tpm::PcrBank;
 use crate::util::text::clip;
@@ -47,6 +48,9 @@ pub enum PolicyError {
     /// No expected initrd digest.
     #[error("no 'initrd-sha256' line: at least one initrd digest (what the EFI stub measures into PCR 9) is required")]
     NoInitrd,
+    /// More than [`MAX_KERNEL_CERTS`] `kernel-module-cert` lines.
+    #[error("more than {MAX_KERNEL_CERTS} kernel-module-cert lines")]
+    TooManyKernelCerts,
 }
 
 /// What is wrong with one line of a policy file.
@@ -103,6 +107,12 @@ pub enum LineError {
     /// `cmdline` without a command line, or one a policy cannot hold.
     #[error("'cmdline' takes the command line after one space: 1 to {MAX_CMDLINE} bytes, no control characters")]
     Cmdline,
+    /// `kernel-module-cert` without exactly two digests.
+    #[error("'kernel-module-cert' takes a kernel SHA-256 and a certificate SHA-256 (64 hex digits each)")]
+    KernelCertArity,
+    /// `kernel-module-cert` of a kernel no `kernel-sha256` line allows.
+    #[error("'kernel-module-cert' names kernel {0}, which no 'kernel-sha256' line allows")]
+    KernelCertKernel(String),
     /// A directive modseal does not know (clipped for the message).
     #[error("unknown directive '{0}'")]
     Directive(String),
@@ -127,6 +137,9 @@ struct Builder {
     verdicts: Vec<Verdict>,
     modules: Vec<ExpectedModule>,
     boot: BootChain,
+    /// The line being read, and each `kernel-module-cert`'s line.
+    line: usize,
+    cert_lines: Vec<(usize, KernelCert)>,
 }
 
 /// A line's failure, before its number is known.
@@ -209,6 +222,7 @@ impl Builder {
             "kernel-sha256" => push_digest(&mut self.boot.kernels, key, args)?,
             "initrd-sha256" => push_digest(&mut self.boot.initrds, key, args)?,
             "boot-app-sha256" => push_digest(&mut self.boot.boot_apps, key, args)?,
+            "kernel-module-cert" => self.kernel_cert(args)?,
             other => return Err(LineError::Directive(clip(other)).into()),
         }
         Ok(())
@@ -257,6 +271,22 @@ impl Builder {
         Ok(())
     }
 
+    fn kernel_cert(&mut self, args: &[&str]) -> Result<(), Fail> {
+        let [k, c] = args else {
+            return Err(LineError::KernelCertArity.into());
+        };
+        let digest = |v: &str| sha256_hex(v).ok_or_else(|| LineError::Sha256(clip(v)));
+        let cert = KernelCert {
+            kernel: digest(k)?,
+            cert: digest(c)?,
+        };
+        if self.cert_lines.len() == MAX_KERNEL_CERTS {
+            return Err(Fail::File(PolicyError::TooManyKernelCerts));
+        }
+        self.cert_lines.push((self.line, cert));
+        Ok(())
+    }
+
     fn cmdline(&mut self, value: &str) -> Result<(), LineError> {
         if !cmdline_is_writable(value) {
             return Err(LineError::Cmdline);
@@ -289,6 +319,17 @@ impl Builder {
         if boot.initrds.is_empty() {
             return Err(PolicyError::NoInitrd);
         }
+        for (line, c) in self.cert_lines {
+            if !boot.kernels.contains(&c.kernel) {
+                return Err(PolicyError::Line {
+                    line,
+                    problem: LineError::KernelCertKernel(c.kernel),
+                });
+            }
+            boot.module_certs.push(c);
+        }
+        boot.module_certs.sort();
+        boot.module_certs.dedup();
         for v in [
             &mut boot.kernels,
             &mut boot.initrds,
@@ -338,6 +379,8 @@ impl Policy {
             verdicts: vec![Verdict::Ok],
             modules: Vec::new(),
             boot: BootChain::default(),
+            line: 0,
+            cert_lines: Vec::new(),
         };
         let mut seen_header = false;
         for (i, raw) in text.lines().enumerate() {
@@ -356,6 +399,7 @@ impl Policy {
                 seen_header = true;
                 continue;
             }
+            b.line = line;
             if let Some(value) = cmdline_value(raw) {
                 b.cmdline(value).map_err(at)?;
                 continue;

@@ -16,6 +16,16 @@ pub(super) fn walk_file(
     sink: &mut impl Sink,
     limits: &Limits,
 ) -> Result<Walked, InitramfsError> {
+    walk_file_wanting(path, sink, limits, None)
+}
+
+/// [`walk_file`], also reading the file at `want` (path, cap).
+pub(super) fn walk_file_wanting(
+    path: &Path,
+    sink: &mut impl Sink,
+    limits: &Limits,
+    want: Option<(&str, usize)>,
+) -> Result<Walked, InitramfsError> {
     use std::os::unix::fs::OpenOptionsExt;
     // O_NONBLOCK: a FIFO given as an image must not wait for a writer (it is
     // refused below); no effect on regular files.
@@ -29,17 +39,30 @@ pub(super) fn walk_file(
     if !meta.is_file() {
         return Err(InitramfsError::NotRegular);
     }
-    Ok(walk(file, meta.len(), sink, limits))
+    Ok(walk_wanting(file, meta.len(), sink, limits, want))
 }
 
 /// Walks an image (a plain initramfs or a UKI) given as a seekable reader.
 pub(super) fn walk<R: Read + Seek>(
-    mut r: R,
+    r: R,
     len: u64,
     sink: &mut impl Sink,
     limits: &Limits,
 ) -> Walked {
+    walk_wanting(r, len, sink, limits, None)
+}
+
+fn walk_wanting<R: Read + Seek>(
+    mut r: R,
+    len: u64,
+    sink: &mut impl Sink,
+    limits: &Limits,
+    want: Option<(&str, usize)>,
+) -> Walked {
     let mut walker = Walker::new(sink, limits.clone());
+    if let Some((path, cap)) = want {
+        walker = walker.wanting(path, cap);
+    }
     let mut magic = [0u8; 2];
     let is_pe = len >= 2 && r.read_exact(&mut magic).is_ok() && &magic == b"MZ";
     let fatal = if is_pe {

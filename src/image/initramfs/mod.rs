@@ -18,6 +18,7 @@
 //! unpacks is `image::compression`'s initramfs rule.
 
 mod cpio;
+mod derived;
 mod error;
 mod file;
 mod input;
@@ -31,7 +32,8 @@ mod stream;
 use std::path::PathBuf;
 
 pub use cpio::header::PATH_MAX;
-pub use cpio::Limits;
+pub use cpio::{Limits, Wanted};
+pub use derived::{derive_kernels, image_anchor, ImageAnchorError, KernelAnchor, DERIVED_PATH};
 pub use error::{
     CpioError, EntryAt, HeaderError, InitramfsError, LinkProblem, MemberAt, MemberError, SectionAt,
     StreamError,
@@ -73,6 +75,74 @@ pub fn check_images(
         outcome.images.push(summary);
     }
     outcome
+}
+
+/// [`check_images`] with a trust store per image (each image's own
+/// derived anchor), reported as one run.
+pub fn check_images_each(
+    images: &[(PathBuf, &TrustStore)],
+    opts: &Options,
+    jobs: usize,
+    limits: &Limits,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Outcome {
+    let mut outcome = Outcome {
+        reports: Vec::new(),
+        images: Vec::new(),
+    };
+    for (i, (image, trust)) in images.iter().enumerate() {
+        let one = std::slice::from_ref(image);
+        let renumber = |p: Progress| {
+            progress(Progress {
+                image: i,
+                images: images.len(),
+                ..p
+            })
+        };
+        let (walked, results) = pool::run(one, trust, opts, jobs.max(1), limits, &renumber);
+        let shown = image.display().to_string();
+        let prefix = if images.len() > 1 {
+            format!("{shown}:")
+        } else {
+            String::new()
+        };
+        for w in walked {
+            let (reports, summary) = report::resolve(&shown, &prefix, w, &results);
+            outcome.reports.extend(reports);
+            outcome.images.push(summary);
+        }
+    }
+    outcome
+}
+
+/// A sink that keeps nothing: for reading one file out of an image.
+struct NoSink;
+
+impl Sink for NoSink {
+    fn buffer(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn submit(&mut self, _bytes: Vec<u8>, _formats: Vec<Compression>, _path: &str) -> usize {
+        0
+    }
+    fn progress(&mut self, _file_pos: u64) {}
+}
+
+/// The entry at `path` (as `check-initramfs` names entries: no leading
+/// `./`) of an image, the last of that name as in the kernel's rootfs;
+/// a regular file's body up to `cap` bytes. Nothing is verified.
+pub fn read_image_file(
+    image: &std::path::Path,
+    path: &str,
+    cap: usize,
+    limits: &Limits,
+) -> Result<Option<Wanted>, InitramfsError> {
+    let mut sink = NoSink;
+    let w = file::walk_file_wanting(image, &mut sink, limits, Some((path, cap)))?;
+    match w.fatal {
+        Some(e) => Err(e),
+        None => Ok(w.wanted),
+    }
 }
 
 /// A listing of an image without checking anything: what `check-initramfs`
@@ -180,6 +250,57 @@ mod tests {
         }
         entry(&mut a, 0, 0, 1, b"TRAILER!!!", b"");
         a
+    }
+
+    #[test]
+    fn one_file_is_read_out_of_an_image_the_last_of_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |bytes: Vec<u8>, cap: usize| {
+            let p = dir.path().join("img");
+            std::fs::write(&p, bytes).unwrap();
+            read_image_file(&p, DERIVED_PATH, cap, &Limits::default())
+        };
+        let gz = |a: Vec<u8>| tool("gzip", &["-c"], &a);
+        // The early cpio, then a compressed one that replaces the file.
+        let mut img = archive(&[("./etc/modseal/derived-anchor", b"first")]);
+        img.extend(gz(archive(&[
+            ("lib/x.ko", b"not a module"),
+            ("./etc/modseal/derived-anchor", b"second"),
+        ])));
+        assert_eq!(
+            read(img, 64).unwrap(),
+            Some(Wanted::File(b"second".to_vec()))
+        );
+        assert_eq!(read(archive(&[("etc/other", b"x")]), 64).unwrap(), None);
+        assert_eq!(
+            read(archive(&[(DERIVED_PATH, b"0123456789")]), 4).unwrap(),
+            Some(Wanted::TooLarge(10))
+        );
+        let mut dir_entry = Vec::new();
+        entry(&mut dir_entry, 1, 0o040755, 2, DERIVED_PATH.as_bytes(), b"");
+        entry(&mut dir_entry, 0, 0, 1, b"TRAILER!!!", b"");
+        assert_eq!(
+            read(dir_entry, 64).unwrap(),
+            Some(Wanted::NotRegular("directory"))
+        );
+        let mut linked = Vec::new();
+        entry(
+            &mut linked,
+            7,
+            0o100644,
+            2,
+            DERIVED_PATH.as_bytes(),
+            b"body",
+        );
+        entry(&mut linked, 0, 0, 1, b"TRAILER!!!", b"");
+        assert_eq!(
+            read(linked, 64).unwrap(),
+            Some(Wanted::NotRegular("hard link"))
+        );
+        // A broken image is the image's failure.
+        let mut cut = archive(&[(DERIVED_PATH, b"x")]);
+        cut.truncate(cut.len() - 130);
+        assert!(read(cut, 64).is_err());
     }
 
     fn tool(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {

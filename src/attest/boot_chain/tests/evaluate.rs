@@ -13,15 +13,20 @@ use crate::attest::selection::BankSelection;
 use crate::attest::signature::tests::{p256_ak, sign};
 use crate::measure::{record_bytes, Content, Mode, Stage, StageResult, UnsealOutcome};
 
-const NONCE: &[u8] = b"uefi nonce";
+pub(super) const NONCE: &[u8] = b"uefi nonce";
 
-struct Uefi {
-    ak: crate::verify::pubkey::PublicKey,
-    ev: Evidence,
+pub(super) struct Uefi {
+    pub(super) ak: crate::verify::pubkey::PublicKey,
+    pub(super) ev: Evidence,
 }
 
-fn content(stage: Stage) -> Vec<u8> {
-    serde_json::to_vec(&Content {
+pub(super) fn content(stage: Stage) -> Vec<u8> {
+    serde_json::to_vec(&content_of(stage)).unwrap()
+}
+
+/// A passing record of `stage`.
+pub(super) fn content_of(stage: Stage) -> Content {
+    Content {
         version: crate::measure::CONTENT_VERSION,
         stage,
         mode: Mode::Enforce,
@@ -35,23 +40,32 @@ fn content(stage: Stage) -> Vec<u8> {
         module_config: Vec::new(),
         config_refused: Vec::new(),
         loaded: Vec::new(),
-    })
-    .unwrap()
+    }
 }
 
 /// The TPM's PCRs after the real boot (`measured`: its firmware log's
 /// events, in order) and modseal's two records; `shipped` is the firmware
 /// log in the evidence.
 fn uefi(measured: &FirmwareLog, shipped: Option<Vec<u8>>, pcrs: &[u8]) -> Uefi {
+    let records = [content(Stage::Early), content(Stage::PrePivot)];
+    uefi_with(measured, shipped, pcrs, &records)
+}
+
+/// [`uefi`] with these records in PCR 12.
+pub(super) fn uefi_with(
+    measured: &FirmwareLog,
+    shipped: Option<Vec<u8>>,
+    pcrs: &[u8],
+    records: &[Vec<u8>],
+) -> Uefi {
     let key = p256::ecdsa::SigningKey::from_slice(&[5u8; 32]).unwrap();
     let ak = p256_ak(&key);
     let fw = crate::attest::firmware::values(measured);
     let mut log = Vec::new();
     let mut pcr12 = vec![0u8; 32];
-    for stage in [Stage::Early, Stage::PrePivot] {
-        let c = content(stage);
-        log.extend(record_bytes(12, &c, &[PcrBank::Sha256]));
-        pcr12 = PcrBank::Sha256.extend(&pcr12, &PcrBank::Sha256.hash(&c));
+    for c in records {
+        log.extend(record_bytes(12, c, &[PcrBank::Sha256]));
+        pcr12 = PcrBank::Sha256.extend(&pcr12, &PcrBank::Sha256.hash(c));
     }
     let values: Vec<Vec<u8>> = pcrs
         .iter()
@@ -91,7 +105,7 @@ fn uefi(measured: &FirmwareLog, shipped: Option<Vec<u8>>, pcrs: &[u8]) -> Uefi {
     }
 }
 
-fn policy(b: BootChain) -> Policy {
+pub(super) fn policy(b: BootChain) -> Policy {
     Policy {
         anchors: vec!["ab".repeat(32)],
         boot: Some(b),

@@ -10,7 +10,7 @@ use super::header::{
 };
 use super::reader::Tracked;
 use super::walker::Walker;
-use super::{too_large, Row, RowKind, Sink, Stop};
+use super::{too_large, Row, RowKind, Sink, Stop, Wanted};
 use crate::image::compression::Compression;
 use crate::image::initramfs::error::{CpioError, EntryAt, MemberAt};
 use crate::verify::Verdict;
@@ -64,8 +64,48 @@ impl<S: Sink> Walker<'_, S> {
             );
             self.note(note);
         }
-        self.by_type(src, &h, member, &at, entry)?;
+        match &self.want {
+            Some((want, cap)) if *want == entry.name && !entry.is_module => {
+                let cap = *cap;
+                self.wanted_entry(src, &h, member, &at, entry, cap)?;
+            }
+            _ => self.by_type(src, &h, member, &at, entry)?,
+        }
         Ok(false)
+    }
+
+    /// The entry at the path the walk was asked for: its body kept when it
+    /// is a plain regular file, else what it is.
+    fn wanted_entry<B: BufRead>(
+        &mut self,
+        src: &mut Tracked<B>,
+        h: &Header,
+        member: &MemberAt,
+        at: &EntryAt,
+        entry: Named,
+        cap: usize,
+    ) -> Result<(), Stop> {
+        let size = u64::from(h.filesize);
+        let found = match h.file_type() {
+            S_IFREG if h.nlink < 2 && size <= cap as u64 => {
+                Wanted::File(self.read_body(src, h, at, &entry.name)?)
+            }
+            S_IFREG if h.nlink < 2 => {
+                self.skip_body(src, size, Some(h), at, &entry.name)?;
+                Wanted::TooLarge(size)
+            }
+            S_IFREG => {
+                self.by_type(src, h, member, at, entry)?;
+                Wanted::NotRegular("hard link")
+            }
+            _ => {
+                let what = type_name(h.mode);
+                self.by_type(src, h, member, at, entry)?;
+                Wanted::NotRegular(what)
+            }
+        };
+        self.out.wanted = Some(found);
+        Ok(())
     }
 
     /// Counts an entry against the image's cap and names its place.

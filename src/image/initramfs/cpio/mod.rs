@@ -151,6 +151,20 @@ pub(crate) struct Walked {
     pub entries: u64,
     /// Bytes decompressed.
     pub unpacked: u64,
+    /// The last entry at the path the walk was asked for, if any.
+    pub wanted: Option<Wanted>,
+}
+
+/// The entry at a path a walk was asked to read (the last of that name,
+/// as in the kernel's rootfs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// A regular file with one link: its bytes.
+    File(Vec<u8>),
+    /// A regular file larger than the caller's cap: its size.
+    TooLarge(u64),
+    /// Anything else: what it is.
+    NotRegular(&'static str),
 }
 
 /// Stops the walk: a read error (the decoder's, the file's, or the bomb

@@ -38,6 +38,8 @@ pub(crate) struct Walker<'s, S: Sink> {
     /// Module entries so far (capped).
     pub(super) modules: usize,
     notes_dropped: usize,
+    /// A path to read (as names are shown) and the largest body taken.
+    pub(super) want: Option<(String, usize)>,
 }
 
 /// How a run of cpio archives ended.
@@ -62,7 +64,15 @@ impl<'s, S: Sink> Walker<'s, S> {
             name_bytes: 0,
             modules: 0,
             notes_dropped: 0,
+            want: None,
         }
+    }
+
+    /// A walker that also reads the file at `path` (at most `cap` bytes)
+    /// into [`Walked::wanted`].
+    pub(crate) fn wanting(mut self, path: &str, cap: usize) -> Self {
+        self.want = Some((path.to_owned(), cap));
+        self
     }
 
     /// Members found so far.
