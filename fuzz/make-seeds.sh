@@ -79,4 +79,20 @@ if [ -f "$stub" ] && command -v sbsign >/dev/null; then
     cp "$stub" "$a/stub-unsigned"
     sbsign --key "$tmp/sb.key" --cert "$tmp/sb.pem" --output "$a/stub-signed" "$stub" 2>/dev/null
 fi
-echo "seeds in $d, $k, $p and $a"
+# module_signature and trust: the ML-DSA modules and certificates of Linux
+# 7.x's sign-file (scripts/make-mldsa-fixtures.sh; OpenSSL >= 3.5 is not in
+# bookworm, so they are copied when that folder exists, not made here).
+m="$here/corpus/module_signature"
+t="$here/corpus/trust"
+mkdir -p "$m" "$t"
+mldsa=${MODSEAL_MLDSA_FIXTURES:-$here/../target/mldsa-fixtures}
+if [ -f "$mldsa/sign-file-attributes.txt" ]; then
+    for l in 44 65 87; do
+        cp "$mldsa/mldsa$l-sha512.ko" "$mldsa/mldsa$l-sha512.p7s" "$m/"
+        cp "$mldsa/cert-$l.der" "$t/mldsa$l-cert.der"
+    done
+    cp "$mldsa/mldsa65-keyid.ko" "$mldsa/mldsa65-tampered.ko" "$m/"
+    { echo modseal-trust-bundle v1; echo mldsa-authattrs waive; cat "$mldsa/cert-65.pem"; } \
+        > "$t/mldsa-bundle"
+fi
+echo "seeds in $d, $k, $p, $a, $m and $t"
