@@ -547,6 +547,47 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Denied, "{}", r.reason);
     }
 
+    const OID_SHA512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
+    const OID_ML_DSA_65: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12];
+
+    fn verify_waived(module: &[u8], waiver: Authattrs) -> Report {
+        let opts = Options {
+            mldsa_authattrs: waiver,
+            ..Options::default()
+        };
+        verify_module(module, None, "m.ko", &TrustStore::default(), &opts)
+    }
+
+    #[test]
+    fn mldsa_signed_attributes_follow_the_waiver() {
+        let digest = HashAlgo::Sha512.digest(b"\x7fELF module payload");
+        let m = module_with(OID_SHA512, OID_ML_DSA_65, Some(&digest));
+        // Refused before the signer is looked up, as for RSA and ECDSA.
+        let r = verify_waived(&m, Authattrs::Reject);
+        assert_eq!(r.verdict, Verdict::BadSignature, "{}", r.reason);
+        assert!(
+            r.reason
+                .starts_with("signed attributes (authenticatedAttributes) present with ml-dsa-65"),
+            "{}",
+            r.reason
+        );
+        // Waived, the next step speaks: no such signer.
+        let r = verify_waived(&m, Authattrs::Waive);
+        assert_eq!(r.verdict, Verdict::UnknownKey, "{}", r.reason);
+        // Waived, only SHA-512 is taken with the attributes.
+        let m = module_with(OID_SHA256, OID_ML_DSA_65, Some(&[0; 32]));
+        let r = verify_waived(&m, Authattrs::Waive);
+        assert_eq!(r.verdict, Verdict::UnsupportedAlgorithm, "{}", r.reason);
+    }
+
+    #[test]
+    fn pure_mldsa_needs_no_waiver() {
+        let m = module_with(OID_SHA256, OID_ML_DSA_65, None);
+        let r = verify_waived(&m, Authattrs::Reject);
+        assert_eq!(r.verdict, Verdict::UnknownKey, "{}", r.reason);
+        assert_eq!(r.hash_algo.as_deref(), Some("sha256"));
+    }
+
     #[test]
     fn the_file_digest_is_the_module_digest_in_one_pass() {
         let module = b"payload and tail";

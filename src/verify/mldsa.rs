@@ -1,8 +1,7 @@
 //! ML-DSA (FIPS 204) module signatures as Linux 7.x verifies them: pure
 //! ML-DSA with an empty context over the module payload, or over the signed
 //! attributes when the kernel's waiver lets them through. The rules and the
-//! kernel functions they follow are in `docs/module-signatures.md`
-//! ("ML-DSA").
+//! kernel functions they follow are in `docs/module-signatures-mldsa.md`.
 
 use ml_dsa::signature::MultipartVerifier as _;
 use ml_dsa::{EncodedSignature, EncodedVerifyingKey, MlDsa44, MlDsa65, MlDsa87, MlDsaParams};
