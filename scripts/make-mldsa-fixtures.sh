@@ -82,6 +82,8 @@ keyUsage=digitalSignature
 subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid
 GENKEY
+    # The script below runs in the root's shell: its $ are its own.
+    # shellcheck disable=SC2016
     chroot "$root" env SIGN_FILE="$sign_file" KBUILD="$kbuild" sh -eu -c '
         cd /tmp/modseal-mldsa
         openssl version > openssl-version
