@@ -86,4 +86,20 @@ pem=$(openssl x509 -inform der -in "$tmp/cert.der")
 printf 'modseal-trust-bundle v1\nmode enforce\n%s\nkernel-signer\n%s\n' "$pem" "$pem" > "$t/bundle-kernel-signer"
 printf 'modseal-derived-anchor v1\nrelease 6.1.0-41-amd64\nkernel-sha256 %s\nimage-signer fuzz\n%s\n' \
     "$(printf '%064d' 0)" "$pem" > "$t/derived-anchor"
-echo "seeds in $d, $k, $p, $a and $t"
+# module_signature and trust: the ML-DSA modules and certificates of Linux
+# 7.x's sign-file (scripts/make-mldsa-fixtures.sh; OpenSSL >= 3.5 is not in
+# bookworm, so they are copied when that folder exists, not made here).
+m="$here/corpus/module_signature"
+t="$here/corpus/trust"
+mkdir -p "$m" "$t"
+mldsa=${MODSEAL_MLDSA_FIXTURES:-$here/../target/mldsa-fixtures}
+if [ -f "$mldsa/sign-file-attributes.txt" ]; then
+    for l in 44 65 87; do
+        cp "$mldsa/mldsa$l-sha512.ko" "$mldsa/mldsa$l-sha512.p7s" "$m/"
+        cp "$mldsa/cert-$l.der" "$t/mldsa$l-cert.der"
+    done
+    cp "$mldsa/mldsa65-keyid.ko" "$mldsa/mldsa65-tampered.ko" "$m/"
+    { echo modseal-trust-bundle v1; echo mldsa-authattrs waive; cat "$mldsa/cert-65.pem"; } \
+        > "$t/mldsa-bundle"
+fi
+echo "seeds in $d, $k, $p, $a, $m and $t"

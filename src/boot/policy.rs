@@ -263,6 +263,7 @@ mod tests {
             pcr,
             allow_weaken,
             allow_install: Vec::new(),
+            ..Settings::default()
         }
     }
 

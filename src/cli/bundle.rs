@@ -71,6 +71,7 @@ pub fn cmd_bundle(args: BundleArgs) -> u8 {
         pcr: args.pcr.unwrap_or(crate::trust::DEFAULT_SEALED_PCR),
         allow_weaken: args.allow_weaken,
         allow_install: args.allow_install.clone(),
+        ..Settings::default()
     };
     if let Some(bad) = settings
         .allow_install

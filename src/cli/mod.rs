@@ -221,7 +221,10 @@ pub(crate) fn options(args: &TrustArgs) -> Options {
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     });
-    Options { now }
+    Options {
+        now,
+        ..Options::default()
+    }
 }
 
 /// Worker threads: `--jobs`, else one per core.

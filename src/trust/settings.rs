@@ -6,12 +6,15 @@
 //! pcr 12                   # the measurement PCR, 0-23; default 12
 //! allow-weaken no          # may rd.modseal= / rd.modseal.pcr= weaken or move it; default no
 //! allow-install TEXT       # an allowed modprobe.d install/remove command, exact text
+//! mldsa-authattrs reject    # ML-DSA module signatures with signed attributes: waive|reject;
+//!                           # default reject (Debian 7.x's kernel config)
 //! ```
 //!
 //! `allow-install` takes the rest of its line verbatim (after the one space
 //! that follows the keyword): a command may contain `#`.
 
 use super::error::BundleProblem;
+use crate::verify::mldsa::Authattrs;
 
 /// The PCR when the bundle names none.
 pub const DEFAULT_SEALED_PCR: u8 = 12;
@@ -37,6 +40,10 @@ pub struct Settings {
     pub allow_weaken: bool,
     /// `allow-install`: exact command texts, in file order.
     pub allow_install: Vec<String>,
+    /// `mldsa-authattrs`: the kernel's
+    /// `CONFIG_PKCS7_WAIVE_AUTHATTRS_REJECTION_FOR_MLDSA`. It widens what
+    /// verifies, so it is sealed like the other settings.
+    pub mldsa_authattrs: Authattrs,
 }
 
 impl Default for Settings {
@@ -48,6 +55,7 @@ impl Default for Settings {
             pcr: DEFAULT_SEALED_PCR,
             allow_weaken: false,
             allow_install: Vec::new(),
+            mldsa_authattrs: Authattrs::default(),
         }
     }
 }
@@ -90,6 +98,7 @@ impl SettingsParser {
             "mode" => "mode",
             "pcr" => "pcr",
             "allow-weaken" => "allow-weaken",
+            "mldsa-authattrs" => "mldsa-authattrs",
             _ => return Ok(false),
         };
         if self.seen.contains(&key) {
@@ -106,6 +115,13 @@ impl SettingsParser {
                 }
             }
             "pcr" => s.pcr = parse_pcr(value).ok_or_else(|| bad(key, value, "a PCR index 0-23"))?,
+            "mldsa-authattrs" => {
+                s.mldsa_authattrs = match value {
+                    "waive" => Authattrs::Waive,
+                    "reject" => Authattrs::Reject,
+                    _ => return Err(bad(key, value, "waive or reject")),
+                }
+            }
             _ => {
                 s.allow_weaken = match value {
                     "yes" => true,
@@ -153,6 +169,9 @@ pub fn render_settings(s: &Settings) -> String {
     for t in &s.allow_install {
         out.push_str(&format!("allow-install {t}\n"));
     }
+    if s.mldsa_authattrs != Authattrs::default() {
+        out.push_str(&format!("mldsa-authattrs {}\n", s.mldsa_authattrs.name()));
+    }
     out
 }
 
@@ -177,11 +196,13 @@ mod tests {
             "allow-weaken yes",
             "allow-install /bin/sh -c 'a # b'",
             "allow-install  two  spaces ",
+            "mldsa-authattrs waive",
         ])
         .unwrap();
         assert_eq!(s.mode, SealedMode::Warn);
         assert_eq!(s.pcr, 16);
         assert!(s.allow_weaken);
+        assert_eq!(s.mldsa_authattrs, Authattrs::Waive);
         assert_eq!(
             s.allow_install,
             vec!["/bin/sh -c 'a # b'".to_owned(), " two  spaces ".to_owned()]
@@ -211,6 +232,14 @@ mod tests {
             "'allow-weaken' must be yes or no, found '1'"
         );
         assert_eq!(e(&["mode warn", "mode enforce"]), "'mode' given twice");
+        assert_eq!(
+            e(&["mldsa-authattrs yes"]),
+            "'mldsa-authattrs' must be waive or reject, found 'yes'"
+        );
+        assert_eq!(
+            parse(&["mldsa-authattrs reject"]).unwrap(),
+            Settings::default()
+        );
         assert_eq!(
             e(&["allow-install  "]),
             "'allow-install' must be a command text, found ' '"

@@ -187,6 +187,9 @@ pub enum KeyFamily {
     Rsa,
     /// ECDSA.
     Ecdsa,
+    /// ML-DSA at one level: the signature algorithm names the level, and
+    /// the signer's key must be of that level.
+    MlDsa(crate::verify::mldsa::Level),
 }
 
 /// A signature algorithm OID: its key family and, when the OID names one,
@@ -229,6 +232,10 @@ pub fn sig_alg_from_oid(oid: &[u8]) -> SigAlgLookup {
             14 => Supported(Rsa, Some(Sha3_256)),
             15 => Supported(Rsa, Some(Sha3_384)),
             16 => Supported(Rsa, Some(Sha3_512)),
+            17..=19 => match crate::verify::mldsa::Level::from_oid(oid) {
+                Some(level) => Supported(MlDsa(level), None),
+                None => Unknown(oid_string(oid)),
+            },
             _ => Unknown(oid_string(oid)),
         };
     }

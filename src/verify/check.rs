@@ -15,6 +15,7 @@ use crate::verify::algorithm::{
 };
 use crate::verify::build_id;
 use crate::verify::error::Error;
+use crate::verify::mldsa::{Authattrs, Level};
 use crate::verify::modsig::{self, Signed, Trailer};
 use crate::verify::pkcs7::{self, SignedData, SignerId, SignerInfo};
 use crate::verify::pubkey::PublicKey;
@@ -66,7 +67,10 @@ fn check(
     }
 
     let hash_lookup = hash_from_oid(info.digest_oid);
-    let digests = Digests::of(module, signed.payload.len(), &hash_lookup);
+    // Pure ML-DSA (no signed attributes) signs the payload itself, so the
+    // kernel digests nothing (pkcs7_digest(): algo_takes_data).
+    let pure_mldsa = info.signed_attrs.is_none() && Level::from_oid(info.signature_oid).is_some();
+    let digests = Digests::of(module, signed.payload.len(), &hash_lookup, !pure_mldsa);
     let stored_sha = file_sha.unwrap_or(digests.module_sha256);
     report.sha256 = Some(hex::lower(&stored_sha));
     check_module_denied(&trust.deny, stored_sha, file_sha.is_some(), &digests)?;
@@ -76,7 +80,7 @@ fn check(
     let family = signature_family(info.signature_oid, hash)?;
 
     let message_certs = message_certificates(&msg.certificates)?;
-    refuse_signed_attributes(info, family)?;
+    refuse_signed_attributes(info, family, hash, opts.mldsa_authattrs)?;
     let Some(found) = find_signer(&info.id, trust, &message_certs) else {
         return Err(Error::UnknownSigner {
             by: info.id.kind(),
@@ -89,10 +93,11 @@ fn check(
     let path = build_path(found, trust, &message_certs, opts.now);
     check_signer_denied(&trust.deny, &path, signer, &info.id)?;
 
-    let payload_digest = digests
-        .payload
-        .unwrap_or_else(|| hash.digest(signed.payload));
-    check_signature(key, signer, hash, info, payload_digest)?;
+    let payload = Payload {
+        bytes: signed.payload,
+        digest: digests.payload,
+    };
+    check_signature(key, signer, hash, info, payload)?;
     path.map_err(Error::Trust)?;
     Ok(format!(
         "signed by '{}' ({}, {hash})",
@@ -195,10 +200,32 @@ pub fn message_certificates(ders: &[&[u8]]) -> Result<Vec<Certificate>, Error> {
 /// message has parsed (algorithms and certificates included) and before it
 /// digests anything or looks for the signer, so neither an unknown signer
 /// nor a wrong messageDigest is what such a module is refused for.
-fn refuse_signed_attributes(info: &SignerInfo<'_>, family: KeyFamily) -> Result<(), Error> {
-    match (&info.signed_attrs, family) {
-        (None, _) => Ok(()),
-        (Some(_), KeyFamily::Rsa | KeyFamily::Ecdsa) => Err(Error::SignedAttributes { family }),
+///
+/// Linux 7.x waives the refusal for ML-DSA when built with
+/// `CONFIG_PKCS7_WAIVE_AUTHATTRS_REJECTION_FOR_MLDSA` (`pkcs7_check_authattrs()`
+/// marks the message waivable when its signer is ML-DSA); the bundle's
+/// `mldsa-authattrs` stands for that option. Waived, the digest algorithm
+/// must then be SHA-512: `software_key_determine_akcipher()` takes ML-DSA
+/// with hash "none" (no attributes) or "sha512" only.
+fn refuse_signed_attributes(
+    info: &SignerInfo<'_>,
+    family: KeyFamily,
+    hash: HashAlgo,
+    waiver: Authattrs,
+) -> Result<(), Error> {
+    match (&info.signed_attrs, family, waiver) {
+        (None, _, _) => Ok(()),
+        (Some(_), KeyFamily::Rsa | KeyFamily::Ecdsa, _) => Err(Error::SignedAttributes { family }),
+        (Some(_), KeyFamily::MlDsa(level), Authattrs::Reject) => {
+            Err(Error::MldsaSignedAttributes { level })
+        }
+        (Some(_), KeyFamily::MlDsa(level), Authattrs::Waive) if hash != HashAlgo::Sha512 => {
+            Err(Error::MldsaAttributeDigest {
+                level,
+                digest: hash,
+            })
+        }
+        (Some(_), KeyFamily::MlDsa(_), Authattrs::Waive) => Ok(()),
     }
 }
 
@@ -208,6 +235,14 @@ pub fn signer_key(signer: &Certificate, family: KeyFamily) -> Result<&PublicKey,
         .key
         .as_ref()
         .map_err(|e| Error::SignerKey(e.clone()))?;
+    if let (KeyFamily::MlDsa(key_level), KeyFamily::MlDsa(sig_level)) = (key.family(), family) {
+        if key_level != sig_level {
+            return Err(Error::MldsaLevelMismatch {
+                key: key_level,
+                signature: sig_level,
+            });
+        }
+    }
     if key.family() != family {
         return Err(Error::KeyMismatch {
             key: key.describe(),
@@ -240,33 +275,53 @@ fn check_signer_denied(
     }
 }
 
+/// The signed module content and, unless pure ML-DSA skipped it, its digest
+/// with the signature's hash.
+struct Payload<'a> {
+    bytes: &'a [u8],
+    digest: Option<Vec<u8>>,
+}
+
 /// Step 6: the signature, over the payload digest or over the signed
-/// attributes that carry it (step 4b lets none through for RSA and ECDSA;
-/// Linux 7.x makes an exception for ML-DSA, which modseal does not take yet).
+/// attributes that carry it (step 4b lets them through only for waived
+/// ML-DSA). ML-DSA signs the message itself: the payload, or the attributes
+/// re-tagged as a SET OF (`pkcs7_digest()` copies them for algorithms that
+/// take data).
 fn check_signature(
     key: &PublicKey,
     signer: &Certificate,
     hash: HashAlgo,
     info: &SignerInfo<'_>,
-    payload_digest: Vec<u8>,
+    payload: Payload<'_>,
 ) -> Result<(), Error> {
-    let signed_digest = match &info.signed_attrs {
-        None => payload_digest,
+    let mldsa = matches!(key, PublicKey::MlDsa(_));
+    let result = match &info.signed_attrs {
+        None if mldsa => key.verify_message(&[payload.bytes], info.signature),
+        None => {
+            let digest = payload.digest.unwrap_or_else(|| hash.digest(payload.bytes));
+            key.verify(hash, &digest, info.signature)
+        }
         Some(attrs) => {
-            if attrs.message_digest != payload_digest.as_slice() {
+            let digest = payload.digest.unwrap_or_else(|| hash.digest(payload.bytes));
+            if attrs.message_digest != digest.as_slice() {
                 return Err(Error::MessageDigestMismatch);
             }
-            let mut h = hash.hasher();
-            attrs.signed_bytes(|b| h.update(b));
-            h.finish()
+            if mldsa {
+                let mut signed = Vec::with_capacity(attrs.raw.len());
+                attrs.signed_bytes(|b| signed.extend_from_slice(b));
+                key.verify_message(&[&signed], info.signature)
+            } else {
+                let mut h = hash.hasher();
+                attrs.signed_bytes(|b| h.update(b));
+                key.verify(hash, &h.finish(), info.signature)
+            }
         }
     };
-    key.verify(hash, &signed_digest, info.signature)
-        .map_err(|source| Error::Signature {
-            source,
-            signer: signer.name.clone(),
-            key: key.describe(),
-        })
+    result.map_err(|source| Error::Signature {
+        source,
+        signer: signer.name.clone(),
+        key: key.describe(),
+    })
 }
 
 /// Digests from one pass over the module: the payload with the signature's
@@ -281,14 +336,16 @@ struct Digests {
 impl Digests {
     /// When the signature hash is SHA-256, the payload digest is the
     /// module digest's intermediate state, so the payload is read once.
-    fn of(module: &[u8], payload_len: usize, hash: &HashLookup) -> Self {
+    /// `want_payload` false skips the signature hash's own pass (pure ML-DSA
+    /// needs no digest).
+    fn of(module: &[u8], payload_len: usize, hash: &HashLookup, want_payload: bool) -> Self {
         let (payload, tail) = module.split_at(payload_len.min(module.len()));
         let mut sha = sha2::Sha256::new();
         sha.update(payload);
         let payload_sha256: [u8; 32] = sha.clone().finalize().into();
         let payload_digest = match hash {
             HashLookup::Supported(HashAlgo::Sha256) => Some(payload_sha256.to_vec()),
-            HashLookup::Supported(other) => Some(other.digest(payload)),
+            HashLookup::Supported(other) if want_payload => Some(other.digest(payload)),
             _ => None,
         };
         sha.update(tail);
@@ -490,14 +547,55 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Denied, "{}", r.reason);
     }
 
+    const OID_SHA512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
+    const OID_ML_DSA_65: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12];
+
+    fn verify_waived(module: &[u8], waiver: Authattrs) -> Report {
+        let opts = Options {
+            mldsa_authattrs: waiver,
+            ..Options::default()
+        };
+        verify_module(module, None, "m.ko", &TrustStore::default(), &opts)
+    }
+
+    #[test]
+    fn mldsa_signed_attributes_follow_the_waiver() {
+        let digest = HashAlgo::Sha512.digest(b"\x7fELF module payload");
+        let m = module_with(OID_SHA512, OID_ML_DSA_65, Some(&digest));
+        // Refused before the signer is looked up, as for RSA and ECDSA.
+        let r = verify_waived(&m, Authattrs::Reject);
+        assert_eq!(r.verdict, Verdict::BadSignature, "{}", r.reason);
+        assert!(
+            r.reason
+                .starts_with("signed attributes (authenticatedAttributes) present with ml-dsa-65"),
+            "{}",
+            r.reason
+        );
+        // Waived, the next step speaks: no such signer.
+        let r = verify_waived(&m, Authattrs::Waive);
+        assert_eq!(r.verdict, Verdict::UnknownKey, "{}", r.reason);
+        // Waived, only SHA-512 is taken with the attributes.
+        let m = module_with(OID_SHA256, OID_ML_DSA_65, Some(&[0; 32]));
+        let r = verify_waived(&m, Authattrs::Waive);
+        assert_eq!(r.verdict, Verdict::UnsupportedAlgorithm, "{}", r.reason);
+    }
+
+    #[test]
+    fn pure_mldsa_needs_no_waiver() {
+        let m = module_with(OID_SHA256, OID_ML_DSA_65, None);
+        let r = verify_waived(&m, Authattrs::Reject);
+        assert_eq!(r.verdict, Verdict::UnknownKey, "{}", r.reason);
+        assert_eq!(r.hash_algo.as_deref(), Some("sha256"));
+    }
+
     #[test]
     fn the_file_digest_is_the_module_digest_in_one_pass() {
         let module = b"payload and tail";
-        let d = Digests::of(module, 7, &HashLookup::Supported(HashAlgo::Sha256));
+        let d = Digests::of(module, 7, &HashLookup::Supported(HashAlgo::Sha256), true);
         assert_eq!(d.module_sha256, sha256(module));
         assert_eq!(d.payload_sha256, sha256(b"payload"));
         assert_eq!(d.payload, Some(sha256(b"payload").to_vec()));
-        let d = Digests::of(module, 7, &HashLookup::Refused("sha1"));
+        let d = Digests::of(module, 7, &HashLookup::Refused("sha1"), true);
         assert_eq!(d.payload, None);
     }
 }

@@ -139,6 +139,42 @@ pub enum Error {
         /// The signature's key family.
         family: KeyFamily,
     },
+    /// An ML-DSA SignerInfo with signed attributes while the waiver
+    /// (`CONFIG_PKCS7_WAIVE_AUTHATTRS_REJECTION_FOR_MLDSA`, bundle
+    /// `mldsa-authattrs waive`) is off: `pkcs7_verify()` refuses it as it
+    /// refuses them for RSA and ECDSA.
+    #[error(
+        "signed attributes (authenticatedAttributes) present with {level}: the kernel refuses \
+         them for module signatures unless built with \
+         CONFIG_PKCS7_WAIVE_AUTHATTRS_REJECTION_FOR_MLDSA (pkcs7_verify: has authattrs; \
+         trust bundle: mldsa-authattrs waive)"
+    )]
+    MldsaSignedAttributes {
+        /// The level the signature algorithm names.
+        level: crate::verify::mldsa::Level,
+    },
+    /// Waived ML-DSA signed attributes with a digest algorithm other than
+    /// SHA-512: the kernel's `software_key_determine_akcipher()` takes
+    /// ML-DSA with hash "none" (no attributes) or "sha512" only.
+    #[error(
+        "{level} signature with signed attributes uses digest algorithm {digest}; \
+         the kernel takes only sha512 there (software_key_determine_akcipher)"
+    )]
+    MldsaAttributeDigest {
+        /// The level the signature algorithm names.
+        level: crate::verify::mldsa::Level,
+        /// The SignerInfo's digest algorithm.
+        digest: HashAlgo,
+    },
+    /// The signature algorithm names another ML-DSA level than the signer's
+    /// key has (`public_key_verify_signature()`: -EKEYREJECTED).
+    #[error("ML-DSA level mismatch: the signature is {signature}, the signer's key is {key}")]
+    MldsaLevelMismatch {
+        /// The signer's key's level.
+        key: crate::verify::mldsa::Level,
+        /// The level the signature algorithm names.
+        signature: crate::verify::mldsa::Level,
+    },
     /// The messageDigest attribute is not the module's digest.
     #[error("messageDigest attribute does not match the module's digest")]
     MessageDigestMismatch,

@@ -128,6 +128,7 @@ pub fn inspect_module(module: &[u8], mut out: Inspection) -> Inspection {
     out.sig_algo = Some(match sig_alg_from_oid(si.signature_oid) {
         SigAlgLookup::Supported(KeyFamily::Rsa, _) => "rsa (PKCS#1 v1.5)".into(),
         SigAlgLookup::Supported(KeyFamily::Ecdsa, _) => "ecdsa".into(),
+        SigAlgLookup::Supported(KeyFamily::MlDsa(level), _) => level.name().into(),
         SigAlgLookup::Refused(n) => n.into(),
         SigAlgLookup::Unknown(o) => o,
     });

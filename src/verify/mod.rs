@@ -7,6 +7,7 @@ mod check;
 pub mod der;
 mod error;
 pub mod inspect;
+pub mod mldsa;
 pub mod modsig;
 pub mod pkcs7;
 pub mod pubkey;

@@ -1,5 +1,6 @@
 //! Public keys from X.509 SubjectPublicKeyInfo, and the signature check:
-//! RSA PKCS#1 v1.5 (2048–4096 bits), ECDSA P-256 and P-384.
+//! RSA PKCS#1 v1.5 (2048–4096 bits), ECDSA P-256 and P-384, ML-DSA-44/65/87
+//! (whose check is over the message, not a digest: [`crate::verify::mldsa`]).
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs1v15::Pkcs1v15Sign;
@@ -30,6 +31,8 @@ pub enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     /// ECDSA on P-384.
     P384(p384::ecdsa::VerifyingKey),
+    /// ML-DSA (FIPS 204).
+    MlDsa(crate::verify::mldsa::Key),
 }
 
 /// A SubjectPublicKeyInfo modseal cannot use: refused by policy
@@ -85,6 +88,12 @@ pub enum KeyError {
     /// The modulus is even.
     #[error("RSA modulus is not odd")]
     RsaModulusEven,
+    /// An ML-DSA key with parameters (RFC 9881: they must be absent).
+    #[error("ML-DSA key algorithm has parameters")]
+    MlDsaParameters,
+    /// An ML-DSA key of the wrong length for its level.
+    #[error("{0}")]
+    MlDsaLength(crate::verify::mldsa::KeyLengthError),
 }
 
 impl KeyError {
@@ -129,6 +138,15 @@ pub enum SigError {
     /// The recovered encoded message is not the expected one.
     #[error("RSA signature does not match")]
     RsaMismatch,
+    /// An ML-DSA key asked to check a digest: ML-DSA signs the message.
+    #[error("ML-DSA signs the message, not a digest")]
+    MlDsaDigest,
+    /// An RSA or ECDSA key asked to check a message: they check a digest.
+    #[error("RSA and ECDSA check a digest, not a message")]
+    DigestKey,
+    /// The ML-DSA signature does not verify.
+    #[error("{0}")]
+    MlDsa(crate::verify::mldsa::MldsaSigError),
 }
 
 impl PublicKey {
@@ -151,6 +169,14 @@ impl PublicKey {
         };
         if oid.content == OID_RSA_ENCRYPTION {
             return Self::rsa(key);
+        }
+        if let Some(level) = crate::verify::mldsa::Level::from_oid(oid.content) {
+            if params.is_some() {
+                return Err(KeyError::MlDsaParameters);
+            }
+            return crate::verify::mldsa::Key::from_raw(level, key)
+                .map(PublicKey::MlDsa)
+                .map_err(KeyError::MlDsaLength);
         }
         if oid.content == OID_EC_PUBLIC_KEY {
             let curve = match params {
@@ -224,6 +250,7 @@ impl PublicKey {
         match self {
             PublicKey::Rsa { .. } => KeyFamily::Rsa,
             PublicKey::P256(_) | PublicKey::P384(_) => KeyFamily::Ecdsa,
+            PublicKey::MlDsa(k) => KeyFamily::MlDsa(k.level()),
         }
     }
 
@@ -233,10 +260,12 @@ impl PublicKey {
             PublicKey::Rsa { bits, .. } => format!("rsa-{bits}"),
             PublicKey::P256(_) => "ecdsa-p256".into(),
             PublicKey::P384(_) => "ecdsa-p384".into(),
+            PublicKey::MlDsa(k) => k.level().name().into(),
         }
     }
 
-    /// Checks `signature` over a message whose `hash` digest is `digest`.
+    /// Checks `signature` over a message whose `hash` digest is `digest`
+    /// (RSA, ECDSA; an ML-DSA key refuses: see [`PublicKey::verify_message`]).
     pub fn verify(&self, hash: HashAlgo, digest: &[u8], signature: &[u8]) -> Result<(), SigError> {
         match self {
             PublicKey::Rsa { modulus, e, .. } => {
@@ -262,6 +291,16 @@ impl PublicKey {
                 key.verify_prehash(digest, &sig)
                     .map_err(|_| SigError::EcdsaMismatch)
             }
+            PublicKey::MlDsa(_) => Err(SigError::MlDsaDigest),
+        }
+    }
+
+    /// Checks an ML-DSA `signature` over the concatenation of `message`'s
+    /// parts. Only ML-DSA keys take a message; others refuse.
+    pub fn verify_message(&self, message: &[&[u8]], signature: &[u8]) -> Result<(), SigError> {
+        match self {
+            PublicKey::MlDsa(k) => k.verify(message, signature).map_err(SigError::MlDsa),
+            _ => Err(SigError::DigestKey),
         }
     }
 }

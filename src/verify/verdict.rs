@@ -82,6 +82,9 @@ pub struct Options {
     /// Unix time to check certificate validity against; `None` ignores dates
     /// as the kernel does.
     pub now: Option<i64>,
+    /// Whether ML-DSA signatures may carry signed attributes (the bundle's
+    /// `mldsa-authattrs`).
+    pub mldsa_authattrs: crate::verify::mldsa::Authattrs,
 }
 
 impl Report {
@@ -129,13 +132,16 @@ impl From<&Error> for Verdict {
             | Error::UnknownHash { .. }
             | Error::RsaSignatureOid { .. }
             | Error::RefusedSignatureAlgorithm { .. }
-            | Error::UnknownSignatureAlgorithm { .. } => Verdict::UnsupportedAlgorithm,
+            | Error::UnknownSignatureAlgorithm { .. }
+            | Error::MldsaAttributeDigest { .. } => Verdict::UnsupportedAlgorithm,
             Error::SignerKey(e) if e.is_unsupported() => Verdict::UnsupportedAlgorithm,
             Error::SignerKey(_) => Verdict::Malformed,
             Error::UnknownSigner { .. } => Verdict::UnknownKey,
             // The kernel's -EKEYREJECTED: a signature it will not accept.
             Error::KeyMismatch { .. }
             | Error::SignedAttributes { .. }
+            | Error::MldsaSignedAttributes { .. }
+            | Error::MldsaLevelMismatch { .. }
             | Error::MessageDigestMismatch
             | Error::Signature { .. } => Verdict::BadSignature,
             Error::Trust(e) if e.is_denial() => Verdict::Denied,
