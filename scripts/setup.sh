@@ -90,4 +90,11 @@ fi
 if [ -z "${SETUP_NO_KERNELS:-}" ]; then
     "$repo/scripts/fetch-kernels.sh" bookworm trixie trixie-backports
 fi
+
+# ML-DSA module signatures made by Linux 7.x's sign-file with OpenSSL >= 3.5,
+# which need a trixie root (debootstrap; reused when present).
+mldsa=${MODSEAL_MLDSA_FIXTURES:-$repo/target/mldsa-fixtures}
+if [ ! -f "$mldsa/sign-file-attributes.txt" ]; then
+    "$repo/scripts/make-mldsa-fixtures.sh" "${MODSEAL_MLDSA_ROOT:-$repo/.cache/mldsa-root}" "$mldsa"
+fi
 echo "setup: done"

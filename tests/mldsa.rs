@@ -5,7 +5,9 @@
 //! Fixtures: `MODSEAL_MLDSA_FIXTURES` if set, else `target/mldsa-fixtures`;
 //! when the folder is missing, `scripts/make-mldsa-fixtures.sh` makes it
 //! (as root, with a trixie root at `MODSEAL_MLDSA_ROOT`, default
-//! `/var/tmp/modseal-mldsa-root`).
+//! `<repo>/.cache/mldsa-root`).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +31,7 @@ fn fixtures() -> &'static Path {
         if !dir.join("sign-file-attributes.txt").is_file() {
             let root = std::env::var_os("MODSEAL_MLDSA_ROOT")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/var/tmp/modseal-mldsa-root"));
+                .unwrap_or_else(|| repo.join(".cache/mldsa-root"));
             let status = Command::new(repo.join("scripts/make-mldsa-fixtures.sh"))
                 .arg(&root)
                 .arg(&dir)
@@ -347,5 +349,30 @@ fn the_bundle_directive_chooses_the_waiver() {
         let text = format!("modseal-trust-bundle v1\n{line}{pem}");
         let b = modseal::trust::read_bundle(Path::new("b"), text.as_bytes()).unwrap();
         assert_eq!(b.settings.mldsa_authattrs, want);
+    }
+}
+
+/// `modseal verify --trust BUNDLE` applies the bundle's sealed waiver, as
+/// the boot stage does.
+#[test]
+fn verify_applies_the_bundles_waiver() {
+    let pem = String::from_utf8(read("cert-65.pem")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let module = fixtures().join("mldsa65-sha512.ko");
+    for (line, want) in [("mldsa-authattrs waive\n", 0), ("", 1)] {
+        let bundle = dir.path().join("b");
+        std::fs::write(&bundle, format!("modseal-trust-bundle v1\n{line}{pem}")).unwrap();
+        let out = common::modseal([
+            "verify".as_ref(),
+            "--trust".as_ref(),
+            bundle.as_os_str(),
+            module.as_os_str(),
+        ]);
+        assert_eq!(
+            common::code(&out),
+            want,
+            "{line:?}: {}",
+            common::describe(&out)
+        );
     }
 }

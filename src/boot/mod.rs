@@ -37,7 +37,8 @@ pub use names::module_name;
 pub use policy::{refuse_tcti, resolve, sealed_mode, Policy, Requests, OFF_NOTICE};
 pub use predict::{predicted_contents, predicted_pcr, PredictInput};
 pub use stage::{
-    bundle_trust, run_stage, stage_content, verify_tree, Findings, Outcome, StageEnd, StageInput,
+    bundle_trust, run_stage, sealed_options, stage_content, verify_tree, Findings, Outcome,
+    StageEnd, StageInput,
 };
 pub use system::{
     in_initramfs, kernel_module_dir, kernel_release, module_dir_conflict, RootUnderneath,

@@ -55,7 +55,7 @@ pub fn predicted_contents(
     trust
         .anchors
         .extend(derived.iter().flat_map(|d| d.certs.clone()));
-    let reports = verify_tree(input.modules, &trust, input.jobs);
+    let reports = verify_tree(input.modules, &trust, &bundle.settings, input.jobs);
     let anchor = crate::verify::algorithm::sha256(input.bundle);
     // The same scan as a boot's, under the image root; without one, only
     // the module tree's own files (what a host run of `boot` also reads

@@ -126,9 +126,18 @@ pub fn bundle_trust(path: &Path, bundle: &[u8]) -> Result<TrustStore, TrustError
 
 /// Verifies every module file under `dir`: the one walk a boot and a
 /// prediction share.
-pub fn verify_tree(dir: &Path, trust: &TrustStore, jobs: usize) -> Vec<Report> {
+pub fn verify_tree(dir: &Path, trust: &TrustStore, sealed: &Settings, jobs: usize) -> Vec<Report> {
     let items = crate::image::walk::collect(&[dir.to_path_buf()]);
-    crate::image::walk::verify_all(&items, trust, &Options::default(), jobs, &|_| {})
+    crate::image::walk::verify_all(&items, trust, &sealed_options(sealed), jobs, &|_| {})
+}
+
+/// The verification options a bundle's sealed settings choose (the ML-DSA
+/// signed-attributes waiver).
+pub fn sealed_options(sealed: &Settings) -> Options {
+    Options {
+        mldsa_authattrs: sealed.mldsa_authattrs,
+        ..Options::default()
+    }
 }
 
 /// How a stage ended.
@@ -175,7 +184,7 @@ pub fn run_stage(
         ..cfg.clone()
     };
     let trust = trust_step(cfg, parsed, derived.as_ref(), &mut problems);
-    let reports = verify_step(input, &trust, &mut problems);
+    let reports = verify_step(input, &trust, &sealed, &mut problems);
     let (checks, unverified_loaded) =
         checks_step(input, &policy, &sealed, &reports, sink, &mut problems);
     let content = stage_content(Findings {
@@ -354,9 +363,10 @@ fn trust_step(
 fn verify_step(
     input: &StageInput<'_>,
     trust: &TrustStore,
+    sealed: &Settings,
     problems: &mut Vec<String>,
 ) -> Vec<Report> {
-    let reports = verify_tree(input.modules_dir, trust, input.jobs);
+    let reports = verify_tree(input.modules_dir, trust, sealed, input.jobs);
     for r in reports.iter().filter(|r| r.verdict != Verdict::Ok) {
         problems.push(format!("{}: {}: {}", r.path, r.verdict, r.reason));
     }

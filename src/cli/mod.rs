@@ -221,9 +221,20 @@ pub(crate) fn options(args: &TrustArgs) -> Options {
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     });
+    // A bundle's sealed waiver applies as it will at boot.
+    let waive = args.trust.iter().any(|t| {
+        std::fs::read(t)
+            .ok()
+            .and_then(|b| crate::trust::read_bundle(t, &b).ok())
+            .is_some_and(|b| b.settings.mldsa_authattrs == crate::verify::mldsa::Authattrs::Waive)
+    });
     Options {
         now,
-        ..Options::default()
+        mldsa_authattrs: if waive {
+            crate::verify::mldsa::Authattrs::Waive
+        } else {
+            crate::verify::mldsa::Authattrs::Reject
+        },
     }
 }
 

@@ -21,12 +21,15 @@
 use std::path::Path;
 
 use crate::trust::cert::Certificate;
+pub use crate::trust::error::DerivedProblem;
 use crate::trust::error::Error;
 
 /// The first line of a derived-anchor file.
 pub const DERIVED_HEADER: &str = "modseal-derived-anchor v1";
 /// Most certificates one file may hold (a kernel has a handful).
 pub const MAX_DERIVED_CERTS: usize = 64;
+// DerivedProblem's messages (trust::error) spell out the header and bound.
+static_assertions::const_assert_eq!(MAX_DERIVED_CERTS, 64);
 
 /// The certificates of one verified kernel image.
 #[derive(Debug, Clone)]
@@ -39,40 +42,6 @@ pub struct DerivedAnchor {
     pub image_signer: String,
     /// Every certificate built into the image.
     pub certs: Vec<Certificate>,
-}
-
-/// Why a derived-anchor file was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DerivedProblem {
-    /// The first line is not [`DERIVED_HEADER`].
-    #[error("expected '{DERIVED_HEADER}' as the first line")]
-    Header,
-    /// A field line is unknown, repeated or malformed.
-    #[error("line {line}: {what}")]
-    Line {
-        /// The line, counted from 1.
-        line: usize,
-        /// What is wrong with it.
-        what: String,
-    },
-    /// A required field is missing.
-    #[error("no '{0}' line")]
-    Missing(&'static str),
-    /// No certificate, or too many.
-    #[error("{0} certificates (1 to {MAX_DERIVED_CERTS} required)")]
-    CertificateCount(usize),
-    /// A certificate block does not parse.
-    #[error("certificate {number}: {reason}")]
-    Certificate {
-        /// Its position, from 1.
-        number: usize,
-        /// Why.
-        reason: String,
-    },
-    /// Not UTF-8 text.
-    #[error("not UTF-8 text")]
-    NotText,
 }
 
 /// Parses a derived-anchor file's exact bytes.

@@ -46,7 +46,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        problem: crate::trust::derived::DerivedProblem,
+        problem: DerivedProblem,
     },
     /// The signer's keyUsage lacks digitalSignature.
     #[error("'{name}' key usage does not allow digitalSignature")]
@@ -327,4 +327,38 @@ pub enum BundleProblem {
         /// The bound.
         max: usize,
     },
+}
+
+/// Why a derived-anchor file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DerivedProblem {
+    /// The first line is not [`DERIVED_HEADER`].
+    #[error("expected 'modseal-derived-anchor v1' as the first line")]
+    Header,
+    /// A field line is unknown, repeated or malformed.
+    #[error("line {line}: {what}")]
+    Line {
+        /// The line, counted from 1.
+        line: usize,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// A required field is missing.
+    #[error("no '{0}' line")]
+    Missing(&'static str),
+    /// No certificate, or too many.
+    #[error("{0} certificates (1 to 64 required)")]
+    CertificateCount(usize),
+    /// A certificate block does not parse.
+    #[error("certificate {number}: {reason}")]
+    Certificate {
+        /// Its position, from 1.
+        number: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Not UTF-8 text.
+    #[error("not UTF-8 text")]
+    NotText,
 }

@@ -31,7 +31,7 @@ use crate::trust::derived::DerivedAnchor;
 use crate::trust::TrustError;
 use crate::util::read::{read_capped, ReadError};
 use crate::util::text::clip;
-use crate::verify::{Options, Report, Verdict};
+use crate::verify::{Report, Verdict};
 
 /// A kernel image or an initrd larger than this is refused.
 pub const MAX_BOOT_FILE: usize = 1 << 30;
@@ -303,7 +303,7 @@ pub fn from_host(input: &HostInput<'_>) -> Result<Policy, HostPolicyError> {
         let outcome = check_images(
             std::slice::from_ref(image),
             &trust,
-            &Options::default(),
+            &crate::boot::sealed_options(&bundle.settings),
             input.jobs,
             &Limits::default(),
             &|_| {},
