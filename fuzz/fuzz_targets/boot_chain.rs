@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
         initrds: vec!["00".repeat(32)],
         cmdlines: vec!["quiet".into()],
         boot_apps: vec!["11".repeat(32)],
+        ..BootChain::default()
     };
     let r = boot_chain::check(&log, &chain, None, 12);
     let _ = r.summary(&chain);
