@@ -4,15 +4,17 @@
 //!
 //! The file is as writable as the rest of the initramfs, so the stage trusts
 //! it only when the bundle has kernel signers, only for the running kernel's
-//! release, and only when every certificate in it is a key the running
-//! kernel loaded itself (its built-in keys, listed in `/proc/keys` under the
-//! kernel's own description: the subject, then the subject key identifier
-//! in hex). A swapped file therefore fails here; a verifier also checks the
-//! recorded certificates against the kernel the firmware measured.
+//! release, and only when every certificate in it has a subject key
+//! identifier that names a key the running kernel holds (`/proc/keys`, in
+//! the kernel's own description: the subject, then that identifier in hex).
+//! A file swapped for another certificate fails here. The check binds the
+//! identifier, not the key (user space cannot read a built-in key), so what
+//! binds the certificates to the kernel is the kernel's own signature check
+//! at load time and the verifier, which checks the recorded certificates
+//! against the kernel the firmware measured (docs/kernel-updates.md).
 
 use std::path::Path;
 
-use crate::trust::cert::Certificate;
 use crate::trust::derived::{parse_derived, DerivedAnchor};
 use crate::trust::Bundle;
 
@@ -65,26 +67,30 @@ fn load(cfg: &Config, system_root: &Path) -> Result<DerivedAnchor, String> {
     }
     let keys = crate::util::read::read_capped_string(&system_root.join("proc/keys"), MAX_PROC_KEYS)
         .map_err(|e| format!("cannot list the running kernel's keys: {e}"))?;
-    if let Some(c) = d.certs.iter().find(|c| !kernel_holds(&keys, c)) {
-        return Err(format!(
-            "certificate '{}' (key id {}) is not a key of the running kernel",
-            c.name,
-            key_description_id(c)
-        ));
+    for c in &d.certs {
+        // Without one the kernel describes the key by its serial, which
+        // any certificate can copy: kernel build keys always have one.
+        let Some(skid) = c.skid.as_deref() else {
+            return Err(format!(
+                "certificate '{}' has no subject key identifier",
+                c.name
+            ));
+        };
+        if !kernel_holds(&keys, skid) {
+            return Err(format!(
+                "certificate '{}' (key id {}) is not a key of the running kernel",
+                c.name,
+                crate::util::hex::lower(skid)
+            ));
+        }
     }
     Ok(d)
 }
 
-/// The id the kernel puts in a certificate key's description: its subject
-/// key identifier, else its serial (`x509_key_preparse`), lower-case hex.
-fn key_description_id(c: &Certificate) -> String {
-    crate::util::hex::lower(c.skid.as_deref().unwrap_or(&c.serial))
-}
-
-/// Whether `/proc/keys` lists an asymmetric key described as `…: <id>`.
-fn kernel_holds(proc_keys: &str, c: &Certificate) -> bool {
-    let id = key_description_id(c);
-    let needle = format!(": {id}");
+/// Whether `/proc/keys` lists an asymmetric key described as `…: <skid>`
+/// (`x509_key_preparse`: lower-case hex).
+fn kernel_holds(proc_keys: &str, skid: &[u8]) -> bool {
+    let needle = format!(": {}", crate::util::hex::lower(skid));
     proc_keys.lines().any(|line| {
         // serial flags usage expiry perm uid gid type description…
         let mut fields = line.split_whitespace();
@@ -104,15 +110,19 @@ fn kernel_holds(proc_keys: &str, c: &Certificate) -> bool {
 mod tests {
     use super::*;
 
-    fn cert() -> Certificate {
-        Certificate::from_der(include_bytes!("../trust/testdata/test-kernel-key.der"))
-            .expect("test cert")
+    fn cert() -> crate::trust::cert::Certificate {
+        crate::trust::cert::Certificate::from_der(include_bytes!(
+            "../trust/testdata/test-kernel-key.der"
+        ))
+        .expect("test cert")
     }
 
     #[test]
     fn only_an_asymmetric_key_with_the_whole_id_counts() {
         let c = cert();
-        let id = key_description_id(&c);
+        let skid = c.skid.clone().expect("a subject key identifier");
+        let id = crate::util::hex::lower(&skid);
+        let c = skid.as_slice();
         let line = |ty: &str, desc: &str| {
             format!("1b2c3d4e I------     1 perm 1f030000     0     0 {ty} {desc}\n")
         };
@@ -120,16 +130,16 @@ mod tests {
             "asymmetri",
             &format!("modseal test kernel key: {id}: X509.ecdsa {} []", &id[32..]),
         );
-        assert!(kernel_holds(&good, &c));
-        assert!(!kernel_holds(&line("user     ", &format!("x: {id}")), &c));
+        assert!(kernel_holds(&good, c));
+        assert!(!kernel_holds(&line("user     ", &format!("x: {id}")), c));
         assert!(!kernel_holds(
             &line("asymmetri", &format!("x: {id}00: X509")),
-            &c
+            c
         ));
         assert!(!kernel_holds(
             &line("asymmetri", &format!("x: {}: X509", &id[2..])),
-            &c
+            c
         ));
-        assert!(!kernel_holds("", &c));
+        assert!(!kernel_holds("", c));
     }
 }
