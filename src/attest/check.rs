@@ -25,17 +25,21 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::path::PathBuf;
 
+mod quote_checks;
+
+use quote_checks::{check_digest, check_nonce, check_quote, quote_report};
+
 use super::boot_chain::BootChainReport;
-use super::evidence::{Evidence, FIRMWARE_LOG, QUOTE_MSG};
-use super::pcrs::{check_pcr_digest, parse_pcrs, PcrValues, PcrsError};
+use super::evidence::{Evidence, FIRMWARE_LOG};
+use super::pcrs::{parse_pcrs, PcrValues, PcrsError};
 use super::policy::{self, Policy, Violation};
-use super::quote_msg::{parse_attest, Attest, MsgError};
+use super::quote_msg::MsgError;
 use super::report::{
-    Check, CheckName, Failure, PcrValueReport, PolicyReport, PolicySource, QuoteReport,
-    RecordReport, ReplayReport, ReplayResult, Report, Status,
+    Check, CheckName, Failure, PolicyReport, PolicySource, RecordReport, ReplayReport,
+    ReplayResult, Report, Status,
 };
-use super::selection::{describe_selection, hash_alg_name};
-use super::signature::{check_signature, digest_hash, parse_signature, SigParseError, Signature};
+use super::selection::describe_selection;
+use super::signature::{check_signature, parse_signature, SigParseError};
 use crate::measure::tcg::{FirmwareLog, TcgError};
 use crate::measure::{MeasureError, Record};
 use crate::tpm::PcrBank;
@@ -261,101 +265,6 @@ fn check_firmware(
     };
     checks.push(CheckName::BootChain, result, "boot chain");
     (fw.reports, Some(report))
-}
-
-/// What is known of the quote before quote.msg is parsed.
-fn quote_report(ak: &PublicKey, sig: &Signature, pcrs: &PcrValues) -> QuoteReport {
-    QuoteReport {
-        ak: ak.describe(),
-        signature: Some(sig.describe()),
-        pcrs_file_select: describe_selection(&pcrs.selection),
-        pcrs: pcrs
-            .entries()
-            .into_iter()
-            .map(|(h, p, v)| PcrValueReport {
-                bank: hash_alg_name(h),
-                pcr: p,
-                value: hex::lower(v),
-            })
-            .collect(),
-        ..QuoteReport::default()
-    }
-}
-
-/// Check 2: quote.msg, parsed into the report.
-fn check_quote(
-    msg: &[u8],
-    signed: bool,
-    checks: &mut Checks,
-    quote: &mut QuoteReport,
-) -> Result<Option<Attest>, BadInput> {
-    let a = match parse_attest(msg) {
-        Ok(a) => a,
-        // Unsigned bytes that do not even parse: garbage, not a forged quote.
-        Err(e) if !signed => return Err(BadInput::Quote(e)),
-        Err(e) => {
-            checks.fail(
-                CheckName::Quote,
-                format!("not a TPM quote: {QUOTE_MSG}: {e}"),
-            );
-            return Ok(None);
-        }
-    };
-    let detail = format!(
-        "TPM-generated quote (magic 0x{:08x}, type 0x{:04x}) over {}, clock {}, resets {}, restarts {}",
-        a.magic,
-        a.kind,
-        describe_selection(&a.pcr_select),
-        a.clock,
-        a.reset_count,
-        a.restart_count
-    );
-    checks.record(CheckName::Quote, Status::Pass, detail);
-    quote.magic = Some(format!("0x{:08x}", a.magic));
-    quote.kind = Some(format!("0x{:04x}", a.kind));
-    quote.qualified_signer = Some(hex::lower(&a.qualified_signer));
-    quote.extra_data = Some(hex::lower(&a.extra_data));
-    quote.clock = Some(a.clock);
-    quote.reset_count = Some(a.reset_count);
-    quote.restart_count = Some(a.restart_count);
-    quote.safe = Some(a.safe);
-    quote.firmware_version = Some(format!("0x{:016x}", a.firmware_version));
-    quote.pcr_select = Some(describe_selection(&a.pcr_select));
-    quote.pcr_digest = Some(hex::lower(&a.pcr_digest));
-    Ok(Some(a))
-}
-
-/// Check 3: the quote's extraData is the verifier's nonce.
-fn check_nonce(att: Option<&Attest>, nonce: &[u8], checks: &mut Checks) {
-    let Some(a) = att else {
-        checks.skip(CheckName::Nonce, "no quote structure");
-        return;
-    };
-    let r = if a.extra_data == nonce {
-        Ok(format!("extraData is the nonce {}", hex::lower(nonce)))
-    } else {
-        Err(format!(
-            "the quote's extraData is '{}', the verifier's nonce is {}",
-            hex::lower(&a.extra_data),
-            hex::lower(nonce)
-        ))
-    };
-    checks.push(CheckName::Nonce, r, "stale nonce");
-}
-
-/// Check 4: quote.pcrs against the quote's digest, in the signature's hash.
-fn check_digest(att: Option<&Attest>, sig: &Signature, pcrs: &PcrValues, checks: &mut Checks) {
-    match (att, digest_hash(sig)) {
-        (Some(a), Ok((_, bank))) => checks.push(
-            CheckName::PcrDigest,
-            check_pcr_digest(a, pcrs, bank),
-            "PCR digest mismatch",
-        ),
-        (Some(_), Err(_)) => {
-            checks.skip(CheckName::PcrDigest, "the signature names no usable hash")
-        }
-        (None, _) => checks.skip(CheckName::PcrDigest, "no quote structure"),
-    }
 }
 
 /// The one-line verdict.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{usage_error, EXIT_FAIL, EXIT_OK};
+use super::usage_error;
 use crate::trust::cert::Certificate;
 use crate::trust::{parse_cert_file, render_bundle, Denylist, SealedMode, Settings};
 
@@ -81,19 +81,7 @@ pub fn cmd_bundle(args: BundleArgs) -> u8 {
         return usage_error(format!("--allow-install {bad:?}: one non-empty line"));
     }
     let text = render_bundle(&anchors, &kernel_signers, &deny, &settings);
-    match &args.out {
-        None => {
-            print!("{text}");
-            EXIT_OK
-        }
-        Some(path) => match crate::util::fs::write_atomic(path, text.as_bytes()) {
-            Ok(()) => EXIT_OK,
-            Err(e) => {
-                eprintln!("modseal: error: {}: {e}", path.display());
-                EXIT_FAIL
-            }
-        },
-    }
+    super::output::emit_text(args.out.as_deref(), &text)
 }
 
 /// The anchors of every `--anchor` file; the first unreadable or unparsable

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{usage_error, EXIT_FAIL, EXIT_OK};
+use super::{usage_error, EXIT_FAIL};
 use crate::image::derive::{derive_anchor, MAX_KERNEL_FILE};
 use crate::trust::derived::{parse_derived, render_derived};
 
@@ -74,17 +74,5 @@ pub fn cmd_derive(a: DeriveArgs) -> u8 {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    match &a.out {
-        None => {
-            print!("{text}");
-            EXIT_OK
-        }
-        Some(path) => match crate::util::fs::write_atomic(path, text.as_bytes()) {
-            Ok(()) => EXIT_OK,
-            Err(e) => {
-                eprintln!("modseal: error: {}: {e}", path.display());
-                EXIT_FAIL
-            }
-        },
-    }
+    super::output::emit_text(a.out.as_deref(), &text)
 }

@@ -55,6 +55,24 @@ pub fn print_reports(reports: &[Report], json: bool) -> Result<Tally, u8> {
     }
 }
 
+/// A generated file's text: to `out` (written atomically) or standard
+/// output; the exit status.
+pub fn emit_text(out: Option<&std::path::Path>, text: &str) -> u8 {
+    match out {
+        None => {
+            print!("{text}");
+            EXIT_OK
+        }
+        Some(path) => match crate::util::fs::write_atomic(path, text.as_bytes()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("modseal: error: {}: {e}", path.display());
+                EXIT_FAIL
+            }
+        },
+    }
+}
+
 /// `PATH: VERDICT: reason` for each failed module, then `N verified, M failed`.
 pub fn write_text(
     out: &mut impl Write,
