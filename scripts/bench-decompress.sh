@@ -65,7 +65,7 @@ fi
 # Arguments: name of the reference, the reference, name of modseal's, modseal's.
 measure() {
     local tag=$1 ref_name=$2 ref=$3 ms_name=$4 ms=$5 i
-    hyperfine --runs 1 --warmup 1 -N -S none -n "$ref_name" "bash -c '$ref'" \
+    hyperfine --runs 1 --warmup 1 -N -n "$ref_name" "bash -c '$ref'" \
         -n "$ms_name" "bash -c '$ms'" --export-json "$work/$tag.0.json" --style none >/dev/null
     for i in $(seq 1 "$rounds"); do
         hyperfine --runs 1 --style none -N -n "$ref_name" "bash -c '$ref'" \
