@@ -1,4 +1,5 @@
-//! Bounded, pure-Rust decompression of module files and kernel payloads.
+//! Bounded decompression of module files and kernel payloads: gzip and lz4
+//! in pure Rust, xz and zstd through liblzma and libzstd (see `native`).
 //!
 //! Everything here runs on untrusted bytes: a decoder error, a truncated
 //! stream or a decompression bomb is a [`DecompressError`], never a panic, and
@@ -27,6 +28,8 @@
 use std::io::{self, Read};
 
 use crate::image::compression::Compression;
+
+mod native;
 
 /// Why a stream could not be decompressed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,8 +102,8 @@ fn decode_first_stream(
     }
     match format {
         Compression::Gzip => gunzip(input, limit),
-        Compression::Xz => unxz(input, limit),
-        Compression::Zstd => unzstd(input, limit),
+        Compression::Xz => native::unxz(input, limit),
+        Compression::Zstd => native::unzstd(input, limit),
         Compression::Lz4Legacy => unlz4_legacy(input, limit),
         Compression::Lz4Frame => unlz4_frame(input, limit),
         Compression::Lzma | Compression::Bzip2 | Compression::Lzo | Compression::OldGzip => Err(
@@ -242,32 +245,6 @@ fn gunzip(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressErro
     Ok((out, decoder.into_inner()))
 }
 
-// ---------------------------------------------------------------- xz
-
-/// Decoder memory allowed for an xz block, in KiB: the dictionary may be as
-/// large as the output limit, and at least 64 MiB (Kbuild uses 1 MiB for
-/// modules and up to the kernel's size for bzImage payloads). lzma-rust2
-/// grows the window with the output anyway; this refuses absurd headers early.
-fn xz_mem_limit_kib(limit: usize) -> u32 {
-    let bytes = limit.max(64 << 20).saturating_add(16 << 20);
-    u32::try_from(bytes / 1024)
-        .unwrap_or(u32::MAX)
-        .min(u32::MAX - 1)
-}
-
-fn unxz(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressError> {
-    // One stream only (`allow_multiple_streams = false`): the reader stops
-    // after the stream footer and leaves the rest of the slice untouched.
-    // It verifies the block checks (CRC32, CRC64, SHA-256) and runs the BCJ
-    // filters (x86 for bzImage payloads) itself.
-    let mut rest = input;
-    let out = {
-        let reader = lzma_rust2::XzReader::new_mem_limit(&mut rest, false, xz_mem_limit_kib(limit));
-        read_bounded(reader, Compression::Xz, limit)?
-    };
-    Ok((out, rest))
-}
-
 // ---------------------------------------------------------------- zstd
 
 /// Largest zstd window accepted: 128 MiB covers `zstd -22 --ultra`
@@ -286,43 +263,9 @@ pub(crate) fn zstd_has_content_size(descriptor: u8) -> bool {
     descriptor >> 6 != 0 || descriptor & 0x20 != 0
 }
 
-fn unzstd(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressError> {
-    let format = Compression::Zstd;
-    let descriptor = zstd_frame_descriptor(input)?;
-    let mut rest = input;
-    let (out, frame) = {
-        let mut decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
-            &mut rest,
-            ZSTD_MAX_WINDOW,
-        )
-        .map_err(|e| zstd_init_error(&e))?;
-        let out = read_bounded(&mut decoder, format, limit)?;
-        (out, decoder.into_frame_decoder())
-    };
-    // ruzstd reads the content checksum but leaves comparing it to us.
-    if let Some(expected) = frame.get_checksum_from_data() {
-        if frame.get_calculated_checksum() != Some(expected) {
-            return Err(corrupt(format, "content checksum mismatch"));
-        }
-    }
-    // Nor does it compare the declared content size with the output.
-    if zstd_has_content_size(descriptor)
-        && u64::try_from(out.len()).ok() != Some(frame.content_size())
-    {
-        return Err(corrupt(
-            format,
-            format!(
-                "frame declares {} bytes of content, decoded {}",
-                frame.content_size(),
-                out.len()
-            ),
-        ));
-    }
-    Ok((out, rest))
-}
-
 /// The frame header descriptor byte, after checking the reserved bit that
 /// ruzstd ignores (RFC 8878 section 3.1.1.1.1.4: a decoder must reject it).
+/// libzstd rejects it too; checking first keeps one message for both readers.
 fn zstd_frame_descriptor(input: &[u8]) -> Result<u8, DecompressError> {
     let descriptor = *input
         .get(Compression::Zstd.magic().len())
@@ -334,16 +277,6 @@ fn zstd_frame_descriptor(input: &[u8]) -> Result<u8, DecompressError> {
         ));
     }
     Ok(descriptor)
-}
-
-fn zstd_init_error(e: &ruzstd::decoding::errors::FrameDecoderError) -> DecompressError {
-    use ruzstd::decoding::errors::FrameDecoderError as E;
-    match e {
-        E::WindowSizeTooBig { .. } | E::DictNotProvided { .. } => {
-            unsupported(Compression::Zstd, e.to_string())
-        }
-        _ => corrupt(Compression::Zstd, e.to_string()),
-    }
 }
 
 // ---------------------------------------------------------------- lz4 legacy
