@@ -195,6 +195,7 @@ fn seal_then_unseal() {
     assert_eq!(j["bank"], "sha256");
     assert_eq!(j["pcrs"], serde_json::json!([7, 12]));
     assert_eq!(j["srk"], "primary");
+    assert_eq!(j["srk_template"], "ecc-p256");
     assert_eq!(
         j["bundle_sha256"],
         hex(&Sha256::digest(std::fs::read(&env.bundle).unwrap()))
@@ -527,6 +528,10 @@ fn usage_errors_exit_2() {
         code(&env.enroll(&env.path("s2"), "12", &["--bank", "md5"])),
         2
     );
+    // An SRK template modseal does not make.
+    let o = env.enroll(&env.path("s2"), "12", &["--srk", "ecc384"]);
+    assert_eq!(code(&o), 2, "{}", describe(&o));
+    assert!(stderr(&o).contains("--srk"), "{}", describe(&o));
 }
 
 #[test]
@@ -594,17 +599,30 @@ fn other_banks_seal_and_unseal() {
     assert!(stderr(&o).contains("PCR 12 (sha1)"), "{}", describe(&o));
 }
 
-#[test]
-fn tpm2_tools_unseals_what_modseal_sealed() {
-    // The files are tpm2-tools' TPM2B format and the SRK is the standard
-    // template: tpm2_createprimary + tpm2_load + tpm2_unseal get the digest.
-    let env = Env::new();
-    let sealed = env.path("sealed");
-    env.enroll_ok(&sealed, "7,12", &[]);
-    let t = env.tpm.tools_tcti();
-    let prim = env.path("prim.ctx");
-    let obj = env.path("obj.ctx");
-    let p = |p: &Path| p.to_str().unwrap().to_owned();
+/// The SRK templates modseal makes, as `sealed.json`'s `srk_template` and
+/// `tpm2_createprimary -G` name them.
+const TEMPLATES: [(&str, &str); 2] = [
+    ("ecc-p256", "ecc256:null:aes128cfb"),
+    ("rsa-2048", "rsa2048:null:aes128cfb"),
+];
+
+/// The standard SRK template's attributes, as tpm2-tools names them.
+const SRK_ATTRIBUTES: &str =
+    "restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda";
+
+/// An enrollment as modseal wrote it before it recorded the SRK's template:
+/// sealed with the RSA-2048 primary, no `srk_template` in `sealed.json`.
+fn enroll_the_old_way(env: &Env, sealed: &Path, pcrs: &str) {
+    env.enroll_ok(sealed, pcrs, &["--srk", "rsa-2048"]);
+    let text = std::fs::read_to_string(sealed.join("sealed.json")).unwrap();
+    let old = text.replace("\n  \"srk_template\": \"rsa-2048\",", "");
+    assert!(!old.contains("srk_template"), "{old}");
+    std::fs::write(sealed.join("sealed.json"), old).unwrap();
+}
+
+/// tpm2_createprimary with the standard SRK template `alg` (`-G`) into the
+/// context file `ctx`.
+fn tools_primary(env: &Env, alg: &str, ctx: &Path) {
     tpm2_tool(
         "tpm2_createprimary",
         &[
@@ -612,16 +630,26 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
             "-C",
             "o",
             "-G",
-            "rsa2048:null:aes128cfb",
+            alg,
             "-a",
-            "restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda",
+            SRK_ATTRIBUTES,
             "-c",
-            &p(&prim),
+            ctx.to_str().unwrap(),
         ],
-        &t,
+        &env.tpm.tools_tcti(),
     );
-    // The SRK sealed.json pins is the standard primary tpm2-tools makes.
-    assert_eq!(sealed_json(&sealed)["srk_name"], env.tools_name(&p(&prim)));
+}
+
+/// tpm2_createprimary (`alg`) + tpm2_load + tpm2_unseal of an enrollment:
+/// the files are tpm2-tools' TPM2B format, the SRK pinned is the standard
+/// primary tpm2-tools makes, and the sealed value is the bundle's digest.
+fn tools_unseal(env: &Env, sealed: &Path, alg: &str, pcrs: &str) {
+    let t = env.tpm.tools_tcti();
+    let prim = env.path("prim.ctx");
+    let obj = env.path("obj.ctx");
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    tools_primary(env, alg, &prim);
+    assert_eq!(sealed_json(sealed)["srk_name"], env.tools_name(&p(&prim)));
     tpm2_tool("tpm2_flushcontext", &["-t"], &t);
     tpm2_tool(
         "tpm2_load",
@@ -641,7 +669,7 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
     tpm2_tool("tpm2_flushcontext", &["-t"], &t);
     let out = tpm2_tool(
         "tpm2_unseal",
-        &["-c", &p(&obj), "-p", "pcr:sha256:7,12"],
+        &["-c", &p(&obj), "-p", &format!("pcr:sha256:{pcrs}")],
         &t,
     );
     assert_eq!(
@@ -651,46 +679,111 @@ fn tpm2_tools_unseals_what_modseal_sealed() {
 }
 
 #[test]
-fn persistent_srk_is_used_when_present() {
+fn tpm2_tools_unseals_what_modseal_sealed() {
+    // A new enrollment: the ECC P-256 primary.
     let env = Env::new();
-    let t = env.tpm.tools_tcti();
-    let prim = env.path("srk.ctx");
-    tpm2_tool(
-        "tpm2_createprimary",
-        &[
-            "-Q",
-            "-C",
-            "o",
-            "-G",
-            "rsa2048:null:aes128cfb",
-            "-a",
-            "restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda",
-            "-c",
-            prim.to_str().unwrap(),
-        ],
-        &t,
-    );
-    tpm2_tool(
-        "tpm2_evictcontrol",
-        &["-Q", "-C", "o", "-c", prim.to_str().unwrap(), "0x81000001"],
-        &t,
-    );
-    tpm2_tool("tpm2_flushcontext", &["-t"], &t);
     let sealed = env.path("sealed");
-    env.enroll_ok(&sealed, "12", &[]);
-    assert_eq!(sealed_json(&sealed)["srk"], "persistent:0x81000001");
-    assert_eq!(
-        sealed_json(&sealed)["srk_name"],
-        env.tools_name("0x81000001")
+    env.enroll_ok(&sealed, "7,12", &[]);
+    assert_eq!(sealed_json(&sealed)["srk_template"], "ecc-p256");
+    tools_unseal(&env, &sealed, TEMPLATES[0].1, "7,12");
+}
+
+#[test]
+fn tpm2_tools_unseals_an_rsa_enrollment() {
+    // `enroll --srk rsa-2048`, with its template recorded and without (as
+    // enrolled before templates were recorded): the RSA-2048 primary.
+    let env = Env::new();
+    let sealed = env.path("sealed");
+    env.enroll_ok(&sealed, "7,12", &["--srk", "rsa-2048"]);
+    assert_eq!(sealed_json(&sealed)["srk_template"], "rsa-2048");
+    tools_unseal(&env, &sealed, TEMPLATES[1].1, "7,12");
+    let old = env.path("old");
+    enroll_the_old_way(&env, &old, "7,12");
+    tools_unseal(&env, &old, TEMPLATES[1].1, "7,12");
+}
+
+#[test]
+fn each_template_unseals_under_its_own_primary_only() {
+    let env = Env::new();
+    let ecc = env.path("ecc");
+    let old = env.path("old");
+    env.enroll_ok(&ecc, "12", &[]);
+    enroll_the_old_way(&env, &old, "12");
+    assert_eq!(code(&env.unseal(&ecc)), 0);
+    let o = env.unseal(&old);
+    assert_eq!(code(&o), 0, "{}", describe(&o));
+    // The two primaries are two keys with two names.
+    let (ecc_name, rsa_name) = (
+        sealed_json(&ecc)["srk_name"].clone(),
+        sealed_json(&old)["srk_name"].clone(),
     );
-    assert_eq!(code(&env.unseal(&sealed)), 0);
-    // Without that SRK, the object cannot be loaded.
-    tpm2_tool(
-        "tpm2_evictcontrol",
-        &["-Q", "-C", "o", "-c", "0x81000001"],
-        &t,
+    assert_ne!(ecc_name, rsa_name);
+    for (template, alg) in TEMPLATES {
+        let ctx = env.path(&format!("{template}.ctx"));
+        tools_primary(&env, alg, &ctx);
+        let name = env.tools_name(ctx.to_str().unwrap());
+        tpm2_tool("tpm2_flushcontext", &["-t"], &env.tpm.tools_tcti());
+        let pinned = if template == "ecc-p256" {
+            &ecc_name
+        } else {
+            &rsa_name
+        };
+        assert_eq!(*pinned, name, "{template}");
+    }
+    // An RSA enrollment claiming the ECC template recreates the ECC primary,
+    // whose name is not the pinned one: refused before any session.
+    let mut j = sealed_json(&old);
+    j["srk_template"] = "ecc-p256".into();
+    std::fs::write(old.join("sealed.json"), j.to_string()).unwrap();
+    let o = env.unseal(&old);
+    assert_failure(&o, "bad-object");
+    assert!(
+        stderr(&o).contains(&format!(
+            "the storage root key (primary) has name {}, but sealed.json pins {}",
+            ecc_name.as_str().unwrap(),
+            rsa_name.as_str().unwrap()
+        )),
+        "{}",
+        describe(&o)
     );
-    assert_failure(&env.unseal(&sealed), "bad-object");
+}
+
+#[test]
+fn persistent_srk_is_used_when_present() {
+    // RSA (as tpm2-tools' examples persist it) and ECC (as systemd does).
+    for (_, alg) in TEMPLATES {
+        let env = Env::new();
+        let t = env.tpm.tools_tcti();
+        let prim = env.path("srk.ctx");
+        tools_primary(&env, alg, &prim);
+        tpm2_tool(
+            "tpm2_evictcontrol",
+            &["-Q", "-C", "o", "-c", prim.to_str().unwrap(), "0x81000001"],
+            &t,
+        );
+        tpm2_tool("tpm2_flushcontext", &["-t"], &t);
+        let sealed = env.path("sealed");
+        // Whatever template is asked for: the persistent SRK is used.
+        env.enroll_ok(&sealed, "12", &["--srk", "rsa-2048"]);
+        let j = sealed_json(&sealed);
+        assert_eq!(j["srk"], "persistent:0x81000001", "{alg}");
+        assert!(j.get("srk_template").is_none(), "{alg}: {j}");
+        assert_eq!(j["srk_name"], env.tools_name("0x81000001"), "{alg}");
+        assert_eq!(code(&env.unseal(&sealed)), 0, "{alg}");
+        // ReadPublic instead of CreatePrimary, no FlushContext of the SRK.
+        let bundle = std::fs::read(&env.bundle).unwrap();
+        let mut tpm = env.esapi();
+        unseal_and_check(&mut tpm, &bundle, &sealed).unwrap();
+        assert_eq!(tpm.commands(), 8, "{alg}");
+        drop(tpm);
+        // Without that SRK, the object cannot be loaded.
+        tpm2_tool(
+            "tpm2_evictcontrol",
+            &["-Q", "-C", "o", "-c", "0x81000001"],
+            &t,
+        );
+        assert_failure(&env.unseal(&sealed), "bad-object");
+    }
 }
 
 /// Replaces the SRK name `sealed.json` pins.
@@ -761,7 +854,7 @@ fn another_key_at_the_persistent_srk_handle_is_refused() {
                 "-G",
                 alg,
                 "-a",
-                "restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda",
+                SRK_ATTRIBUTES,
                 "-c",
                 ctx.to_str().unwrap(),
             ],
@@ -825,28 +918,35 @@ fn an_enrollment_without_an_srk_name_is_refused() {
 #[test]
 fn unseal_sends_a_fixed_number_of_commands_and_leaves_nothing_loaded() {
     let env = Env::new();
-    let sealed = env.path("sealed");
-    env.enroll_ok(&sealed, "7,12", &[]);
+    let ecc = env.path("ecc");
+    let old = env.path("old");
+    env.enroll_ok(&ecc, "7,12", &[]);
+    enroll_the_old_way(&env, &old, "7,12");
     let bundle = std::fs::read(&env.bundle).unwrap();
     let mut tpm = env.esapi();
-    let mut counts = Vec::new();
-    for _ in 0..3 {
-        let before = tpm.commands();
-        unseal_and_check(&mut tpm, &bundle, &sealed).unwrap();
-        counts.push(tpm.commands() - before);
+    for sealed in [&ecc, &old] {
+        let mut counts = Vec::new();
+        for _ in 0..3 {
+            let before = tpm.commands();
+            unseal_and_check(&mut tpm, &bundle, sealed).unwrap();
+            counts.push(tpm.commands() - before);
+        }
+        assert!(counts.iter().all(|&c| c == counts[0]), "{counts:?}");
+        // PCR_Read, CreatePrimary, Load, StartAuthSession, PolicyPCR, Unseal, 3 × FlushContext,
+        // whichever the template.
+        assert_eq!(counts[0], 9, "{}", sealed.display());
     }
-    assert!(counts.iter().all(|&c| c == counts[0]), "{counts:?}");
-    // PCR_Read, CreatePrimary, Load, StartAuthSession, PolicyPCR, Unseal, 3 × FlushContext.
-    assert_eq!(counts[0], 9);
     // A refused unseal costs one PCR read and leaves nothing behind either.
     env.extend(7, b"z");
-    let before = tpm.commands();
-    let f = unseal_and_check(&mut tpm, &bundle, &sealed).unwrap_err();
-    assert!(
-        matches!(f, UnsealFailure::PcrChanged { ref pcrs, .. } if pcrs == &[7]),
-        "{f}"
-    );
-    assert_eq!(tpm.commands() - before, 1);
+    for sealed in [&ecc, &old] {
+        let before = tpm.commands();
+        let f = unseal_and_check(&mut tpm, &bundle, sealed).unwrap_err();
+        assert!(
+            matches!(f, UnsealFailure::PcrChanged { ref pcrs, .. } if pcrs == &[7]),
+            "{f}"
+        );
+        assert_eq!(tpm.commands() - before, 1);
+    }
     drop(tpm);
     let t = env.tpm.tools_tcti();
     for cap in ["handles-transient", "handles-loaded-session"] {

@@ -9,7 +9,7 @@ use crate::seal::{
     enroll, load_enrollment, parse_pcr_values, prepare_enrollment_dir, read_bundle,
     unseal_enrollment, write_enrollment, UnsealFailure, MAX_BUNDLE,
 };
-use crate::tpm::{PcrBank, TpmError};
+use crate::tpm::{PcrBank, SrkTemplate, TpmError};
 
 /// `--tcti`, shared by the commands that talk to a TPM.
 #[derive(Debug, Args)]
@@ -38,6 +38,11 @@ pub struct EnrollArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Template of the primary storage root key recreated at each unseal when the TPM has no
+    /// persistent SRK at 0x81000001: ecc-p256 (fast to create) or rsa-2048 (what earlier
+    /// enrollments used).
+    #[arg(long, value_name = "TEMPLATE", default_value = "ecc-p256", value_parser = ["ecc-p256", "rsa-2048"])]
+    pub srk: String,
     // A doc comment here would become this argument's --help text, kept as it is.
     #[allow(missing_docs)]
     #[command(flatten)]
@@ -83,6 +88,9 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
             args.bank
         ));
     };
+    let Some(template) = SrkTemplate::from_name(&args.srk) else {
+        return usage(format!("--srk {}: expected ecc-p256 or rsa-2048", args.srk));
+    };
     let given = match parse_pcr_values(&args.pcr_values, &pcrs, bank) {
         Ok(g) => g,
         Err(e) => return usage(e),
@@ -103,7 +111,7 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
             return EXIT_FAIL;
         }
     };
-    let (info, blob) = match enroll(&mut tpm, &bundle, &pcrs, bank, &given) {
+    let (info, blob) = match enroll(&mut tpm, &bundle, &pcrs, bank, &given, template) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("modseal: enroll failed: {e}");
@@ -116,13 +124,17 @@ pub fn cmd_enroll(args: EnrollArgs) -> u8 {
     }
     let list: Vec<String> = info.pcrs.iter().map(u8::to_string).collect();
     println!(
-        "enrolled {}: bundle sha256 {} sealed to PCRs {} ({}), policy {}, SRK {}",
+        "enrolled {}: bundle sha256 {} sealed to PCRs {} ({}), policy {}, SRK {}{}",
         out.display(),
         crate::util::hex::lower(&info.bundle_sha256),
         list.join(","),
         bank,
         crate::util::hex::lower(&info.policy_digest),
-        info.srk.to_config()
+        info.srk.to_config(),
+        info.srk
+            .template()
+            .map(|t| format!(" ({})", t.name()))
+            .unwrap_or_default()
     );
     log::debug!("enroll: {} TPM commands", tpm.commands());
     EXIT_OK

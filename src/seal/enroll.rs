@@ -3,21 +3,24 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::tpm::{PcrBank, SealedBlob, Tpm};
+use crate::tpm::{PcrBank, SealedBlob, SrkTemplate, Tpm};
 
 use super::error::SealError;
 use super::info::{check_pcr_list, hex_exact, pcr_read_shape, SealedInfo};
 use super::layout::{MAX_BUNDLE, SEALED_FILES, SEALED_JSON, SEALED_PRIV, SEALED_PUB};
 
 /// Seals the SHA-256 of `bundle` to `pcrs` in `bank`: to the values in
-/// `given` where given (a predicted state), to the current ones elsewhere.
-/// TPM commands: one PCR read (none when every value is given), one seal.
+/// `given` where given (a predicted state), to the current ones elsewhere,
+/// under the persistent SRK when the TPM has one, else under a primary made
+/// from `template`. TPM commands: one PCR read (none when every value is
+/// given), one seal.
 pub fn enroll(
     tpm: &mut dyn Tpm,
     bundle: &[u8],
     pcrs: &[u8],
     bank: PcrBank,
     given: &BTreeMap<u8, Vec<u8>>,
+    template: SrkTemplate,
 ) -> Result<(SealedInfo, SealedBlob), SealError> {
     check_pcr_list(pcrs)?;
     check_given(pcrs, bank, given)?;
@@ -49,7 +52,7 @@ pub fn enroll(
     let policy = bank.policy_pcr_digest(pcrs, &values);
     let digest = crate::verify::algorithm::sha256(bundle);
     let blob = tpm
-        .seal(&digest, bank, pcrs, &values, &policy)
+        .seal(&digest, bank, pcrs, &values, &policy, template)
         .map_err(SealError::Seal)?;
     let info = SealedInfo {
         bank,
@@ -163,7 +166,19 @@ pub(crate) mod tests {
     /// Enrolls `bundle` in `dir` with the in-memory TPM, sealed to the
     /// current values of `pcrs` (sha256).
     pub(crate) fn enroll_memory(tpm: &mut MemoryTpm, dir: &Path, bundle: &[u8], pcrs: &[u8]) {
-        let (info, blob) = enroll(tpm, bundle, pcrs, PcrBank::Sha256, &BTreeMap::new()).unwrap();
+        enroll_memory_with(tpm, dir, bundle, pcrs, SrkTemplate::DEFAULT);
+    }
+
+    /// [`enroll_memory`] with a primary SRK made from `template`.
+    pub(crate) fn enroll_memory_with(
+        tpm: &mut MemoryTpm,
+        dir: &Path,
+        bundle: &[u8],
+        pcrs: &[u8],
+        template: SrkTemplate,
+    ) {
+        let none = BTreeMap::new();
+        let (info, blob) = enroll(tpm, bundle, pcrs, PcrBank::Sha256, &none, template).unwrap();
         let target = prepare_enrollment_dir(dir).unwrap();
         write_enrollment(&target, &info, &blob).unwrap();
     }
@@ -212,7 +227,15 @@ pub(crate) mod tests {
         tpm.pcr_extend(7, &[(bank, vec![1; 32])]).unwrap();
         let given = BTreeMap::from([(12, vec![0xab; 32])]);
         let before = tpm.commands();
-        let (info, _) = enroll(&mut tpm, b"bundle", &[7, 12], bank, &given).unwrap();
+        let (info, _) = enroll(
+            &mut tpm,
+            b"bundle",
+            &[7, 12],
+            bank,
+            &given,
+            SrkTemplate::DEFAULT,
+        )
+        .unwrap();
         assert_eq!(tpm.commands() - before, 2, "one PCR read, one seal");
         assert_eq!(info.pcr_values[0], tpm.pcr_read(bank, &[7]).unwrap()[0]);
         assert_eq!(info.pcr_values[1], vec![0xab; 32]);
@@ -225,9 +248,17 @@ pub(crate) mod tests {
             info
         );
         let bad = BTreeMap::from([(9, vec![0xab; 32])]);
-        assert!(enroll(&mut tpm, b"b", &[7, 12], bank, &bad).is_err());
+        assert!(enroll(&mut tpm, b"b", &[7, 12], bank, &bad, SrkTemplate::DEFAULT).is_err());
         let short = BTreeMap::from([(12, vec![0xab; 20])]);
-        assert!(enroll(&mut tpm, b"b", &[7, 12], bank, &short).is_err());
-        assert!(enroll(&mut tpm, b"b", &[], bank, &BTreeMap::new()).is_err());
+        assert!(enroll(&mut tpm, b"b", &[7, 12], bank, &short, SrkTemplate::DEFAULT).is_err());
+        assert!(enroll(
+            &mut tpm,
+            b"b",
+            &[],
+            bank,
+            &BTreeMap::new(),
+            SrkTemplate::DEFAULT
+        )
+        .is_err());
     }
 }

@@ -56,6 +56,12 @@ pub enum SealError {
     /// An `srk` field that is not a storage root key modseal uses.
     #[error("srk '{0}': expected 'primary' or 'persistent:0x81xxxxxx'")]
     Srk(String),
+    /// An `srk_template` that is not a template modseal makes.
+    #[error("srk_template '{0}': expected 'ecc-p256' or 'rsa-2048'")]
+    SrkTemplate(String),
+    /// An `srk_template` beside a persistent SRK.
+    #[error("srk_template with srk '{0}': only a primary SRK is made from a template (a persistent one is known by its srk_name)")]
+    SrkTemplateNotPrimary(String),
     /// No `srk_name`: an enrollment written before modseal pinned the SRK.
     #[error("no srk_name: this enrollment predates pinning the storage root key's name, without which something on the TPM bus could choose the key the unseal's session is salted with; re-run 'modseal enroll'")]
     NoSrkName,

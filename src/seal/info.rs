@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::tpm::{PcrBank, Srk};
+use crate::tpm::{PcrBank, Srk, SrkTemplate};
 
 use super::error::SealError;
 
@@ -23,7 +23,9 @@ pub struct SealedInfo {
     pub policy_digest: Vec<u8>,
     /// SHA-256 of the trust bundle sealed.
     pub bundle_sha256: [u8; 32],
-    /// The storage root key the object is a child of.
+    /// The storage root key the object is a child of (for a primary, with
+    /// the template it is recreated from: `srk_template`, RSA-2048 when the
+    /// field is absent).
     pub srk: Srk,
     /// That key's name at enrollment (`nameAlg || H(TPMT_PUBLIC)`): the
     /// unseal salts its session only with an SRK of this name.
@@ -40,6 +42,8 @@ struct SealedJson {
     policy_digest: String,
     bundle_sha256: String,
     srk: String,
+    // Absent in enrollments from before ECC primaries: those are RSA-2048.
+    srk_template: Option<String>,
     // Optional here only to name its absence (an enrollment from before the
     // pin) rather than fail as malformed JSON.
     srk_name: Option<String>,
@@ -85,7 +89,7 @@ impl SealedInfo {
             what: "bundle_sha256".into(),
             digits: 64,
         })?;
-        let srk = Srk::from_config(&j.srk).ok_or_else(|| SealError::Srk(j.srk.clone()))?;
+        let srk = srk(&j.srk, j.srk_template.as_deref())?;
         let srk_name = srk_name(j.srk_name.as_deref())?;
         Ok(SealedInfo {
             bank,
@@ -108,15 +112,35 @@ impl SealedInfo {
             .collect();
         let pcrs: Vec<String> = self.pcrs.iter().map(u8::to_string).collect();
         format!(
-            "{{\n  \"version\": 1,\n  \"bank\": \"{}\",\n  \"pcrs\": [{}],\n  \"pcr_values\": {{\n{}\n  }},\n  \"policy_digest\": \"{}\",\n  \"bundle_sha256\": \"{}\",\n  \"srk\": \"{}\",\n  \"srk_name\": \"{}\"\n}}\n",
+            "{{\n  \"version\": 1,\n  \"bank\": \"{}\",\n  \"pcrs\": [{}],\n  \"pcr_values\": {{\n{}\n  }},\n  \"policy_digest\": \"{}\",\n  \"bundle_sha256\": \"{}\",\n  \"srk\": \"{}\",{}\n  \"srk_name\": \"{}\"\n}}\n",
             self.bank.name(),
             pcrs.join(", "),
             values.join(",\n"),
             crate::util::hex::lower(&self.policy_digest),
             crate::util::hex::lower(&self.bundle_sha256),
             self.srk.to_config(),
+            self.srk
+                .template()
+                .map(|t| format!("\n  \"srk_template\": \"{}\",", t.name()))
+                .unwrap_or_default(),
             crate::util::hex::lower(&self.srk_name)
         )
+    }
+}
+
+/// `srk` and `srk_template`: a primary's template is RSA-2048 when not
+/// written (modseal's only template before ECC P-256); a persistent key has
+/// none (its pinned name says which key it is).
+fn srk(text: &str, template: Option<&str>) -> Result<Srk, SealError> {
+    let template = template
+        .map(|t| SrkTemplate::from_name(t).ok_or_else(|| SealError::SrkTemplate(t.to_owned())))
+        .transpose()?;
+    match Srk::from_config(text, template) {
+        Some(srk) => Ok(srk),
+        None if template.is_some() && Srk::from_config(text, None).is_some() => {
+            Err(SealError::SrkTemplateNotPrimary(text.to_owned()))
+        }
+        None => Err(SealError::Srk(text.to_owned())),
     }
 }
 
@@ -332,17 +356,96 @@ mod tests {
 
     #[test]
     fn srk_config_forms() {
-        assert_eq!(Srk::from_config("primary"), Some(Srk::Primary));
+        let ecc = Some(SrkTemplate::EccP256);
         assert_eq!(
-            Srk::from_config("persistent:0x81000001"),
+            Srk::from_config("primary", None),
+            Some(Srk::Primary(SrkTemplate::Rsa2048))
+        );
+        assert_eq!(
+            Srk::from_config("primary", ecc),
+            Some(Srk::Primary(SrkTemplate::EccP256))
+        );
+        assert_eq!(
+            Srk::from_config("persistent:0x81000001", None),
             Some(Srk::Persistent(0x8100_0001))
         );
+        assert_eq!(Srk::from_config("persistent:0x81000001", ecc), None);
+        assert_eq!(Srk::Primary(SrkTemplate::EccP256).to_config(), "primary");
+        assert_eq!(Srk::Primary(SrkTemplate::Rsa2048).to_config(), "primary");
         assert_eq!(
             Srk::Persistent(0x8100_0001).to_config(),
             "persistent:0x81000001"
         );
-        assert_eq!(Srk::from_config("persistent:0x81800000"), None);
-        assert_eq!(Srk::from_config("Primary"), None);
+        assert_eq!(Srk::from_config("persistent:0x81800000", None), None);
+        assert_eq!(Srk::from_config("Primary", None), None);
+        for t in [SrkTemplate::Rsa2048, SrkTemplate::EccP256] {
+            assert_eq!(SrkTemplate::from_name(t.name()), Some(t));
+        }
+        assert_eq!(SrkTemplate::from_name("ecc256"), None);
+    }
+
+    fn primary_info(template: SrkTemplate) -> SealedInfo {
+        SealedInfo {
+            srk: Srk::Primary(template),
+            ..info()
+        }
+    }
+
+    #[test]
+    fn a_primary_records_its_template() {
+        for t in [SrkTemplate::EccP256, SrkTemplate::Rsa2048] {
+            let i = primary_info(t);
+            let text = i.to_json();
+            assert!(
+                text.contains(&format!(
+                    "  \"srk\": \"primary\",\n  \"srk_template\": \"{}\",\n  \"srk_name\": \"000b",
+                    t.name()
+                )),
+                "{text}"
+            );
+            assert_eq!(SealedInfo::from_json(text.as_bytes()).unwrap(), i);
+        }
+        // A persistent SRK has none.
+        assert!(!info().to_json().contains("srk_template"));
+    }
+
+    #[test]
+    fn an_enrollment_without_a_template_is_rsa_2048() {
+        // sealed.json as modseal wrote it before ECC primaries.
+        let text = primary_info(SrkTemplate::Rsa2048).to_json();
+        let old = text.replace("\n  \"srk_template\": \"rsa-2048\",", "");
+        assert!(!old.contains("srk_template"), "{old}");
+        let i = SealedInfo::from_json(old.as_bytes()).unwrap();
+        assert_eq!(i.srk, Srk::Primary(SrkTemplate::Rsa2048));
+    }
+
+    #[test]
+    fn bad_templates_are_refused() {
+        let good: serde_json::Value =
+            serde_json::from_str(&primary_info(SrkTemplate::EccP256).to_json()).unwrap();
+        let msg = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            SealedInfo::from_json(v.to_string().as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            msg(&|v| v["srk_template"] = "ecc256".into()),
+            "srk_template 'ecc256': expected 'ecc-p256' or 'rsa-2048'"
+        );
+        assert_eq!(
+            msg(&|v| v["srk_template"] = 1.into()).split(" at ").next(),
+            Some("not a modseal sealed.json: invalid type: integer `1`, expected a string")
+        );
+        assert_eq!(
+            msg(&|v| v["srk"] = "persistent:0x81000001".into()),
+            "srk_template with srk 'persistent:0x81000001': only a primary SRK is made from a template (a persistent one is known by its srk_name)"
+        );
+        assert_eq!(
+            msg(&|v| v["srk"] = "x".into()),
+            "srk 'x': expected 'primary' or 'persistent:0x81xxxxxx'"
+        );
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //!   TPM2B file format (`tpm2_load -u sealed.pub -r sealed.priv` loads it);
 //! - `sealed.json`: what it was sealed to,
 //!   `{"version":1,"bank":"sha256","pcrs":[12],"pcr_values":{"12":"…"},
-//!   "policy_digest":"…","bundle_sha256":"…","srk":"primary","srk_name":"000b…"}`
-//!   (`srk` is `primary` or `persistent:0x81000001`; `srk_name` is that key's
+//!   "policy_digest":"…","bundle_sha256":"…","srk":"primary","srk_template":"ecc-p256",
+//!   "srk_name":"000b…"}`
+//!   (`srk` is `primary` or `persistent:0x81000001`; a primary's
+//!   `srk_template` is `ecc-p256` or `rsa-2048`, and RSA-2048 when absent, as
+//!   in enrollments made before it was recorded; `srk_name` is that key's
 //!   name at enrollment, `nameAlg || H(TPMT_PUBLIC)` in hex, and is required:
 //!   the unseal salts its session only with a key of that name).
 //!

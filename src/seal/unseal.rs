@@ -289,9 +289,9 @@ pub fn unseal_and_check(
 mod tests {
     use super::*;
     use crate::seal::enroll::prepare_enrollment_dir;
-    use crate::seal::enroll::tests::enroll_memory;
+    use crate::seal::enroll::tests::{enroll_memory, enroll_memory_with};
     use crate::tpm::memory::MemoryTpm;
-    use crate::tpm::PcrBank;
+    use crate::tpm::{PcrBank, Srk, SrkTemplate};
 
     #[test]
     fn unseal_and_check_with_the_memory_tpm() {
@@ -396,8 +396,9 @@ mod tests {
                 p: &[u8],
                 v: &[Vec<u8>],
                 d: &[u8],
+                t: crate::tpm::SrkTemplate,
             ) -> Result<SealedBlob, TpmError> {
-                self.0.seal(s, b, p, v, d)
+                self.0.seal(s, b, p, v, d, t)
             }
             fn unseal(
                 &mut self,
@@ -467,12 +468,9 @@ mod tests {
             )
         );
         // Without the field the enrollment is refused before the TPM is asked.
-        let stripped: String = json
-            .lines()
-            .filter(|l| !l.contains("srk_name"))
-            .map(|l| format!("{}\n", l.replace("\"primary\",", "\"primary\"")))
-            .collect();
-        std::fs::write(dir.join(SEALED_JSON), stripped).unwrap();
+        let mut stripped: serde_json::Value = serde_json::from_str(&json).unwrap();
+        stripped.as_object_mut().unwrap().remove("srk_name");
+        std::fs::write(dir.join(SEALED_JSON), stripped.to_string()).unwrap();
         let before = tpm.commands();
         let f = unseal_and_check(&mut tpm, b"b", &dir).unwrap_err();
         assert_eq!(f.name(), "invalid", "{f}");
@@ -481,6 +479,47 @@ mod tests {
         // The file as enrolled still unseals.
         std::fs::write(dir.join(SEALED_JSON), &json).unwrap();
         assert!(unseal_and_check(&mut tpm, b"b", &dir).is_ok());
+    }
+
+    #[test]
+    fn rsa_enrollments_with_and_without_a_template_unseal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sealed");
+        let mut tpm = MemoryTpm::sha256();
+        enroll_memory_with(&mut tpm, &dir, b"b", &[12], SrkTemplate::Rsa2048);
+        let json = std::fs::read_to_string(dir.join(SEALED_JSON)).unwrap();
+        assert!(json.contains("\"srk_template\": \"rsa-2048\""), "{json}");
+        let e = load_enrollment(&dir).unwrap();
+        assert_eq!(e.blob.srk, Srk::Primary(SrkTemplate::Rsa2048));
+        assert_eq!(e.info.srk_name, tpm.srk_name_for(SrkTemplate::Rsa2048));
+        assert_ne!(e.info.srk_name, tpm.srk_name());
+        let before = tpm.commands();
+        assert!(unseal_and_check(&mut tpm, b"b", &dir).is_ok());
+        let rsa = tpm.commands() - before;
+        // As written before templates were recorded: still RSA-2048.
+        std::fs::write(
+            dir.join(SEALED_JSON),
+            json.replace("\n  \"srk_template\": \"rsa-2048\",", ""),
+        )
+        .unwrap();
+        assert_eq!(
+            load_enrollment(&dir).unwrap().blob.srk,
+            Srk::Primary(SrkTemplate::Rsa2048)
+        );
+        assert!(unseal_and_check(&mut tpm, b"b", &dir).is_ok());
+        // Claiming the other template names another key: refused by its name.
+        std::fs::write(
+            dir.join(SEALED_JSON),
+            json.replace("\"rsa-2048\"", "\"ecc-p256\""),
+        )
+        .unwrap();
+        let f = unseal_and_check(&mut tpm, b"b", &dir).unwrap_err();
+        assert!(matches!(f, UnsealFailure::SrkMismatch { .. }), "{f}");
+        // An ECC enrollment sends as many commands.
+        enroll_memory(&mut tpm, &dir, b"b", &[12]);
+        let before = tpm.commands();
+        assert!(unseal_and_check(&mut tpm, b"b", &dir).is_ok());
+        assert_eq!(tpm.commands() - before, rsa);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::{PcrBank, SealedBlob, Srk, Tpm, TpmError};
+use super::{PcrBank, SealedBlob, Srk, SrkTemplate, Tpm, TpmError};
 
 const PRIVATE_MAGIC: &[u8; 8] = b"MEMTPM01";
 
@@ -101,13 +101,22 @@ impl MemoryTpm {
         }
     }
 
-    /// The name of this instance's storage root key (a SHA-256 name derived
-    /// from the instance, as a TPM's derives from its owner seed).
+    /// The name of this instance's storage root key made from the default
+    /// template ([`MemoryTpm::srk_name_for`]).
     pub fn srk_name(&self) -> Vec<u8> {
+        self.srk_name_for(SrkTemplate::DEFAULT)
+    }
+
+    /// The name of this instance's storage root key made from `template` (a
+    /// SHA-256 name derived from the instance and the template, as a TPM's
+    /// derives from its owner seed and the template).
+    pub fn srk_name_for(&self, template: SrkTemplate) -> Vec<u8> {
         let mut name = PcrBank::Sha256.alg_id().to_be_bytes().to_vec();
-        name.extend_from_slice(
-            &PcrBank::Sha256.hash_parts(&[b"MemoryTpm SRK", &self.instance.to_be_bytes()]),
-        );
+        name.extend_from_slice(&PcrBank::Sha256.hash_parts(&[
+            b"MemoryTpm SRK",
+            &self.instance.to_be_bytes(),
+            template.name().as_bytes(),
+        ]));
         name
     }
 
@@ -196,6 +205,7 @@ impl Tpm for MemoryTpm {
         pcrs: &[u8],
         pcr_values: &[Vec<u8>],
         policy_digest: &[u8],
+        template: SrkTemplate,
     ) -> Result<SealedBlob, TpmError> {
         self.begin()?;
         if pcr_values.len() != pcrs.len() || pcr_values.iter().any(|v| v.len() != bank.digest_len())
@@ -225,8 +235,8 @@ impl Tpm for MemoryTpm {
         let blob = SealedBlob {
             public: enc(&tpmt)?,
             private: enc(&private)?,
-            srk: Srk::Primary,
-            srk_name: self.srk_name(),
+            srk: Srk::Primary(template),
+            srk_name: self.srk_name_for(template),
         };
         self.objects.insert(
             id,
@@ -246,11 +256,12 @@ impl Tpm for MemoryTpm {
         pcrs: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
         self.begin()?;
-        if blob.srk_name != self.srk_name() {
+        let found = self.srk_name_for(blob.srk.template().unwrap_or(SrkTemplate::DEFAULT));
+        if blob.srk_name != found {
             return Err(TpmError::SrkMismatch {
                 srk: blob.srk.to_config(),
                 pinned: crate::util::hex::lower(&blob.srk_name),
-                found: crate::util::hex::lower(&self.srk_name()),
+                found: crate::util::hex::lower(&found),
             });
         }
         let private = super::tpm2b::decode_file("sealed.priv", &blob.private)
@@ -297,7 +308,9 @@ mod tests {
         let b = PcrBank::Sha256;
         let vals = t.pcr_read(b, &[12]).unwrap();
         let pol = b.policy_pcr_digest(&[12], &vals);
-        let blob = t.seal(b"secret", b, &[12], &vals, &pol).unwrap();
+        let blob = t
+            .seal(b"secret", b, &[12], &vals, &pol, SrkTemplate::DEFAULT)
+            .unwrap();
         assert_eq!(&**t.unseal(&blob, b, &[12]).unwrap(), b"secret");
         t.pcr_extend(12, &[(b, b.hash(b"x"))]).unwrap();
         assert_eq!(
@@ -317,7 +330,9 @@ mod tests {
         t2.instance ^= 1;
         let vals = vec![vec![0u8; 32]];
         let pol = b.policy_pcr_digest(&[12], &vals);
-        let blob = t1.seal(b"s", b, &[12], &vals, &pol).unwrap();
+        let blob = t1
+            .seal(b"s", b, &[12], &vals, &pol, SrkTemplate::DEFAULT)
+            .unwrap();
         // Another TPM's SRK has another name: refused before the load.
         assert!(matches!(
             t2.unseal(&blob, b, &[12]),
@@ -339,7 +354,9 @@ mod tests {
             t1.unseal(&bad, b, &[12]),
             Err(TpmError::BadObject { .. })
         ));
-        assert!(t1.seal(b"s", b, &[12], &vals, &[0u8; 32]).is_err());
+        assert!(t1
+            .seal(b"s", b, &[12], &vals, &[0u8; 32], SrkTemplate::DEFAULT)
+            .is_err());
     }
 
     #[test]

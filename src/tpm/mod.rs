@@ -49,33 +49,79 @@ fn pick_tcti(explicit: Option<&str>, env: Option<&str>, configured: Option<&str>
 /// guidance; systemd's `TPM2_SRK_HANDLE`).
 pub const SRK_PERSISTENT_HANDLE: u32 = 0x8100_0001;
 
+/// The template a primary storage root key is recreated from (TCG TPM v2.0
+/// Provisioning Guidance §7.5.1; systemd's `tpm2_get_srk_template`): both
+/// have attributes 0x00030472, AES-128-CFB, no scheme, empty unique and
+/// authPolicy. Creating the primary is most of an unseal's TPM time, and a
+/// TPM derives an ECC P-256 key from its seed far faster than it finds the
+/// primes of an RSA-2048 one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SrkTemplate {
+    /// RSA-2048, default exponent: the only template before `sealed.json`
+    /// recorded one, so an enrollment without `srk_template` is this one.
+    Rsa2048,
+    /// ECC NIST P-256, no KDF (systemd's first choice).
+    EccP256,
+}
+
+impl SrkTemplate {
+    /// What new enrollments use.
+    pub const DEFAULT: SrkTemplate = SrkTemplate::EccP256;
+
+    /// The form `sealed.json` and `enroll --srk` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            SrkTemplate::Rsa2048 => "rsa-2048",
+            SrkTemplate::EccP256 => "ecc-p256",
+        }
+    }
+
+    /// Parses [`SrkTemplate::name`]'s form.
+    pub fn from_name(text: &str) -> Option<SrkTemplate> {
+        [SrkTemplate::Rsa2048, SrkTemplate::EccP256]
+            .into_iter()
+            .find(|t| t.name() == text)
+    }
+}
+
 /// The storage root key a sealed object was created under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Srk {
-    /// A primary key recreated from the owner hierarchy with the standard
-    /// RSA-2048 SRK template (TCG provisioning guidance / systemd).
-    Primary,
-    /// A persistent key at this handle (0x81000001).
+    /// A primary key recreated from the owner hierarchy with this template.
+    Primary(SrkTemplate),
+    /// A persistent key at this handle (0x81000001); its name, pinned, says
+    /// which key it is.
     Persistent(u32),
 }
 
 impl Srk {
-    /// The form `sealed.json` records: `primary` or `persistent:0x81000001`.
+    /// The form `sealed.json` records: `primary` or `persistent:0x81000001`
+    /// (a primary's template is a field of its own, `srk_template`).
     pub fn to_config(self) -> String {
         match self {
-            Srk::Primary => "primary".to_owned(),
+            Srk::Primary(_) => "primary".to_owned(),
             Srk::Persistent(h) => format!("persistent:{h:#010x}"),
         }
     }
 
-    /// Parses [`Srk::to_config`]'s form; a persistent handle must be in the
-    /// owner's persistent range (0x81000000–0x817FFFFF).
-    pub fn from_config(text: &str) -> Option<Srk> {
+    /// The template a primary is recreated from (`None` for a persistent key).
+    pub fn template(self) -> Option<SrkTemplate> {
+        match self {
+            Srk::Primary(t) => Some(t),
+            Srk::Persistent(_) => None,
+        }
+    }
+
+    /// Parses [`Srk::to_config`]'s form with the recorded template, if any: a
+    /// primary without one is RSA-2048 (enrolled before templates were
+    /// recorded); a persistent key takes none. A persistent handle must be in
+    /// the owner's persistent range (0x81000000–0x817FFFFF).
+    pub fn from_config(text: &str, template: Option<SrkTemplate>) -> Option<Srk> {
         if text == "primary" {
-            return Some(Srk::Primary);
+            return Some(Srk::Primary(template.unwrap_or(SrkTemplate::Rsa2048)));
         }
         let hex = text.strip_prefix("persistent:0x")?;
-        if hex.len() != 8 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if template.is_some() || hex.len() != 8 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
         let h = u32::from_str_radix(hex, 16).ok()?;
@@ -197,7 +243,9 @@ pub trait Tpm {
     fn pcr_read(&mut self, bank: PcrBank, pcrs: &[u8]) -> Result<Vec<Vec<u8>>, TpmError>;
     /// Extends `pcr` with one digest per bank.
     fn pcr_extend(&mut self, pcr: u8, digests: &[(PcrBank, Vec<u8>)]) -> Result<(), TpmError>;
-    /// Seals `secret` under the storage root key with a PolicyPCR policy over
+    /// Seals `secret` under the storage root key (the persistent one at
+    /// [`SRK_PERSISTENT_HANDLE`] when present, else a primary made from
+    /// `template`) with a PolicyPCR policy over
     /// `pcrs` in `bank` having `pcr_values` (same order as `pcrs`, not
     /// necessarily the current values). `policy_digest` is that policy
     /// computed off the TPM ([`PcrBank::policy_pcr_digest`]); the backend
@@ -209,6 +257,7 @@ pub trait Tpm {
         pcrs: &[u8],
         pcr_values: &[Vec<u8>],
         policy_digest: &[u8],
+        template: SrkTemplate,
     ) -> Result<SealedBlob, TpmError>;
     /// Unseals through a salted policy session (response encryption and
     /// HMAC) with PolicyPCR over `pcrs` in `bank`, refusing

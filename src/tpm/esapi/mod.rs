@@ -5,10 +5,14 @@
 //!   (unless the user set `TSS2_LOG`), so ESYS does not print its own warnings
 //!   for failures modseal reports itself.
 //! - Storage root key: the persistent SRK at 0x81000001 when present, else a
-//!   primary key recreated in the owner hierarchy from the standard RSA-2048
-//!   SRK template (TCG TPM v2.0 Provisioning Guidance §7.5.1, the same as
-//!   systemd's `tpm2_get_srk_template(TPM2_ALG_RSA)` and `tpm2_createprimary
-//!   -C o -G rsa2048:null:aes128cfb -a 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda'`).
+//!   primary key recreated in the owner hierarchy from a standard SRK
+//!   template, ECC P-256 for new enrollments, RSA-2048 for older ones and
+//!   `enroll --srk rsa-2048` (TCG TPM v2.0 Provisioning Guidance §7.5.1, the
+//!   same as systemd's `tpm2_get_srk_template()` and `tpm2_createprimary -C o
+//!   -G ecc256:null:aes128cfb` or `rsa2048:null:aes128cfb` with `-a
+//!   'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda'`).
+//!   ESYS salts a session with an ECC key by ECDH (a fresh ephemeral key on
+//!   the host, the shared point through KDFe), an RSA one by RSA-OAEP.
 //! - Sealing: the PolicyPCR digest is computed off the TPM and must equal what
 //!   a trial session computes; the sealed data object is a keyed-hash object
 //!   with no userWithAuth (policy only), created through a session salted
@@ -37,14 +41,15 @@ use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
 use tss_esapi::constants::{CapabilityType, SessionType, Tss2ResponseCode};
 use tss_esapi::handles::{KeyHandle, ObjectHandle, PcrHandle, SessionHandle, TpmHandle};
 use tss_esapi::interface_types::algorithm::{HashingAlgorithm, PublicAlgorithm};
+use tss_esapi::interface_types::ecc::EccCurve;
 use tss_esapi::interface_types::key_bits::RsaKeyBits;
 use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
-    CapabilityData, Digest, DigestValues, KeyedHashScheme, PcrSelectionList,
-    PcrSelectionListBuilder, PcrSlot, Private, Public, PublicBuilder, PublicKeyRsa,
-    PublicKeyedHashParameters, PublicRsaParametersBuilder, RsaExponent, SensitiveData,
-    SymmetricDefinition, SymmetricDefinitionObject,
+    CapabilityData, Digest, DigestValues, EccPoint, KeyedHashScheme, PcrSelectionList,
+    PcrSelectionListBuilder, PcrSlot, Private, Public, PublicBuilder, PublicEccParametersBuilder,
+    PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParametersBuilder, RsaExponent,
+    SensitiveData, SymmetricDefinition, SymmetricDefinitionObject,
 };
 use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::{Context, TctiNameConf};
@@ -52,7 +57,7 @@ use zeroize::Zeroizing;
 
 use super::rc::{self, OpKind};
 use super::{
-    tpm2b, AttestTpm, PcrBank, PublicArea, Quoted, SealedBlob, Srk, Tpm, TpmError,
+    tpm2b, AttestTpm, PcrBank, PublicArea, Quoted, SealedBlob, Srk, SrkTemplate, Tpm, TpmError,
     SRK_PERSISTENT_HANDLE,
 };
 
@@ -271,7 +276,7 @@ mod storage;
 
 #[cfg(test)]
 use sessions::sealed_template;
-pub use sessions::srk_template;
+pub use sessions::{srk_template, srk_template_for};
 
 #[cfg(test)]
 mod tests {
@@ -290,6 +295,28 @@ mod tests {
             0x08, 0x00, // 2048 bits
             0x00, 0x00, 0x00, 0x00, // default exponent
             0x00, 0x00, // unique: empty
+        ];
+        assert_eq!(t, expected);
+        let rsa = srk_template_for(SrkTemplate::Rsa2048).unwrap();
+        assert_eq!(rsa.marshall().unwrap(), expected);
+    }
+
+    #[test]
+    fn ecc_srk_template_is_the_standard_one() {
+        let t = srk_template_for(SrkTemplate::EccP256)
+            .unwrap()
+            .marshall()
+            .unwrap();
+        let expected: &[u8] = &[
+            0x00, 0x23, // TPM_ALG_ECC
+            0x00, 0x0b, // nameAlg SHA-256
+            0x00, 0x03, 0x04, 0x72, // attributes
+            0x00, 0x00, // authPolicy: empty
+            0x00, 0x06, 0x00, 0x80, 0x00, 0x43, // AES 128 CFB
+            0x00, 0x10, // scheme NULL
+            0x00, 0x03, // TPM_ECC_NIST_P256
+            0x00, 0x10, // kdf NULL
+            0x00, 0x00, 0x00, 0x00, // unique: empty x and y
         ];
         assert_eq!(t, expected);
     }

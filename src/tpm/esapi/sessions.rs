@@ -2,11 +2,19 @@
 
 use super::*;
 
-/// The standard RSA-2048 storage root key template: attributes 0x00030472
-/// (fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, noDA,
-/// restricted, decrypt), AES-128-CFB, no scheme, default exponent, empty
-/// unique and authPolicy.
+/// The standard RSA-2048 storage root key template
+/// ([`srk_template_for`]`(SrkTemplate::Rsa2048)`).
 pub fn srk_template() -> tss_esapi::Result<Public> {
+    srk_template_for(SrkTemplate::Rsa2048)
+}
+
+/// A standard storage root key template (see [`SrkTemplate`]): attributes
+/// 0x00030472 (fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth,
+/// noDA, restricted, decrypt), AES-128-CFB, no scheme (and for ECC no KDF),
+/// default exponent, empty unique and authPolicy — what `tpm2_createprimary
+/// -C o -G rsa2048:null:aes128cfb` or `-G ecc256:null:aes128cfb` with those
+/// attributes makes.
+pub fn srk_template_for(template: SrkTemplate) -> tss_esapi::Result<Public> {
     let attributes = ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
         .with_fixed_parent(true)
@@ -16,20 +24,34 @@ pub fn srk_template() -> tss_esapi::Result<Public> {
         .with_restricted(true)
         .with_decrypt(true)
         .build()?;
-    PublicBuilder::new()
-        .with_public_algorithm(PublicAlgorithm::Rsa)
+    let builder = PublicBuilder::new()
         .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-        .with_object_attributes(attributes)
-        .with_rsa_parameters(
-            PublicRsaParametersBuilder::new_restricted_decryption_key(
-                SymmetricDefinitionObject::AES_128_CFB,
-                RsaKeyBits::Rsa2048,
-                RsaExponent::default(),
+        .with_object_attributes(attributes);
+    match template {
+        SrkTemplate::Rsa2048 => builder
+            .with_public_algorithm(PublicAlgorithm::Rsa)
+            .with_rsa_parameters(
+                PublicRsaParametersBuilder::new_restricted_decryption_key(
+                    SymmetricDefinitionObject::AES_128_CFB,
+                    RsaKeyBits::Rsa2048,
+                    RsaExponent::default(),
+                )
+                .build()?,
             )
-            .build()?,
-        )
-        .with_rsa_unique_identifier(PublicKeyRsa::default())
-        .build()
+            .with_rsa_unique_identifier(PublicKeyRsa::default())
+            .build(),
+        SrkTemplate::EccP256 => builder
+            .with_public_algorithm(PublicAlgorithm::Ecc)
+            .with_ecc_parameters(
+                PublicEccParametersBuilder::new_restricted_decryption_key(
+                    SymmetricDefinitionObject::AES_128_CFB,
+                    EccCurve::NistP256,
+                )
+                .build()?,
+            )
+            .with_ecc_unique_identifier(EccPoint::default())
+            .build(),
+    }
 }
 
 /// The public template of the sealed data object (see
@@ -138,8 +160,9 @@ impl EsapiTpm {
     /// gives no other access to it without a second ReadPublic).
     pub(super) fn load_srk(&mut self, srk: Srk, kind: OpKind) -> Result<LoadedSrk, TpmError> {
         match srk {
-            Srk::Primary => {
-                let template = srk_template().map_err(|e| tss_failure("SRK template", e))?;
+            Srk::Primary(template) => {
+                let template =
+                    srk_template_for(template).map_err(|e| tss_failure("SRK template", e))?;
                 let created =
                     self.cmd("CreatePrimary(owner, SRK template)", OpKind::Other, |c| {
                         c.execute_with_nullauth_session(|c| {

@@ -102,6 +102,7 @@ impl Tpm for EsapiTpm {
         pcrs: &[u8],
         pcr_values: &[Vec<u8>],
         policy_digest: &[u8],
+        template: SrkTemplate,
     ) -> Result<SealedBlob, TpmError> {
         check_pcrs(pcrs)?;
         if pcr_values.len() != pcrs.len() || pcr_values.iter().any(|v| v.len() != bank.digest_len())
@@ -133,7 +134,7 @@ impl Tpm for EsapiTpm {
         let srk = if self.persistent_srk_present()? {
             Srk::Persistent(SRK_PERSISTENT_HANDLE)
         } else {
-            Srk::Primary
+            Srk::Primary(template)
         };
         let loaded = self.load_srk(srk, OpKind::Other)?;
         let r = self.create_sealed(loaded.handle, secret, policy_digest);
