@@ -114,8 +114,12 @@ fn chroot(root: &Path, args: &[&str]) -> Output {
 
 fn chroot_cmd(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("chroot");
+    // Nothing of the test's environment (MODSEAL_BIN would redirect the
+    // hook to a host path): what a root shell in that system would have.
     cmd.arg(root)
         .args(args)
+        .env_clear()
+        .env("HOME", "/root")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("LC_ALL", "C.UTF-8");
