@@ -55,8 +55,8 @@ install -D -m 0644 "$repo/packaging/modseal.conf" "$root/etc/modseal/modseal.con
     sed 's/^add_dracutmodules/#add_dracutmodules/' "$repo/dracut-module/modseal.conf"
 } > "$work/dracut.conf"
 install -D -m 0644 "$work/dracut.conf" "$root/etc/dracut.conf.d/modseal.conf"
-# The package ships the snippet in place; the copy for `cp` is install.sh's.
-rm -f "$doc/dracut.conf.d-modseal.conf"
+# install.sh's enabled copy stays in the docs: dracut-module.md's step 4
+# (`cp` it over the snippet) works for both ways of installing.
 
 # 3. Manual pages and completions from the CLI definition.
 (cd "$repo" && cargo run --quiet --example gendoc -- "$work/gen")
