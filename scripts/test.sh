@@ -4,6 +4,8 @@
 #      (the lints lib.rs denies are enforced only when clippy runs), and the
 #      fuzz targets compile;
 #   1. release build of the static musl binary, checked to be statically linked;
+#   1b. the Debian package from it (scripts/build-deb.sh), linted (no lintian
+#      error); tests/deb.rs installs it into a fresh bookworm root in stage 3;
 #   2. the fixture corpus (scripts/make-fixtures.sh) and its OpenSSL check;
 #   3. `cargo test --release` (all tests) against that binary (MODSEAL_BIN);
 #   4. every fuzz target for a bounded time, if fuzz/ has a cargo-fuzz project;
@@ -22,6 +24,7 @@ cd "$repo"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 TARGET=x86_64-unknown-linux-musl
 BIN=$repo/target/$TARGET/release/modseal
+DEB_DIR=$repo/target/deb/pkg
 export MODSEAL_FIXTURES=${MODSEAL_FIXTURES:-$repo/target/fixtures}
 LOGS=$repo/target/test-logs
 mkdir -p "$LOGS"
@@ -81,6 +84,25 @@ build_musl() {
     echo "size: $(stat -c %s "$BIN") bytes"
 }
 
+package() {
+    [ -x "$BIN" ] || { echo "no musl binary; the build stage failed" >&2; return 1; }
+    local tool missing=()
+    for tool in lintian debootstrap; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+    rm -rf "$DEB_DIR"
+    "$repo/scripts/build-deb.sh" --binary "$BIN" --out "$DEB_DIR"
+    local deb
+    deb=$(find "$DEB_DIR" -name 'modseal_*_amd64.deb' | head -n 1)
+    [ -n "$deb" ] || { echo "build-deb.sh made no package in $DEB_DIR" >&2; return 1; }
+    dpkg-deb -c "$deb" > "$LOGS/deb-contents.txt"
+    dpkg-deb -f "$deb" Installed-Size | sed 's/^/Installed-Size: /'
+    lintian --fail-on error --pedantic --display-info "$deb" 2>&1 | tee "$LOGS/lintian.txt"
+}
+
 fixtures() {
     "$repo/scripts/make-fixtures.sh" "$MODSEAL_FIXTURES"
     "$repo/scripts/check-fixtures.sh" "$MODSEAL_FIXTURES" > "$LOGS/check-fixtures.txt"
@@ -90,6 +112,11 @@ fixtures() {
 cargo_tests() {
     [ -x "$BIN" ] || { echo "no musl binary; the build stage failed" >&2; return 1; }
     export MODSEAL_BIN=$BIN
+    # tests/deb.rs installs the package the package stage built (else it
+    # builds one itself).
+    local deb
+    deb=$(find "$DEB_DIR" -name 'modseal_*_amd64.deb' 2>/dev/null | head -n 1)
+    [ -n "$deb" ] && export MODSEAL_DEB=$deb
     cargo test --release 2>&1 | tee "$LOGS/cargo-test.txt"
 }
 
@@ -128,6 +155,7 @@ if [ -z "${SKIP_SETUP:-}" ]; then
 fi
 stage "style (fmt, clippy)" style
 stage "build static musl binary" build_musl
+stage "Debian package (build, lintian)" package
 stage "fixture corpus" fixtures
 stage "cargo test --release" cargo_tests
 stage "fuzz (${FUZZ_SECONDS}s per target)" fuzz
