@@ -160,6 +160,9 @@ pub fn run_stage(
     let started = Instant::now();
     let mut tpm = tpm;
     let mut problems = Vec::new();
+    if tpm.is_ok() {
+        entropy_step(input.stage, sink);
+    }
     // Capped and regular files only: a FIFO or /dev/zero planted at the
     // bundle's path must not hang or exhaust the boot.
     let bundle = crate::util::read::read_capped(&cfg.trust, crate::trust::MAX_TRUST_FILE);
@@ -481,6 +484,27 @@ fn log_step(
         ));
     }
     record
+}
+
+/// Waits for the kernel's random pool before the salted session needs it,
+/// so that a boot that waited says so (the wait counts in the stage's time).
+fn entropy_step(stage: Stage, sink: &mut Sink) {
+    use crate::util::entropy::{wait_for_pool, PoolWait};
+    match wait_for_pool() {
+        PoolWait::Ready => {}
+        PoolWait::Waited(d) => sink.line(
+            Level::Notice,
+            &format!(
+                "{} stage: waited {} ms for the kernel's random pool (the TPM session needs fresh randomness; this machine credits no hardware RNG this early)",
+                stage.name(),
+                d.as_millis()
+            ),
+        ),
+        PoolWait::Unavailable(e) => sink.line(
+            Level::Warning,
+            &format!("{} stage: getrandom() failed: {e}", stage.name()),
+        ),
+    }
 }
 
 /// What the summary line says.
