@@ -183,7 +183,12 @@ fi
 # QEMU's own messages are shown only when it exits unexplained; otherwise
 # they are just "terminating on signal" from our kill.
 qemu_err=$(mktemp)
-"${pdeath[@]}" qemu-system-x86_64 -accel tcg "${boot_args[@]}" -m "$memory" -smp 1 \
+# -cpu qemu64,+rdrand: TCG's default CPU lacks RDRAND, which every x86 machine
+# modseal boots on has and Debian's kernels credit at boot
+# (random.trust_cpu): without it the kernel's random pool is not ready when
+# the initramfs runs, and the first getrandom() waits for jitter entropy
+# (1-2 s under TCG) inside whatever asked first.
+"${pdeath[@]}" qemu-system-x86_64 -accel tcg -cpu qemu64,+rdrand "${boot_args[@]}" -m "$memory" -smp 1 \
     -no-reboot -nic none -display none -monitor none -serial "file:$serial" \
     "${tpm_args[@]}" </dev/null >"$qemu_err" 2>&1 &
 qemu_pid=$!
