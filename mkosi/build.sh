@@ -118,7 +118,7 @@ grep -v '^#' "$gen.new/sandbox/etc/apt/sources.list.d/mkosi.sources" | grep -qi 
 # --- up to date? -----------------------------------------------------------
 stamp=$(
     {
-        find "$here" "$repo/dracut-module" -type f ! -name '*~' ! -name '*.md' -print0 | sort -z | xargs -0 sha256sum
+        find "$here" "$repo/dracut-module" \( -type f -o -type l \) ! -name '*~' ! -name '*.md' -print0 | sort -z | xargs -0 sha256sum
         sha256sum "$bin"
         echo "deb $(sha256sum <"$deb" | cut -d' ' -f1)"
         echo "kernel $kernel_kver $kernel_version"
