@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the mkosi image (mkosi/mkosi.conf) with modseal installed and
-# enabled, and everything the boot test needs around it:
+# Builds the mkosi image (mkosi/mkosi.conf) with modseal installed from its
+# Debian package and enabled, and everything the boot test needs around it:
 #
 #   mkosi/build.sh OUTDIR
 #
@@ -14,20 +14,26 @@
 #   OUTDIR/env             KVER, VMLINUZ, INITRD, ROOT, TPMSTATE, BUNDLE, …
 #
 # Steps: fetch mkosi (mkosi/get-mkosi.sh) and the bookworm kernel
-# (scripts/fetch-kernels.sh); take the kernel's module-signing certificate out
-# of its image (`modseal keys from-kernel`) into the trust bundle; enroll the
-# bundle into a fresh swtpm state (PCR 7 as a probe UEFI boot reads it, PCR 8
-# zero at a -kernel boot); generate the apt sources from the machine's apt configuration
-# (mkosi's own list would add the debian-debug repository, which the
-# registry here refuses) and an extra tree with modseal (scripts/install.sh),
-# /etc/modseal and the dracut config; run mkosi (Incremental=yes: the
+# (scripts/fetch-kernels.sh); take the package (MODSEAL_DEB, else
+# scripts/build-deb.sh from the binary into OUTDIR/deb); take the kernel's
+# module-signing certificate out of its image (`modseal keys from-kernel`)
+# into the trust bundle; enroll the bundle into a fresh swtpm state (PCR 7 as
+# a probe UEFI boot reads it, PCR 8 zero at a -kernel boot); generate the apt
+# sources from the machine's apt configuration (mkosi's own list would add
+# the debian-debug repository, which the registry here refuses) and the
+# build sources the image's mkosi.postinst.chroot sets modseal up from (the
+# package, the bundle, the enrollment); run mkosi (Incremental=yes: the
 # package installation is cached in .cache/mkosi); check that the image's
 # kernel is the one the certificate came from; make root.img.
 #
 # Re-runnable: when OUTDIR/stamp matches the inputs (this directory, the
-# dracut module, the binary, the kernel version, mkosi's version, the
-# generated sources) nothing is done. MKOSI_FORCE=1 rebuilds anyway.
-# MODSEAL_BIN: the static binary (default: the musl release build).
+# dracut module, the package, the binary, the kernel version, mkosi's
+# version, the generated sources) nothing is done. MKOSI_FORCE=1 rebuilds
+# anyway.
+# MODSEAL_BIN: the static binary (default: the musl release build); it makes
+# the bundle and the enrollment, and must be the package's own.
+# MODSEAL_DEB: the package to install (scripts/test.sh's package stage
+# passes the one it built and linted); unset, it is built here.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,7 +46,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 [ "$(id -u)" -eq 0 ] || die "must run as root (mkosi builds a root-owned tree, mkfs.ext4 -d keeps owners)"
 
-for tool in python3 apt-get dpkg-deb systemctl systemd-firstboot swtpm swtpm_ioctl mkfs.ext4 sha256sum flock file cmp; do
+for tool in python3 apt-get dpkg-deb systemctl systemd-firstboot swtpm swtpm_ioctl mkfs.ext4 sha256sum flock file cmp tar dpkg-query; do
     command -v "$tool" >/dev/null || die "$tool missing (scripts/setup.sh installs what the tests need)"
 done
 
@@ -51,6 +57,11 @@ case $(file -b "$bin") in
     *) die "$bin is not statically linked: the initramfs needs the musl build" ;;
 esac
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+deb=${MODSEAL_DEB:-}
+if [ -n "$deb" ]; then
+    [ -f "$deb" ] || die "MODSEAL_DEB=$deb: no such file (scripts/build-deb.sh makes it; unset MODSEAL_DEB to build it here)"
+    deb=$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")
+fi
 
 # One build per OUTDIR at a time (parallel tests share one).
 exec 9>"$out/.lock"
@@ -63,12 +74,30 @@ mkosi=$("$here/get-mkosi.sh")
 . "$repo/.cache/kernels/bookworm/env"
 kernel_kver=$KVER kernel_vmlinuz=$VMLINUZ kernel_version=$VERSION
 
+# --- the package -------------------------------------------------------------
+# build-deb.sh is reproducible (SOURCE_DATE_EPOCH: the last commit's time), so
+# a package built here again for the same inputs keeps the stamp below.
+if [ -z "$deb" ]; then
+    rm -rf "$out/deb"
+    "$repo/scripts/build-deb.sh" --binary "$bin" --out "$out/deb" >&2
+    debs=("$out"/deb/modseal_*_amd64.deb)
+    if [ "${#debs[@]}" -ne 1 ] || [ ! -f "${debs[0]}" ]; then
+        die "scripts/build-deb.sh made no single package in $out/deb: ${debs[*]}"
+    fi
+    deb=${debs[0]}
+fi
+[ "$(dpkg-deb -f "$deb" Package)" = modseal ] || die "$deb is not the modseal package"
+# The host-side binary makes the bundle and the enrollment the image's binary
+# reads at boot: both must be one build.
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/modseal | cmp -s - "$bin" ||
+    die "$deb's /usr/bin/modseal is not $bin: build the package from MODSEAL_BIN"
+
 # --- apt sources for mkosi, from the machine's apt configuration ----------
 # shellcheck source=scripts/apt-private.sh
 . "$repo/scripts/apt-private.sh"
 gen=$out/gen
 rm -rf "$gen.new"
-mkdir -p "$gen.new/sandbox/etc/apt/sources.list.d" "$gen.new/extra"
+mkdir -p "$gen.new/sandbox/etc/apt/sources.list.d" "$gen.new/src/modseal"
 main=$(apt_private_mirror bookworm) || die "no bookworm deb source in the machine's apt configuration"
 keyring=$(apt_private_keyring)
 keyring=${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}
@@ -89,8 +118,9 @@ grep -v '^#' "$gen.new/sandbox/etc/apt/sources.list.d/mkosi.sources" | grep -qi 
 # --- up to date? -----------------------------------------------------------
 stamp=$(
     {
-        find "$here" "$repo/dracut-module" -type f ! -name '*~' ! -name '*.md' -print0 | sort -z | xargs -0 sha256sum
-        sha256sum "$repo/scripts/install.sh" "$bin"
+        find "$here" "$repo/dracut-module" \( -type f -o -type l \) ! -name '*~' ! -name '*.md' -print0 | sort -z | xargs -0 sha256sum
+        sha256sum "$bin"
+        echo "deb $(sha256sum <"$deb" | cut -d' ' -f1)"
         echo "kernel $kernel_kver $kernel_version"
         cat "$repo/.cache/mkosi/tool/stamp"
         cat "$gen.new/sandbox/etc/apt/sources.list.d/mkosi.sources"
@@ -154,8 +184,7 @@ for _ in range(50):
     log "swtpm did not start on ports $port/$ctrl (attempt $attempt)"
 done
 [ -n "$up" ] || die "could not start swtpm; see $out/tpm/swtpm-enroll.log"
-etc=$gen/extra/etc/modseal
-mkdir -p "$etc"
+etc=$gen/src/modseal
 # Sealed to PCRs 7 and 8 as a UEFI -kernel boot leaves them (qemu/boot.sh
 # boots OVMF): 7 as a probe boot of this kernel reads it, 8 zero. Never 9:
 # it holds the initrd this very enrollment goes into.
@@ -167,15 +196,12 @@ stop_swtpm
 trap - EXIT
 log "bundle and enrollment: $(($(date +%s) - t)) s"
 
-# --- what goes into the image beside the packages ---------------------------
-DESTDIR=$gen/extra "$repo/scripts/install.sh" --binary "$bin" >&2
+# --- what mkosi.postinst.chroot sets modseal up from (build sources) --------
+# Not an extra tree: a user installs the package before making the bundle
+# and enrolling, and files of its conffiles already in place would stop dpkg
+# at a question. The package's modseal.conf (its defaults) names both paths.
+cp "$deb" "$gen/src/"
 cp "$out/trust.bundle" "$etc/trust.bundle"
-cat >"$etc/modseal.conf" <<'EOF'
-# /etc/modseal/modseal.conf of the mkosi test image (written by mkosi/build.sh)
-trust = /etc/modseal/trust.bundle
-sealed = /etc/modseal/sealed
-EOF
-install -D -m 0644 "$repo/dracut-module/modseal.conf" "$gen/extra/etc/dracut.conf.d/modseal.conf"
 
 # --- mkosi -----------------------------------------------------------------
 # The kernel package is pinned to the version scripts/fetch-kernels.sh
@@ -187,7 +213,7 @@ rm -rf "$out/image"
 (
     cd "$here"
     "$mkosi" --directory "$here" --output-directory "$out" \
-        --sandbox-tree "$gen/sandbox" --extra-tree "$gen/extra" \
+        --sandbox-tree "$gen/sandbox" --build-sources "$gen/src" \
         --package "linux-image-$kernel_kver=$kernel_version" \
         --force build
 ) >&2 || die "mkosi build failed (log above)"
@@ -208,6 +234,8 @@ cmp -s "${kernels[0]}" "$kernel_vmlinuz" ||
 initrd=$img/boot/initrd.img-$kver
 [ -s "$initrd" ] || die "no $initrd: the image's dracut did not run"
 cmp -s "$img/usr/bin/modseal" "$bin" || die "$img/usr/bin/modseal is not $bin"
+[ "$(dpkg-query --admindir="$img/var/lib/dpkg" -W -f '${Status}' modseal 2>/dev/null)" = "install ok installed" ] ||
+    die "modseal is not installed in the image's dpkg database"
 [ -f "$img/etc/modseal/sealed/sealed.json" ] || die "no enrollment in the image"
 
 # --- root file system ------------------------------------------------------
@@ -229,6 +257,7 @@ log "root.img: ${size_mib} MiB, $(($(date +%s) - t)) s"
     echo "CERT=$out/kernel.pem"
     echo "IMAGE=$img"
     echo "KERNEL_VERSION=$kernel_version"
+    echo "DEB=$deb"
     echo "MKOSI_SECONDS=$t_mkosi"
 } >"$out/env"
 echo "$stamp" >"$out/stamp"

@@ -19,6 +19,8 @@ cd "$repo"
 #   gcc binutils       ELF payloads for the fixtures
 #   musl-tools         the static musl build
 #   ca-certificates dpkg-dev file   apt downloads, dpkg-deb, static check
+#   lintian debootstrap   the Debian package: scripts/test.sh lints it,
+#                      tests/deb.rs installs it into a debootstrap root
 #   dracut-core        initramfs images with the modseal dracut module (not
 #                      `dracut`: that one replaces initramfs-tools)
 #   qemu-system-x86 busybox-static e2fsprogs   the boot tests (TCG, a tiny root)
@@ -39,7 +41,7 @@ cd "$repo"
 #                      fetches mkosi itself into .cache/mkosi)
 packages=(
     openssl linux-kbuild-6.1 xz-utils zstd lz4 gzip cpio jq hyperfine
-    gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file
+    gcc libc6-dev binutils musl-tools ca-certificates dpkg-dev file lintian debootstrap
     swtpm swtpm-tools libtss2-dev tpm2-tools autoconf automake libtool autoconf-archive libltdl-dev pkg-config
     dracut-core qemu-system-x86 busybox-static e2fsprogs ovmf osslsigncode
     sbsigntool shim-unsigned

@@ -5,7 +5,8 @@
 #      fuzz targets compile;
 #   1. release build of the static musl binary, checked to be statically linked;
 #   1b. the Debian package from it (scripts/build-deb.sh), linted (no lintian
-#      error); tests/deb.rs installs it into a fresh bookworm root in stage 3;
+#      error); in stage 3 tests/deb.rs installs it into a fresh bookworm root
+#      and tests/mkosi_boot.rs into the mkosi image it boots (MODSEAL_DEB);
 #   2. the fixture corpus (scripts/make-fixtures.sh) and its OpenSSL check;
 #   3. `cargo test --release` (all tests) against that binary (MODSEAL_BIN);
 #   4. every fuzz target for a bounded time, if fuzz/ has a cargo-fuzz project;
@@ -112,8 +113,9 @@ fixtures() {
 cargo_tests() {
     [ -x "$BIN" ] || { echo "no musl binary; the build stage failed" >&2; return 1; }
     export MODSEAL_BIN=$BIN
-    # tests/deb.rs installs the package the package stage built (else it
-    # builds one itself).
+    # tests/deb.rs and tests/mkosi_boot.rs (through mkosi/build.sh) install
+    # the package the package stage built and linted (else each builds one
+    # itself from MODSEAL_BIN).
     local deb
     deb=$(find "$DEB_DIR" -name 'modseal_*_amd64.deb' 2>/dev/null | head -n 1)
     [ -n "$deb" ] && export MODSEAL_DEB=$deb

@@ -1,15 +1,19 @@
 //! Boot tests of the mkosi image (mkosi/): a Debian bookworm image built by
-//! mkosi 25 with the kernel, systemd, dracut and modseal installed and
-//! enabled, whose initramfs the image's own dracut made (with the modseal
-//! dracut module's build-time check). Booted under QEMU (TCG) with the
-//! image's kernel and initramfs, an ext4 root made from the image tree, and
-//! the swtpm state the enrollment was made in (qemu/boot.sh).
+//! mkosi 25 with the kernel, systemd and dracut, and modseal installed from
+//! its Debian package with the image's own apt and enabled, whose initramfs
+//! the image's own dracut made (with the modseal dracut module's build-time
+//! check). Booted under QEMU (TCG) with the image's kernel and initramfs, an
+//! ext4 root made from the image tree, and the swtpm state the enrollment
+//! was made in (qemu/boot.sh).
 //!
 //! `mkosi/build.sh` builds once and leaves an up-to-date image alone, so the
-//! two tests share one build. Needs root, the static musl binary
-//! (MODSEAL_BIN), swtpm, qemu-system-x86, cpio, e2fsprogs and the package
-//! registry (scripts/setup.sh); a missing tool fails the test, nothing is
-//! skipped. Artefacts stay in target/mkosi-boot/.
+//! tests share one build. It installs the package MODSEAL_DEB names
+//! (scripts/test.sh's package stage builds and lints it; the variable
+//! reaches build.sh through this process's environment), else one it builds
+//! from MODSEAL_BIN. Needs root, the static musl binary (MODSEAL_BIN), swtpm,
+//! qemu-system-x86, cpio, e2fsprogs, chroot and the package registry
+//! (scripts/setup.sh); a missing tool fails the test, nothing is skipped.
+//! Artefacts stay in target/mkosi-boot/.
 
 mod common;
 
@@ -23,6 +27,8 @@ use common::{base64_decode, code, describe, modseal, repo, run, static_bin, work
 
 /// What mkosi/build.sh made (its OUTDIR/env).
 struct Image {
+    /// The image's tree (mkosi's Format=directory output).
+    tree: PathBuf,
     kver: String,
     vmlinuz: PathBuf,
     initrd: PathBuf,
@@ -101,6 +107,7 @@ fn image() -> &'static Image {
 
         let (early, unpacked) = unpack(&initrd, &work_root().join("initrd"));
         let img = Image {
+            tree: get("IMAGE").into(),
             kver: get("KVER"),
             vmlinuz: get("VMLINUZ").into(),
             initrd,
@@ -447,6 +454,63 @@ fn mkosi_image_boots_verified_and_measured() {
         "the root's dmesg lacks the modseal lines\n{}",
         b.context()
     );
+}
+
+/// A command run inside the image's tree, with what a root shell there
+/// would have (none of the test's environment).
+fn in_image(img: &Image, args: &[&str]) -> String {
+    let out = run(Command::new("chroot")
+        .arg(&img.tree)
+        .args(args)
+        .env_clear()
+        .env("HOME", "/root")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C.UTF-8"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// modseal came into the image as a user installs it: from its Debian
+/// package, with the image's own apt (mkosi.postinst.chroot), so dpkg owns
+/// its files and conffiles, and man finds its page.
+#[test]
+fn mkosi_image_has_modseal_from_its_package() {
+    let img = image();
+    let status = in_image(img, &["dpkg", "-s", "modseal"]);
+    assert!(
+        status.lines().any(|l| l == "Status: install ok installed"),
+        "dpkg -s modseal in the image:\n{status}"
+    );
+    assert_eq!(
+        in_image(img, &["man", "-w", "modseal"]).trim(),
+        "/usr/share/man/man8/modseal.8.gz"
+    );
+    for f in [
+        "/usr/bin/modseal",
+        "/usr/lib/dracut/modules.d/90modseal/module-setup.sh",
+        "/usr/share/man/man8/modseal.8.gz",
+    ] {
+        assert_eq!(
+            in_image(img, &["dpkg", "-S", f]).trim(),
+            format!("modseal: {f}"),
+            "dpkg -S {f} in the image"
+        );
+    }
+    let conffiles = in_image(img, &["dpkg-query", "-W", "-f=${Conffiles}", "modseal"]);
+    for f in [
+        "/etc/modseal/modseal.conf",
+        "/etc/dracut.conf.d/modseal.conf",
+    ] {
+        assert!(
+            conffiles
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{f} "))),
+            "{f} is not a conffile of the installed package:\n{conffiles}"
+        );
+    }
+    // Depends: dracut-core was met by the image's own packages (dracut,
+    // from mkosi.conf, pulls it in): apt added nothing beside modseal.
+    let dracut = in_image(img, &["dpkg-query", "-W", "-f=${Status}", "dracut-core"]);
+    assert_eq!(dracut, "install ok installed");
 }
 
 /// Flips the case of one letter of the module's description (.modinfo, inside
