@@ -31,7 +31,7 @@ die() { echo "bench-boot: $*" >&2; exit 1; }
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not: $rounds"
 env_file=.cache/kernels/$suite/env
 [ -f "$env_file" ] || die "$env_file missing: run scripts/fetch-kernels.sh $suite"
-for tool in qemu-system-x86_64 swtpm swtpm_ioctl dracut; do
+for tool in qemu-system-x86_64 swtpm swtpm_ioctl dracut zstd; do
     command -v "$tool" >/dev/null || die "$tool missing (scripts/setup.sh installs it)"
 done
 # shellcheck disable=SC1090
@@ -126,7 +126,8 @@ for srk in $srks; do
     done
 done
 
-echo "modseal boot stages under QEMU TCG (Debian $suite $KVER, OVMF, swtpm), $rounds boots each, binary $(stat -c %s "$bin") bytes"
+echo "modseal boot stages under QEMU TCG (Debian $suite $KVER, OVMF, swtpm), $rounds boots each"
+echo "binary: $(stat -c %s "$bin") bytes (limit 4194304), $(zstd -19 -c "$bin" | wc -c) with zstd -19 (what an initramfs grows by)"
 printf '%-9s %-8s %-10s %13s %8s %8s %8s %15s\n' srk image stage tpm-commands median-ms min-ms max-ms entropy-wait-ms
 for srk in $srks; do
     for kind in $kinds; do
