@@ -504,6 +504,9 @@ mod tests {
         0xff, 0xff, 0x33, 0x19, 0x00, 0x00,
     ];
 
+    /// Compresses with a real tool.
+    type Maker = fn(&[u8]) -> Vec<u8>;
+
     fn xz(a: &[u8]) -> Vec<u8> {
         tool("xz", &["-c"], a)
     }
@@ -536,7 +539,7 @@ mod tests {
         let one = |n: &str| archive(&[(n, b"m")]);
         // Every pair, back to back with no padding: each decoder stops at the
         // end of its own stream.
-        let makers: [(&str, fn(&[u8]) -> Vec<u8>); 4] =
+        let makers: [(&str, Maker); 4] =
             [("xz", xz), ("lzma", lzma), ("zstd", zstd), ("gzip", gzip)];
         for (first, make_first) in makers {
             for (second, make_second) in makers {
@@ -560,11 +563,7 @@ mod tests {
         // padding, xz stream padding included).
         let a = archive(&[("m/a.ko", b"a")]);
         let b = archive(&[("m/b.ko", b"b")]);
-        for (name, make) in [
-            ("xz", xz as fn(&[u8]) -> Vec<u8>),
-            ("zstd", zstd),
-            ("lzma", lzma),
-        ] {
+        for (name, make) in [("xz", xz as Maker), ("zstd", zstd), ("lzma", lzma)] {
             let mut img = make(&a);
             img.extend_from_slice(&[0; 4]);
             img.extend(make(&b));
@@ -588,11 +587,7 @@ mod tests {
     #[test]
     fn cut_xz_lzma_and_zstd_members_are_truncated_streams() {
         let a = archive(&[("m/a.ko", &[7u8; 5000])]);
-        for (name, make) in [
-            ("xz", xz as fn(&[u8]) -> Vec<u8>),
-            ("zstd", zstd),
-            ("lzma", lzma),
-        ] {
+        for (name, make) in [("xz", xz as Maker), ("zstd", zstd), ("lzma", lzma)] {
             let whole = make(&a);
             for cut in [whole.len() / 2, whole.len() - 1] {
                 let f = failure(&whole[..cut]);
@@ -757,11 +752,7 @@ mod tests {
             max_unpacked: 1 << 20,
             ..Limits::default()
         };
-        for (name, make) in [
-            ("xz", xz as fn(&[u8]) -> Vec<u8>),
-            ("zstd", zstd),
-            ("lzma", lzma),
-        ] {
+        for (name, make) in [("xz", xz as Maker), ("zstd", zstd), ("lzma", lzma)] {
             let s = scan_bytes(&make(&a), &limits);
             let f = s.fatal.unwrap().to_string();
             assert!(
