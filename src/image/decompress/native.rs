@@ -301,8 +301,12 @@ impl<B: BufRead> Read for ZstdReader<B> {
             if produced > 0 || self.done {
                 return Ok(produced);
             }
-            if used == 0 && starved {
-                return Err(truncated());
+            if used == 0 {
+                return Err(if starved {
+                    truncated()
+                } else {
+                    io::Error::other("the decoder makes no progress")
+                });
             }
         }
         Ok(0)
