@@ -130,7 +130,7 @@ impl<B: BufRead> LzmaReader<B> {
 }
 
 /// Size of the `.lzma` header: properties, dictionary size, output size.
-pub(crate) const LZMA_HEADER_LEN: u64 = 13;
+const LZMA_HEADER_LEN: u64 = 13;
 
 impl<B: BufRead> Read for LzmaReader<B> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
