@@ -31,6 +31,8 @@ use crate::image::compression::Compression;
 
 mod native;
 
+pub(crate) use native::{xz_io_error, LzmaReader, ZstdReader};
+
 /// Why a stream could not be decompressed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -252,20 +254,13 @@ fn gunzip(input: &[u8], limit: usize) -> Result<(Vec<u8>, &[u8]), DecompressErro
 /// only with output, which the limit bounds anyway.
 pub(crate) const ZSTD_MAX_WINDOW: u64 = 128 << 20;
 
-/// The reserved bit of a zstd frame header descriptor, which ruzstd ignores
-/// and RFC 8878 section 3.1.1.1.1.4 says a decoder must reject.
+/// The reserved bit of a zstd frame header descriptor, which RFC 8878
+/// section 3.1.1.1.1.4 says a decoder must reject.
 pub(crate) const ZSTD_DESCRIPTOR_RESERVED: u8 = 0x08;
 
-/// Whether a zstd frame header descriptor declares the content size (a
-/// size flag, or single segment), which ruzstd does not compare with the
-/// output.
-pub(crate) fn zstd_has_content_size(descriptor: u8) -> bool {
-    descriptor >> 6 != 0 || descriptor & 0x20 != 0
-}
-
-/// The frame header descriptor byte, after checking the reserved bit that
-/// ruzstd ignores (RFC 8878 section 3.1.1.1.1.4: a decoder must reject it).
-/// libzstd rejects it too; checking first keeps one message for both readers.
+/// The frame header descriptor byte, after checking the reserved bit.
+/// libzstd rejects it too; checking first keeps one message for it, the
+/// same as the initramfs reader's.
 fn zstd_frame_descriptor(input: &[u8]) -> Result<u8, DecompressError> {
     let descriptor = *input
         .get(Compression::Zstd.magic().len())

@@ -275,8 +275,9 @@ pub enum CpioError {
     },
 }
 
-/// Why a compressed member's decoder refused its stream (before or after
-/// the data).
+/// Why a compressed member's decoder refused its stream before the data.
+/// What goes wrong in the data (checksums, declared sizes: liblzma and
+/// libzstd check them as they go) is a [`MemberError::Stream`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamError {
@@ -293,26 +294,32 @@ pub enum StreamError {
     /// A zstd frame header with its reserved bit set.
     #[error("reserved bit set in the frame header")]
     ZstdReservedBit,
-    /// The zstd decoder refused the frame header.
+    /// libzstd refused the frame header (a window over 128 MiB, a
+    /// dictionary).
     #[error("{0}")]
-    Zstd(ruzstd::decoding::errors::FrameDecoderError),
-    /// The lzma decoder refused the stream header.
+    Zstd(io::Error),
+    /// liblzma could not start an xz decoder.
+    #[error("{0}")]
+    Xz(io::Error),
+    /// A legacy lzma header shorter than its 13 bytes.
+    #[error("header cut short ({got} of 13 bytes)")]
+    LzmaHeaderCutShort {
+        /// Bytes there were.
+        got: usize,
+    },
+    /// A legacy lzma properties byte over 224, or with lc + lp over 4
+    /// (which no lzma tool writes, and liblzma does not decode).
+    #[error("unsupported properties byte 0x{0:02x}")]
+    LzmaProperties(u8),
+    /// A legacy lzma dictionary that needs more memory than allowed.
+    #[error("a dictionary of {0} bytes needs more decoder memory than allowed")]
+    LzmaDictionary(u32),
+    /// liblzma refused the legacy lzma header otherwise.
     #[error("{0}")]
     Lzma(io::Error),
     /// Not the legacy lz4 magic.
     #[error("no legacy lz4 magic")]
     NoLz4Magic,
-    /// A zstd frame whose content checksum does not match.
-    #[error("content checksum mismatch")]
-    ZstdChecksum,
-    /// A zstd frame that decoded to another size than it declares.
-    #[error("frame declares {declared} bytes of content, decoded {decoded}")]
-    ZstdContentSize {
-        /// The frame header's content size.
-        declared: u64,
-        /// Bytes decoded.
-        decoded: u64,
-    },
 }
 
 /// Why one member of an image is refused.
@@ -348,14 +355,6 @@ pub enum MemberError {
         produced: u64,
         /// What the decoder (or the file) said.
         source: io::Error,
-    },
-    /// A compressed stream that failed a check over its whole data.
-    #[error("corrupt {} stream: {error}", .compression.kernel_name())]
-    Check {
-        /// The member's compression.
-        compression: Compression,
-        /// What failed.
-        error: StreamError,
     },
 }
 

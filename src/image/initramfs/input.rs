@@ -1,7 +1,7 @@
 //! The bytes of an initramfs, read forwards once: a counted, buffered
-//! reader over the image file (or one section of a UKI) that can take back
-//! bytes a decoder read ahead, so that the next member is found where the
-//! kernel finds it.
+//! reader over the image file (or one section of a UKI). The decoders take
+//! from its buffer only the bytes of their stream, so that the next member
+//! is found where the kernel finds it.
 #![cfg_attr(
     not(test),
     deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
@@ -91,24 +91,6 @@ impl<R: Read> Input<R> {
             }
         }
     }
-
-    /// Puts back bytes a decoder read past the end of its stream.
-    pub(crate) fn unread(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let rest = self.buf.get(self.start..self.end).unwrap_or_default();
-        let mut joined = Vec::with_capacity(bytes.len().saturating_add(rest.len()));
-        joined.extend_from_slice(bytes);
-        joined.extend_from_slice(rest);
-        self.end = joined.len();
-        self.start = 0;
-        if joined.len() < INPUT_BUFFER {
-            joined.resize(INPUT_BUFFER, 0);
-        }
-        self.buf = joined;
-        self.pos = self.pos.saturating_sub(bytes.len() as u64);
-    }
 }
 
 impl<R: Read> Read for Input<R> {
@@ -147,7 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn input_peek_unread_and_positions() {
+    fn input_peek_and_positions() {
         let data: Vec<u8> = (0..=255u8).cycle().take(700_000).collect();
         let mut input = Input::new(&data[..], data.len() as u64);
         assert_eq!(input.peek(3).unwrap(), &[0, 1, 2]);
@@ -157,11 +139,10 @@ mod tests {
         // A peek across the buffer's end compacts and refills.
         let p = input.peek(6).unwrap().to_vec();
         assert_eq!(p, data[300_000..300_006]);
-        input.unread(&first[299_990..]);
-        assert_eq!(input.pos(), 299_990);
+        assert_eq!(input.pos(), 300_000);
         let mut rest = Vec::new();
         input.read_to_end(&mut rest).unwrap();
-        assert_eq!(rest, data[299_990..]);
+        assert_eq!(rest, data[300_000..]);
         assert_eq!(input.pos(), data.len() as u64);
     }
 

@@ -474,4 +474,292 @@ mod tests {
             .to_string();
         assert!(f.contains("more than 1 entries"), "{f}");
     }
+
+    // ------------------------------------------------ xz, lzma and zstd members
+
+    /// `archive(&[("lib/known.ko", b"declared size")])` in the `.lzma`
+    /// format with its output size in the header and no end marker, as the
+    /// LZMA SDK and 7-Zip write it (xz-utils always writes the marker).
+    /// Made with lzma-rust2 0.25's `LzmaWriter` (dictionary 64 KiB); its last
+    /// byte is the range coder's, a zero.
+    const KNOWN_SIZE: [u8; 90] = [
+        0x5d, 0x00, 0x00, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x18,
+        0x0d, 0xdd, 0x04, 0x63, 0x9c, 0x72, 0x1b, 0x76, 0xa1, 0xba, 0xc0, 0x1d, 0x75, 0x2e, 0xab,
+        0xee, 0xc9, 0x5b, 0x8d, 0x91, 0x50, 0x14, 0x9b, 0x42, 0x28, 0xba, 0x5d, 0x03, 0x81, 0xd6,
+        0xa8, 0x0c, 0x8f, 0x8e, 0x4f, 0xd3, 0x21, 0x07, 0xbd, 0xed, 0x8d, 0xdf, 0xdb, 0x61, 0x5e,
+        0x20, 0x0c, 0x94, 0x2d, 0x7b, 0x4c, 0xf2, 0x69, 0x04, 0x5a, 0x0f, 0x70, 0xb6, 0x7b, 0x94,
+        0xf4, 0x78, 0xdd, 0x73, 0x83, 0x17, 0x17, 0xbe, 0x0a, 0x80, 0x72, 0xc5, 0xe5, 0x5e, 0x00,
+    ];
+
+    /// The same with an end marker after the declared size (liblzma and
+    /// xz-utils accept it; the kernel's unlzma stops before it and takes
+    /// the marker for the next member).
+    const KNOWN_SIZE_AND_MARKER: [u8; 96] = [
+        0x5d, 0x00, 0x00, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x18,
+        0x0d, 0xdd, 0x04, 0x63, 0x9c, 0x72, 0x1b, 0x76, 0xa1, 0xba, 0xc0, 0x1d, 0x75, 0x2e, 0xab,
+        0xee, 0xc9, 0x5b, 0x8d, 0x91, 0x50, 0x14, 0x9b, 0x42, 0x28, 0xba, 0x5d, 0x03, 0x81, 0xd6,
+        0xa8, 0x0c, 0x8f, 0x8e, 0x4f, 0xd3, 0x21, 0x07, 0xbd, 0xed, 0x8d, 0xdf, 0xdb, 0x61, 0x5e,
+        0x20, 0x0c, 0x94, 0x2d, 0x7b, 0x4c, 0xf2, 0x69, 0x04, 0x5a, 0x0f, 0x70, 0xb6, 0x7b, 0x94,
+        0xf4, 0x78, 0xdd, 0x73, 0x83, 0x17, 0x17, 0xbe, 0x0a, 0x80, 0x72, 0xc7, 0x6b, 0x09, 0x1f,
+        0xff, 0xff, 0x33, 0x19, 0x00, 0x00,
+    ];
+
+    /// Compresses with a real tool.
+    type Maker = fn(&[u8]) -> Vec<u8>;
+
+    fn xz(a: &[u8]) -> Vec<u8> {
+        tool("xz", &["-c"], a)
+    }
+
+    fn lzma(a: &[u8]) -> Vec<u8> {
+        tool("xz", &["--format=lzma", "-c"], a)
+    }
+
+    fn zstd(a: &[u8]) -> Vec<u8> {
+        tool("zstd", &["-q", "-c"], a)
+    }
+
+    fn gzip(a: &[u8]) -> Vec<u8> {
+        tool("gzip", &["-c"], a)
+    }
+
+    fn kinds(s: &Scan) -> Vec<String> {
+        s.members.iter().map(|m| m.kind.to_string()).collect()
+    }
+
+    fn failure(data: &[u8]) -> String {
+        scan(data)
+            .fatal
+            .unwrap_or_else(|| panic!("no failure"))
+            .to_string()
+    }
+
+    #[test]
+    fn each_member_ends_where_the_next_begins() {
+        let one = |n: &str| archive(&[(n, b"m")]);
+        // Every pair, back to back with no padding: each decoder stops at the
+        // end of its own stream.
+        let makers: [(&str, Maker); 4] =
+            [("xz", xz), ("lzma", lzma), ("zstd", zstd), ("gzip", gzip)];
+        for (first, make_first) in makers {
+            for (second, make_second) in makers {
+                let mut img = make_first(&one("m/first.ko"));
+                img.extend(make_second(&one("m/second.ko")));
+                let s = scan(&img);
+                assert!(s.fatal.is_none(), "{first}+{second}: {:?}", s.fatal);
+                assert_eq!(names(&s), ["m/first.ko", "m/second.ko"]);
+                assert_eq!(kinds(&s), [first, second]);
+                let first_len = make_first(&one("m/first.ko")).len() as u64;
+                assert_eq!(s.members[1].file_offset, first_len, "{first}+{second}");
+                assert_eq!(s.members[0].unpacked, one("m/first.ko").len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn concatenated_streams_are_members_as_unxz_and_unzstd_see_them() {
+        // The kernel's unxz, unzstd and unlzma decode one stream and return
+        // where it ended; what follows is the next member (after zero
+        // padding, xz stream padding included).
+        let a = archive(&[("m/a.ko", b"a")]);
+        let b = archive(&[("m/b.ko", b"b")]);
+        for (name, make) in [("xz", xz as Maker), ("zstd", zstd), ("lzma", lzma)] {
+            let mut img = make(&a);
+            img.extend_from_slice(&[0; 4]);
+            img.extend(make(&b));
+            img.extend(make(&b));
+            let s = scan(&img);
+            assert!(s.fatal.is_none(), "{name}: {:?}", s.fatal);
+            assert_eq!(names(&s), ["m/a.ko", "m/b.ko", "m/b.ko"], "{name}");
+            assert_eq!(kinds(&s), [name, name, name]);
+        }
+        // `xz` of two files at once writes two streams, each its own member;
+        // a second archive inside one stream is still that one member.
+        let mut ab = a.clone();
+        ab.extend_from_slice(&b);
+        let s = scan(&xz(&ab));
+        assert_eq!(
+            (names(&s), kinds(&s)),
+            (vec!["m/a.ko", "m/b.ko"], vec!["xz".to_string()])
+        );
+    }
+
+    #[test]
+    fn cut_xz_lzma_and_zstd_members_are_truncated_streams() {
+        let a = archive(&[("m/a.ko", &[7u8; 5000])]);
+        for (name, make) in [("xz", xz as Maker), ("zstd", zstd), ("lzma", lzma)] {
+            let whole = make(&a);
+            for cut in [whole.len() / 2, whole.len() - 1] {
+                let f = failure(&whole[..cut]);
+                assert!(
+                    f.starts_with(&format!("member 1 ({name}, at byte 0): ")),
+                    "{name} cut at {cut}: {f}"
+                );
+                assert!(
+                    f.contains(&format!("truncated {name} stream")) || f.contains("corrupt"),
+                    "{name} cut at {cut}: {f}"
+                );
+            }
+            // Cut inside the stream's last bytes (xz footer, zstd checksum):
+            // the member is still truncated, never taken as complete.
+            let f = failure(&whole[..whole.len() - 2]);
+            assert!(f.contains(&format!("{name} stream")), "{name}: {f}");
+        }
+        // An xz stream cut after its header only.
+        let f = failure(&xz(&a)[..12]);
+        assert!(
+            f.contains("truncated xz stream (after 0 bytes unpacked)"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn an_lzma_member_of_declared_size_stops_there() {
+        let a = archive(&[("lib/known.ko", b"declared size")]);
+        // The fixture is that archive.
+        let mut input = input::Input::new(&KNOWN_SIZE[..], KNOWN_SIZE.len() as u64);
+        let mut d = stream::Decoder::new(Compression::Lzma, &mut input).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut out).unwrap();
+        assert_eq!(out, a);
+        // Followed at once by another member, and after its zero byte.
+        for pad in [0usize, 3] {
+            let mut img = KNOWN_SIZE.to_vec();
+            img.extend(vec![0; pad]);
+            img.extend(gzip(&archive(&[("lib/next.ko", b"n")])));
+            let s = scan(&img);
+            assert!(s.fatal.is_none(), "{:?}", s.fatal);
+            assert_eq!(names(&s), ["lib/known.ko", "lib/next.ko"]);
+            assert_eq!(s.members[1].file_offset, (KNOWN_SIZE.len() + pad) as u64);
+        }
+        // An end marker after the declared size is where the kernel stops
+        // and finds no member: refused, not read past.
+        let f = failure(&KNOWN_SIZE_AND_MARKER);
+        assert!(
+            f.contains("corrupt lzma stream") && f.contains("past its declared size"),
+            "{f}"
+        );
+        // A declared size one short: the stream goes on where unlzma stops.
+        let mut short = KNOWN_SIZE;
+        short[5] -= 1;
+        let f = failure(&short);
+        assert!(
+            f.contains("member 1 (lzma, at byte 0): corrupt lzma stream"),
+            "{f}"
+        );
+        // One long: the decoder runs into the end of the data.
+        let mut long = KNOWN_SIZE;
+        long[5] += 1;
+        let f = failure(&long);
+        assert!(f.contains("lzma stream"), "{f}");
+        // The stream xz writes (size unknown, end marker) ends at the marker.
+        let s = scan(&lzma(&a));
+        assert!(s.fatal.is_none(), "{:?}", s.fatal);
+    }
+
+    #[test]
+    fn lzma_and_zstd_headers_are_checked_first() {
+        let f = failure(&[0x5d, 0, 0, 0x80, 0]);
+        assert_eq!(
+            f,
+            "member 1 (lzma, at byte 0): bad lzma header: header cut short (5 of 13 bytes)"
+        );
+        let mut big = lzma(&archive(&[("m/a.ko", b"a")]));
+        big[1..5].copy_from_slice(&(512u32 << 20).to_le_bytes());
+        let f = failure(&big);
+        assert!(
+            f.ends_with("bad lzma header: a dictionary of 536870912 bytes needs more decoder memory than allowed"),
+            "{f}"
+        );
+        let z = zstd(&archive(&[("m/a.ko", b"a")]));
+        // Reserved bit.
+        let mut r = z.clone();
+        r[4] |= 0x08;
+        let f = failure(&r);
+        assert!(
+            f.ends_with("bad zstd header: reserved bit set in the frame header"),
+            "{f}"
+        );
+        // A window over 128 MiB (log 28), refused before any data.
+        assert_eq!(z[4] & 0x20, 0, "zstd wrote a single-segment frame");
+        let mut w = z.clone();
+        w[5] = 18 << 3;
+        let f = failure(&w);
+        assert!(
+            f.ends_with("bad zstd header: Frame requires too much memory for decoding"),
+            "{f}"
+        );
+    }
+
+    /// A zstd frame of `a` with a checksum and its content size declared,
+    /// and where that size field is (after the window descriptor unless the
+    /// frame is a single segment).
+    fn zstd_declared(a: &[u8]) -> (Vec<u8>, std::ops::Range<usize>) {
+        let size = format!("--stream-size={}", a.len());
+        let z = tool("zstd", &["-q", "-c", "--check", &size], a);
+        let descriptor = z[4];
+        assert_eq!(descriptor & 0x04, 0x04, "no checksum flag");
+        assert_eq!(descriptor & 0x03, 0, "a dictionary ID");
+        let at = if descriptor & 0x20 != 0 { 5 } else { 6 };
+        let len = match descriptor >> 6 {
+            1 => 2,
+            2 => 4,
+            other => panic!("content size flag {other}"),
+        };
+        (z, at..at + len)
+    }
+
+    #[test]
+    fn zstd_checksums_and_content_sizes_are_checked() {
+        // libzstd checks both as it goes; the member fails with its name.
+        // One block (decoded in one call) and many.
+        let small = archive(&[("m/a.ko", &[1u8; 3000])]);
+        let pattern: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        let big = archive(&[("m/b.ko", &pattern)]);
+        for a in [small, big] {
+            let (z, field) = zstd_declared(&a);
+            assert!(scan(&z).fatal.is_none());
+            let mut c = z.clone();
+            *c.last_mut().unwrap() ^= 1;
+            let f = failure(&c);
+            assert!(
+                f.starts_with("member 1 (zstd, at byte 0): corrupt zstd stream")
+                    && f.ends_with("Restored data doesn't match checksum"),
+                "{f}"
+            );
+            // The field holds the size, minus 256 when it is 2 bytes long.
+            let mut le = [0u8; 8];
+            le[..field.len()].copy_from_slice(&z[field.clone()]);
+            let bias = if field.len() == 2 { 256 } else { 0 };
+            let declared = u64::from_le_bytes(le);
+            assert_eq!(declared + bias, a.len() as u64);
+            for other in [declared + 1, declared - 1] {
+                let mut d = z.clone();
+                d[field.clone()].copy_from_slice(&other.to_le_bytes()[..field.len()]);
+                let f = failure(&d);
+                assert!(
+                    f.starts_with("member 1 (zstd, at byte 0): corrupt zstd stream"),
+                    "{other}: {f}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn xz_lzma_and_zstd_bombs_stop_at_the_cap() {
+        let a = archive(&[("m/big", &vec![0u8; 3 << 20])]);
+        let limits = Limits {
+            max_unpacked: 1 << 20,
+            ..Limits::default()
+        };
+        for (name, make) in [("xz", xz as Maker), ("zstd", zstd), ("lzma", lzma)] {
+            let s = scan_bytes(&make(&a), &limits);
+            let f = s.fatal.unwrap().to_string();
+            assert!(
+                f.contains(&format!("member 1 ({name}, at byte 0): decompression bomb")),
+                "{f}"
+            );
+            assert!(s.unpacked <= (1 << 20) + 1, "{name}: {}", s.unpacked);
+        }
+    }
 }

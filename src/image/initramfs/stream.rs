@@ -17,9 +17,10 @@ use super::error::StreamError;
 use super::input::Input;
 use crate::image::compression::Compression;
 use crate::image::decompress::{
-    zstd_has_content_size, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAX_COMPRESSED, ZSTD_DESCRIPTOR_RESERVED,
-    ZSTD_MAX_WINDOW,
+    xz_io_error, LzmaReader, ZstdReader, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAX_COMPRESSED,
+    ZSTD_DESCRIPTOR_RESERVED,
 };
+use liblzma::stream::Error as LzmaError;
 
 /// Per-image cap on decompressed bytes, enforced by [`Budget`].
 #[derive(Debug)]
@@ -65,11 +66,6 @@ impl<R: Read> Budget<R> {
     pub(crate) fn get_ref(&self) -> &R {
         &self.inner
     }
-
-    /// The decoder, for its end-of-stream checks.
-    pub(crate) fn into_inner(self) -> R {
-        self.inner
-    }
 }
 
 impl<R: Read> Read for Budget<R> {
@@ -90,22 +86,19 @@ impl<R: Read> Read for Budget<R> {
     }
 }
 
-/// Decoder memory allowed for an xz block or an lzma stream, in KiB: a
-/// 128 MiB dictionary and the decoder's own tables. dracut uses 1 MiB
-/// dictionaries (`--lzma2=dict=1MiB`); `lzma -9` uses 64 MiB.
-const LZMA_MEM_LIMIT_KIB: u32 = (128 + 16) * 1024;
+/// Decoder memory allowed for an xz or lzma stream: a 128 MiB dictionary
+/// and the decoder's own tables. dracut uses 1 MiB dictionaries
+/// (`--lzma2=dict=1MiB`); `lzma -9` uses 64 MiB.
+const LZMA_MEM_LIMIT: u64 = (128 + 16) << 20;
 
-/// One compressed member being read.
+/// One compressed member being read. xz, lzma and zstd go through liblzma
+/// and libzstd, which take from the input's buffer exactly the bytes of
+/// their stream, so the next member starts where the kernel finds it.
 pub(crate) enum Decoder<'a, R: Read> {
     Gzip(flate2::bufread::GzDecoder<&'a mut Input<R>>),
-    Xz(Box<lzma_rust2::XzReader<&'a mut Input<R>>>),
-    Zstd {
-        decoder: Box<
-            ruzstd::decoding::StreamingDecoder<&'a mut Input<R>, ruzstd::decoding::FrameDecoder>,
-        >,
-        has_content_size: bool,
-    },
-    Lzma(Box<lzma_rust2::LzmaReader<&'a mut Input<R>>>),
+    /// An xz or a legacy lzma stream.
+    Lzma(Box<LzmaReader<&'a mut Input<R>>>),
+    Zstd(Box<ZstdReader<&'a mut Input<R>>>),
     Lz4(Lz4Legacy<'a, R>),
 }
 
@@ -114,55 +107,31 @@ impl<'a, R: Read> Decoder<'a, R> {
     pub(crate) fn new(kind: Compression, input: &'a mut Input<R>) -> Result<Self, StreamError> {
         Ok(match kind {
             Compression::Gzip => Decoder::Gzip(flate2::bufread::GzDecoder::new(input)),
-            Compression::Xz => Decoder::Xz(Box::new(lzma_rust2::XzReader::new_mem_limit(
-                input,
-                false,
-                LZMA_MEM_LIMIT_KIB,
-            ))),
-            Compression::Zstd => zstd(input)?,
-            Compression::Lzma => Decoder::Lzma(Box::new(
-                lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_LIMIT_KIB, None)
-                    .map_err(StreamError::Lzma)?,
+            Compression::Xz => Decoder::Lzma(Box::new(
+                LzmaReader::xz(input, LZMA_MEM_LIMIT)
+                    .map_err(|e| StreamError::Xz(xz_io_error(e)))?,
             )),
+            Compression::Zstd => zstd(input)?,
+            Compression::Lzma => lzma(input)?,
             Compression::Lz4Legacy => Decoder::Lz4(Lz4Legacy::new(input)?),
             other => return Err(StreamError::NotUnpacked(other)),
         })
     }
 
-    /// After the decoder reported the end of its data: the checks that
-    /// need the whole stream, and bytes read ahead go back to the input.
-    pub(crate) fn finish(self, produced: u64) -> Result<(), StreamError> {
+    /// How far into the image reading has got.
+    pub(crate) fn file_pos(&self) -> u64 {
         match self {
-            Decoder::Gzip(_) | Decoder::Xz(_) | Decoder::Lz4(_) => Ok(()),
-            Decoder::Zstd {
-                decoder,
-                has_content_size,
-            } => {
-                let frame = decoder.into_frame_decoder();
-                if let Some(expected) = frame.get_checksum_from_data() {
-                    if frame.get_calculated_checksum() != Some(expected) {
-                        return Err(StreamError::ZstdChecksum);
-                    }
-                }
-                if has_content_size && frame.content_size() != produced {
-                    return Err(StreamError::ZstdContentSize {
-                        declared: frame.content_size(),
-                        decoded: produced,
-                    });
-                }
-                Ok(())
-            }
-            Decoder::Lzma(reader) => {
-                let (input, unused) = reader.into_parts();
-                input.unread(&unused);
-                Ok(())
-            }
+            Decoder::Gzip(d) => d.get_ref().pos(),
+            Decoder::Lzma(d) => d.get_ref().pos(),
+            Decoder::Zstd(d) => d.get_ref().pos(),
+            Decoder::Lz4(d) => d.pos(),
         }
     }
 }
 
-/// A zstd decoder, after the checks on the frame header that ruzstd leaves
-/// out (see `decompress`).
+/// A zstd decoder, after the checks on the frame header that come before
+/// libzstd's (the same as for module files), with the header read so that
+/// a window or a dictionary it refuses is a header error.
 fn zstd<R: Read>(input: &mut Input<R>) -> Result<Decoder<'_, R>, StreamError> {
     let descriptor = input
         .peek(5)
@@ -173,22 +142,62 @@ fn zstd<R: Read>(input: &mut Input<R>) -> Result<Decoder<'_, R>, StreamError> {
     if descriptor & ZSTD_DESCRIPTOR_RESERVED != 0 {
         return Err(StreamError::ZstdReservedBit);
     }
-    let decoder =
-        ruzstd::decoding::StreamingDecoder::new_with_max_window_size(input, ZSTD_MAX_WINDOW)
-            .map_err(StreamError::Zstd)?;
-    Ok(Decoder::Zstd {
-        decoder: Box::new(decoder),
-        has_content_size: zstd_has_content_size(descriptor),
-    })
+    let header_len = zstd_header_len(descriptor);
+    input.peek(header_len).map_err(StreamError::Read)?;
+    let mut decoder = ZstdReader::new(input).map_err(StreamError::Zstd)?;
+    decoder.read_header(header_len).map_err(StreamError::Zstd)?;
+    Ok(Decoder::Zstd(Box::new(decoder)))
+}
+
+/// Length of a zstd frame header from its descriptor (RFC 8878 section
+/// 3.1.1.1): magic, descriptor, window descriptor unless single segment,
+/// dictionary ID, content size.
+fn zstd_header_len(descriptor: u8) -> usize {
+    let single_segment = descriptor & 0x20 != 0;
+    let window = usize::from(!single_segment);
+    let dictionary_id = match descriptor & 3 {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        _ => 4,
+    };
+    let content_size = match descriptor >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    [5, window, dictionary_id, content_size].into_iter().sum()
+}
+
+/// A legacy lzma decoder (`lzma_alone`), after reading the 13-byte header:
+/// properties, dictionary size, and the output size, all ones for a stream
+/// ended by its end marker.
+fn lzma<R: Read>(input: &mut Input<R>) -> Result<Decoder<'_, R>, StreamError> {
+    let header = input.peek(13).map_err(StreamError::Read)?;
+    let Ok(header) = <[u8; 13]>::try_from(header) else {
+        return Err(StreamError::LzmaHeaderCutShort { got: header.len() });
+    };
+    let [props, d0, d1, d2, d3, s @ ..] = header;
+    let dictionary = u32::from_le_bytes([d0, d1, d2, d3]);
+    let size = u64::from_le_bytes(s);
+    // A size no image can reach is taken as unknown, as before (the
+    // budget stops the stream long before it).
+    let size = (size <= u64::MAX / 2).then_some(size);
+    let decoder = LzmaReader::lzma(input, LZMA_MEM_LIMIT, size).map_err(|e| match e {
+        LzmaError::Format | LzmaError::Options => StreamError::LzmaProperties(props),
+        LzmaError::MemLimit => StreamError::LzmaDictionary(dictionary),
+        other => StreamError::Lzma(xz_io_error(other)),
+    })?;
+    Ok(Decoder::Lzma(Box::new(decoder)))
 }
 
 impl<R: Read> Read for Decoder<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Gzip(d) => d.read(buf),
-            Decoder::Xz(d) => d.read(buf),
-            Decoder::Zstd { decoder, .. } => decoder.read(buf),
             Decoder::Lzma(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
             Decoder::Lz4(d) => d.read(buf),
         }
     }

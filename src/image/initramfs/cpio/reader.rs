@@ -20,13 +20,7 @@ impl<R: Read> FilePos for &mut Input<R> {
 
 impl<R: Read> FilePos for &mut BufReader<Budget<Decoder<'_, R>>> {
     fn file_pos(&self) -> u64 {
-        match self.get_ref().get_ref() {
-            Decoder::Gzip(d) => d.get_ref().pos(),
-            Decoder::Xz(d) => d.inner().pos(),
-            Decoder::Zstd { decoder, .. } => decoder.get_ref().pos(),
-            Decoder::Lzma(d) => d.inner().pos(),
-            Decoder::Lz4(d) => d.pos(),
-        }
+        self.get_ref().get_ref().file_pos()
     }
 }
 

@@ -238,18 +238,10 @@ impl<'s, S: Sink> Walker<'s, S> {
             m.unpacked = produced;
         }
         match result {
-            Ok(_) => {}
-            Err(Stop::Bad(e)) => return Err(e.into()),
-            Err(Stop::Io(e)) => return Err(stream_failure(kind, produced, e)),
+            Ok(_) => Ok(()),
+            Err(Stop::Bad(e)) => Err(e.into()),
+            Err(Stop::Io(e)) => Err(stream_failure(kind, produced, e)),
         }
-        reader
-            .into_inner()
-            .into_inner()
-            .finish(produced)
-            .map_err(|error| MemberError::Check {
-                compression: kind,
-                error,
-            })
     }
 
     /// One or more cpio archives, each ending with `TRAILER!!!`, with zero
