@@ -2,6 +2,7 @@
 //! RSA PKCS#1 v1.5 (2048–4096 bits), ECDSA P-256 and P-384, ML-DSA-44/65/87
 //! (whose check is over the message, not a digest: [`crate::verify::mldsa`]).
 
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs1v15::Pkcs1v15Sign;
 
 use crate::verify::algorithm::{
@@ -282,14 +283,18 @@ impl PublicKey {
             PublicKey::P256(key) => {
                 let sig = p256::ecdsa::Signature::from_der(signature)
                     .map_err(|_| SigError::EcdsaEncoding)?;
-                let (r, s) = sig.split_scalars();
-                ecdsa_result(ecdsa::verify_prehash(key.as_affine(), digest, &r, &s))
+                key.verify_prehash(digest, &sig)
+                    .map_err(|_| SigError::EcdsaMismatch)
             }
             PublicKey::P384(key) => {
                 let sig = p384::ecdsa::Signature::from_der(signature)
                     .map_err(|_| SigError::EcdsaEncoding)?;
                 let (r, s) = sig.split_scalars();
-                ecdsa_result(ecdsa::verify_prehash(key.as_affine(), digest, &r, &s))
+                if ecdsa::verify_prehash(key.as_affine(), digest, &r, &s) {
+                    Ok(())
+                } else {
+                    Err(SigError::EcdsaMismatch)
+                }
             }
             PublicKey::MlDsa(_) => Err(SigError::MlDsaDigest),
         }
@@ -302,14 +307,6 @@ impl PublicKey {
             PublicKey::MlDsa(k) => k.verify(message, signature).map_err(SigError::MlDsa),
             _ => Err(SigError::DigestKey),
         }
-    }
-}
-
-fn ecdsa_result(matches: bool) -> Result<(), SigError> {
-    if matches {
-        Ok(())
-    } else {
-        Err(SigError::EcdsaMismatch)
     }
 }
 
