@@ -15,7 +15,7 @@
 //! identity's x is 0, never a valid r). Neither curve's `NORMALIZE_S` is set,
 //! so high s is accepted, as by the crate.
 //!
-//! Costs for P-384: a verification sums ≤ 130 table points (~0.27 ms, a
+//! Costs for P-384: a verification sums ≤ 130 table points (~0.24 ms, a
 //! quarter of the crate's wNAF). A table is 65 windows × 32 points = 2,080
 //! affine points of 104 bytes, 216 KB, built with ~2,100 point additions and
 //! one batch inversion, ~4.5 ms, as long as ~4 verifications the crate's way
