@@ -8,7 +8,8 @@
 //!
 //! `signature/*` compares one signature check per algorithm: RSA-4096 and
 //! ECDSA P-384 over a SHA-384 digest (the fixture corpus, `MODSEAL_FIXTURES`,
-//! default `target/fixtures`), and ML-DSA-44/65/87 as Linux 7.x's sign-file
+//! default `target/fixtures`; `…/p384-crate` is the same ECDSA check by the
+//! p384 crate alone, without modseal's fixed-base tables), and ML-DSA-44/65/87 as Linux 7.x's sign-file
 //! makes them with OpenSSL 3.5, over their signed attributes (the
 //! `MODSEAL_MLDSA_FIXTURES` of `scripts/make-mldsa-fixtures.sh`, default
 //! `target/mldsa-fixtures`). `mldsa_module/*` is pure ML-DSA (no signed
@@ -131,6 +132,16 @@ fn classic_signatures(c: &mut Criterion, fixtures: &std::path::Path) {
         c.bench_function(name, |b| {
             b.iter(|| key.verify(hash, &digest, msg.signer.signature))
         });
+        // The same check done the p384 crate's way (wNAF, no tables): what
+        // modseal did before its fixed-base tables (src/verify/ecdsa.rs).
+        if let modseal::verify::pubkey::PublicKey::P384(vk) = key {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier;
+            let sig = p384::ecdsa::Signature::from_der(msg.signer.signature).expect("DER");
+            vk.verify_prehash(&digest, &sig).expect(name);
+            c.bench_function(&format!("{name}/p384-crate"), |b| {
+                b.iter(|| vk.verify_prehash(&digest, &sig))
+            });
+        }
     }
 }
 

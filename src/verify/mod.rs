@@ -5,6 +5,7 @@ pub mod algorithm;
 pub mod build_id;
 mod check;
 pub mod der;
+mod ecdsa;
 mod error;
 pub mod inspect;
 pub mod mldsa;

@@ -9,6 +9,7 @@ use crate::verify::algorithm::{
     oid_string, HashAlgo, KeyFamily, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION,
 };
 use crate::verify::der::{DerError, Reader, TAG_BIT_STRING, TAG_INTEGER, TAG_OID};
+use crate::verify::ecdsa;
 
 /// The smallest RSA modulus accepted.
 pub const RSA_MIN_BITS: usize = 2048;
@@ -288,8 +289,12 @@ impl PublicKey {
             PublicKey::P384(key) => {
                 let sig = p384::ecdsa::Signature::from_der(signature)
                     .map_err(|_| SigError::EcdsaEncoding)?;
-                key.verify_prehash(digest, &sig)
-                    .map_err(|_| SigError::EcdsaMismatch)
+                let (r, s) = sig.split_scalars();
+                if ecdsa::verify_prehash(key.as_affine(), digest, &r, &s) {
+                    Ok(())
+                } else {
+                    Err(SigError::EcdsaMismatch)
+                }
             }
             PublicKey::MlDsa(_) => Err(SigError::MlDsaDigest),
         }
