@@ -58,7 +58,11 @@ pub fn verify_bytes(
     }
     let file_sha = sha256(file);
     match decompress::decompress(format, file, MAX_MODULE_SIZE) {
-        Ok(inner) => verify_module(&inner, Some(file_sha), path, trust, opts),
+        Ok(inner) => {
+            let report = verify_module(&inner, Some(file_sha), path, trust, opts);
+            decompress::recycle(inner);
+            report
+        }
         Err(e) => {
             let mut r = Report::failed(path, &Error::Decompress(Box::new(e)));
             r.sha256 = Some(crate::util::hex::lower(&file_sha));
@@ -75,7 +79,11 @@ pub fn inspect_bytes(file: &[u8], format: Compression, path: &str) -> Inspection
         return inspect_module(file, out);
     }
     match decompress::decompress(format, file, MAX_MODULE_SIZE) {
-        Ok(m) => inspect_module(&m, out),
+        Ok(m) => {
+            let inspection = inspect_module(&m, out);
+            decompress::recycle(m);
+            inspection
+        }
         Err(e) => Inspection {
             error: Some(e.to_string()),
             ..out
