@@ -83,7 +83,7 @@ crypto=${TSS_CRYPTO:-mbed}
 
 # Bump when the way a component is built changes in a way its flags don't show.
 openssl_recipe=1
-mbedtls_recipe=1
+mbedtls_recipe=2
 tss_recipe=2
 
 log() { printf 'build-tss: %s\n' "$*" >&2; }
@@ -119,8 +119,10 @@ export PKG_CONFIG_ALL_STATIC=1
 # Do not set PKG_CONFIG_SYSROOT_DIR, not even empty: an empty value makes the
 # pkg-config crate treat every library directory as a system one (no static=).
 unset PKG_CONFIG_SYSROOT_DIR
-# C code compiled by build scripts for the musl target (the plain name).
+# C code compiled by build scripts for the musl target (the plain name):
+# liblzma and libzstd decode module files an attacker may have written.
 export CC_$t_=musl-gcc
+export CFLAGS_$t_=-fstack-protector-strong
 # Size (docs/tpm-sealing.md, "Binary size"): a static non-PIE executable has
 # no run-time relocations (~0.2 MB of .rela.dyn in a static-pie), and with
 # panic = "abort" nothing unwinds, so no unwind tables for our crates.
@@ -200,7 +202,9 @@ fi
 # Each function and datum in its own section, so the final static link keeps
 # only what modseal reaches; no unwind tables (nothing unwinds through C: the
 # Rust side aborts on panic).
-musl_cflags="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables -idirafter $kinc"
+# -fstack-protector-strong: this C parses what the TPM answers (ESYS, MU);
+# musl sets the canary from AT_RANDOM at start.
+musl_cflags="-Os -fstack-protector-strong -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables -idirafter $kinc"
 
 # --- OpenSSL libcrypto -----------------------------------------------------
 openssl_fetch() {
@@ -402,9 +406,20 @@ build_mbedtls() {
         sed -i -e "s|^#define $opt\$|//#define $opt|" include/mbedtls/mbedtls_config.h
         if grep -q "^#define $opt\$" include/mbedtls/mbedtls_config.h; then die "mbedtls_config.h: $opt still on"; fi
     done
+    # Randomness for ESYS (session nonces, the salt's ephemeral key) comes
+    # from mbedTLS's platform source, which uses getrandom() only when
+    # __GLIBC__ is defined; under musl it opened /dev/random instead, which
+    # needs a /dev with that node in the initramfs and an fd (and on kernels
+    # before 5.6 would be the wrong device). getrandom() waits for the pool
+    # and needs neither. Every Linux libc has syscall() and SYS_getrandom.
+    sed -i -e 's/^#if ((defined(__linux__) \&\& defined(__GLIBC__)) || defined(__midipix__))$/#if (defined(__linux__) || defined(__midipix__))/' library/entropy_poll.c
+    grep -q '^#if (defined(__linux__) || defined(__midipix__))$' library/entropy_poll.c ||
+        die "mbedtls entropy_poll.c: the getrandom() condition was not found (a new mbedTLS? check its platform entropy source)"
     # The release tarball ships the generated sources: no python needed.
     timed mbedtls-make make -C library -j"$jobs" CC=musl-gcc CFLAGS="$musl_cflags" libmbedcrypto.a
     mkdir -p "$stage$prefix/lib" "$stage$prefix/include"
+    nm library/entropy_poll.o | grep -q ' U syscall$' ||
+        die "libmbedcrypto: entropy_poll.o does not call getrandom() (no syscall reference)"
     cp library/libmbedcrypto.a "$stage$prefix/lib/"
     cp -r include/mbedtls include/psa "$stage$prefix/include/"
     cd "$repo"
