@@ -762,4 +762,50 @@ mod tests {
             assert!(s.unpacked <= (1 << 20) + 1, "{name}: {}", s.unpacked);
         }
     }
+
+    /// CRC-32 (IEEE), for the xz block header patched below.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn an_xz_member_whose_dictionary_passes_the_memory_limit_is_refused() {
+        // xz writes LZMA2 with a 1 MiB dictionary here (properties byte 16);
+        // the block header says 1 GiB instead (byte 36: 2 << 29), with its
+        // CRC-32 redone, as an attacker would write it. The data still fits
+        // a 1 MiB window, so only the memory limit can refuse it.
+        let img = tool(
+            "xz",
+            &["--lzma2=dict=1MiB", "-c"],
+            &archive(&[("m/a.ko", b"x")]),
+        );
+        let mut patched = img.clone();
+        let header = 12;
+        let header_len = (usize::from(patched[header]) + 1) * 4;
+        let filter = patched[header..header + header_len]
+            .windows(3)
+            .position(|w| w == [0x21, 0x01, 16])
+            .expect("an LZMA2 filter with a 1 MiB dictionary");
+        patched[header + filter + 2] = 36;
+        let crc = crc32(&patched[header..header + header_len - 4]);
+        patched[header + header_len - 4..header + header_len].copy_from_slice(&crc.to_le_bytes());
+        assert!(scan(&img).fatal.is_none());
+        let f = failure(&patched);
+        assert!(
+            f.starts_with("member 1 (xz, at byte 0): ")
+                && f.contains("more decoder memory than allowed"),
+            "{f}"
+        );
+    }
 }
