@@ -10,7 +10,8 @@
 # Default binary: the static build, target/x86_64-unknown-linux-musl/release/modseal.
 # Default out: target/deb. The version is Cargo.toml's. The build is
 # reproducible: every timestamp is SOURCE_DATE_EPOCH (default: the last
-# commit's time). Needs cargo (for gendoc), dpkg-deb, gzip, file.
+# commit's time). Needs cargo (gendoc, metadata), python3 (the copyright
+# file), dpkg-deb, gzip, file.
 # Layout and decisions: docs/packaging.md.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--binary FILE] [--out DIR]" >&2; exit 64 ;;
     esac
 done
-for tool in dpkg-deb gzip file cargo; do
+for tool in dpkg-deb gzip file cargo python3; do
     command -v "$tool" >/dev/null || { echo "build-deb: $tool not found" >&2; exit 1; }
 done
 
@@ -68,7 +69,13 @@ install -D -m 0644 "$work/gen/completions/_modseal" "$root/usr/share/zsh/vendor-
 install -D -m 0644 "$work/gen/completions/modseal.fish" "$root/usr/share/fish/vendor_completions.d/modseal.fish"
 
 # 4. Debian's files: copyright, changelog, lintian overrides.
-install -m 0644 "$repo/packaging/debian/copyright" "$doc/copyright"
+# The copyright file is generated: the crates and licences of Cargo.lock's
+# musl dependency graph, so it stays true when Cargo.lock changes (a
+# licence with no text in packaging/debian/licenses fails the build).
+(cd "$repo" && cargo metadata --quiet --locked --format-version 1 \
+    --filter-platform x86_64-unknown-linux-musl) > "$work/metadata.json"
+python3 "$repo/packaging/debian/copyright.py" "$work/metadata.json" > "$work/copyright"
+install -m 0644 "$work/copyright" "$doc/copyright"
 changelog_date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 sed -e "s/@VERSION@/$version/" -e "s/@MAINTAINER@/$maintainer/" -e "s/@DATE@/$changelog_date/" \
     "$repo/packaging/debian/changelog.in" > "$doc/changelog"
@@ -82,6 +89,12 @@ gzip -9n "$doc/changelog"
 install -d "$root/DEBIAN"
 (cd "$root" && find etc -type f | LC_ALL=C sort | sed 's|^|/|') > "$root/DEBIAN/conffiles"
 chmod 0644 "$root/DEBIAN/conffiles"
+# An upgrade changes the binary and the dracut module that go into the
+# initramfs: have it rebuilt, as Debian's own initramfs hook packages do
+# (the dracut and initramfs-tools packages both declare interest in this
+# trigger; with neither installed it does nothing).
+echo "activate-noawait update-initramfs" > "$root/DEBIAN/triggers"
+chmod 0644 "$root/DEBIAN/triggers"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
     | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/md5sums"

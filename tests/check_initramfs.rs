@@ -842,6 +842,120 @@ fn verdicts(image: &Path) -> (i32, Vec<(String, String, String)>) {
     )
 }
 
+/// A host enrollment for `--expect-modseal`: modseal.conf naming a trust
+/// bundle and a sealed directory under `dir`.
+struct Host {
+    conf: PathBuf,
+    bundle: PathBuf,
+    sealed: PathBuf,
+}
+
+fn host_enrollment() -> Host {
+    let dir = fx().dir.join("expect-modseal");
+    let sealed = dir.join("sealed");
+    std::fs::create_dir_all(&sealed).unwrap();
+    let bundle = dir.join("trust.bundle");
+    std::fs::copy(&fx().trust, &bundle).unwrap();
+    for f in ["sealed.json", "sealed.pub", "sealed.priv"] {
+        std::fs::write(sealed.join(f), f).unwrap();
+    }
+    let conf = dir.join("modseal.conf");
+    let text = format!(
+        "trust = {}\nsealed = \"{}\"  # as enrolled\n",
+        bundle.display(),
+        sealed.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    Host {
+        conf,
+        bundle,
+        sealed,
+    }
+}
+
+/// An image with a good module and, as the dracut module installs them,
+/// modseal's files (the bundle's bytes given; `None`: none of them).
+fn modseal_image(name: &str, host: &Host, bundle: Option<&[u8]>) -> PathBuf {
+    let mut img = Vec::new();
+    let module = format!("usr/lib/modules/{}/{FLIPPED}", fx().kver);
+    newc(&mut img, 1, 0o100644, 1, &module, &good_module());
+    if let Some(b) = bundle {
+        let rel = |p: &Path| p.to_str().unwrap().trim_start_matches('/').to_owned();
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("usr/bin/modseal".into(), b"\x7fELF static".to_vec()),
+            ("etc/modseal/modseal.conf".into(), b"trust = x".to_vec()),
+            (rel(&host.bundle), b.to_vec()),
+        ];
+        for f in ["sealed.json", "sealed.pub", "sealed.priv"] {
+            files.push((rel(&host.sealed.join(f)), f.as_bytes().to_vec()));
+        }
+        for (i, (path, data)) in files.iter().enumerate() {
+            newc(&mut img, i as u32 + 2, 0o100644, 1, path, data);
+        }
+    }
+    trailer(&mut img);
+    write_image(name, &img)
+}
+
+#[test]
+fn expect_modseal_fails_an_image_without_modseal_or_with_another_bundle() {
+    let host = host_enrollment();
+    let bundle = std::fs::read(&host.bundle).unwrap();
+    let expect = |image: &Path| {
+        check(&[
+            "--expect-modseal".as_ref(),
+            host.conf.as_os_str(),
+            image.as_os_str(),
+        ])
+    };
+    let with = modseal_image("with-modseal.cpio", &host, Some(&bundle));
+    let out = expect(&with);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // Without the option the same modules pass whatever else is there.
+    let without = modseal_image("without-modseal.cpio", &host, None);
+    assert_eq!(code(&check(&[without.as_os_str()])), 0);
+    let out = expect(&without);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = stderr(&out);
+    let shown = without.display().to_string();
+    for needle in [
+        format!("{shown}: /usr/bin/modseal is not in the image"),
+        format!("{shown}: /etc/modseal/modseal.conf is not in the image"),
+        format!("{shown}: {} is not in the image", host.bundle.display()),
+        format!(
+            "{shown}: {} is not in the image",
+            host.sealed.join("sealed.priv").display()
+        ),
+        format!("{shown}: does not carry modseal as enrolled on this machine"),
+    ] {
+        assert!(err.contains(&needle), "{needle:?} not in {err}");
+    }
+    let mut other = bundle.clone();
+    other.extend_from_slice(b"\n# another bundle\n");
+    let another = modseal_image("another-bundle.cpio", &host, Some(&other));
+    let out = expect(&another);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let sha = |b: &[u8]| modseal::util::hex::lower(&modseal::verify::algorithm::sha256(b));
+    let needle = format!(
+        "{}: {} differs from the host's {} (SHA-256 {} in the image, {} on the host)",
+        another.display(),
+        host.bundle.display(),
+        host.bundle.display(),
+        sha(&other),
+        sha(&bundle)
+    );
+    assert!(stderr(&out).contains(&needle), "{}", describe(&out));
+    assert!(!stderr(&out).contains("is not in the image"));
+    // A host configuration that cannot be read is a usage error.
+    let missing = fx().dir.join("no-such.conf");
+    let out = check(&[
+        "--expect-modseal".as_ref(),
+        missing.as_os_str(),
+        with.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+}
+
 #[test]
 fn hard_links_get_the_data_of_their_last_link() {
     let fx = fx();

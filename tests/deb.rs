@@ -4,8 +4,10 @@
 //! `apt-get install ./modseal_*.deb`. Then, inside that root: the binary
 //! runs, `man` finds the pages, the files and conffiles are in place,
 //! `dracut` (which would replace initramfs-tools) was not pulled in, the
-//! kernel hook does nothing before a trust bundle exists, and a purge leaves
-//! nothing behind.
+//! kernel hook does nothing before a trust bundle or an enrollment exists
+//! and fails an initramfs without modseal once one does (what
+//! initramfs-tools writes), the upgrade trigger is declared, and a purge
+//! leaves nothing behind.
 //!
 //! The package: `MODSEAL_DEB` (scripts/test.sh builds and lints it), else
 //! built here from the static binary (`MODSEAL_BIN`) with
@@ -18,7 +20,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{describe, output_of, repo, run, static_bin, work_root};
+use common::{describe, fixtures, output_of, repo, run, static_bin, work_root};
 
 /// The package under test.
 fn package() -> PathBuf {
@@ -238,6 +240,45 @@ fn package_installs_in_a_fresh_bookworm_root() {
         "{}",
         describe(&hook)
     );
+    hook_once_enrolled(&root);
+
+    // Upgrades rebuild the initramfs, as Debian's initramfs hook packages do.
+    let triggers = std::fs::read_to_string(root.join("var/lib/dpkg/info/modseal.triggers"));
+    assert_eq!(
+        triggers.unwrap_or_default().trim(),
+        "activate-noawait update-initramfs"
+    );
+    // The copyright file names the crates' own licences (generated).
+    let copyright = std::fs::read_to_string(root.join("usr/share/doc/modseal/copyright")).unwrap();
+    for needle in [
+        "License: BSD-3-Clause",
+        "License: Unlicense",
+        "\n subtle ",
+        "\n memchr ",
+    ] {
+        assert!(
+            copyright.contains(needle),
+            "{needle:?} not in the copyright file"
+        );
+    }
+
+    // Enabled, then removed but not purged: the conffile stays and dracut
+    // still sources it; it must no longer ask for the module that is gone.
+    let modules = |root: &Path| {
+        let script = ". /etc/dracut.conf.d/modseal.conf; echo \"[$add_dracutmodules]\"";
+        stdout(&chroot(root, &["bash", "-c", script]))
+            .trim()
+            .to_owned()
+    };
+    std::fs::copy(
+        root.join("usr/share/doc/modseal/dracut.conf.d-modseal.conf"),
+        root.join("etc/dracut.conf.d/modseal.conf"),
+    )
+    .unwrap();
+    assert_eq!(modules(&root), "[ modseal ]");
+    chroot(&root, &["apt-get", "remove", "-y", "modseal"]);
+    assert!(root.join("etc/dracut.conf.d/modseal.conf").is_file());
+    assert_eq!(modules(&root), "[]");
 
     chroot(&root, &["apt-get", "purge", "-y", "modseal"]);
     for f in [
@@ -247,4 +288,85 @@ fn package_installs_in_a_fresh_bookworm_root() {
     ] {
         assert!(!root.join(f).exists(), "{f} left after purge");
     }
+}
+
+/// One newc archive of regular files, as initramfs-tools would write one
+/// (uncompressed: the reader takes either).
+fn newc(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let trailer: (&str, &[u8]) = ("TRAILER!!!", b"");
+    for (i, (name, data)) in files.iter().chain([&trailer]).enumerate() {
+        let mode = if *name == "TRAILER!!!" { 0 } else { 0o100644 };
+        out.extend_from_slice(
+            format!(
+                "070701{:08X}{mode:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}",
+                i + 1,
+                0,
+                0,
+                1,
+                0,
+                data.len(),
+                0,
+                0,
+                0,
+                0,
+                name.len() + 1,
+                0
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    out
+}
+
+/// The kernel hook on an enrolled machine (the sealed directory exists):
+/// without the bundle it fails naming both; with it, an initramfs without
+/// modseal (initramfs-tools') fails, saying enforce mode needs dracut.
+fn hook_once_enrolled(root: &Path) {
+    let kver = "6.1.0-0-amd64";
+    let hook = |root: &Path| {
+        output_of(&mut chroot_cmd(
+            root,
+            &[
+                "/etc/kernel/postinst.d/zz-modseal",
+                kver,
+                &format!("/boot/vmlinuz-{kver}"),
+            ],
+        ))
+    };
+    std::fs::create_dir_all(root.join("etc/modseal/sealed")).unwrap();
+    let out = hook(root);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        err.contains("/etc/modseal/sealed exists") && err.contains("/etc/modseal/trust.bundle"),
+        "{err}"
+    );
+
+    std::fs::copy(
+        fixtures().join("keys/ca.crt"),
+        root.join("etc/modseal/trust.bundle"),
+    )
+    .unwrap();
+    let image = newc(&[("etc/hostname", b"debian\n"), ("usr/bin/sh", b"#!")]);
+    std::fs::write(root.join(format!("boot/initrd.img-{kver}")), image).unwrap();
+    let out = hook(root);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    for needle in [
+        "/usr/bin/modseal is not in the image",
+        "/etc/modseal/trust.bundle is not in the image",
+        "/etc/modseal/sealed/sealed.json is not in the image",
+        "was built WITHOUT modseal",
+        "Enforce mode needs dracut as the",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    std::fs::remove_dir_all(root.join("etc/modseal/sealed")).unwrap();
+    std::fs::remove_file(root.join("etc/modseal/trust.bundle")).unwrap();
 }

@@ -1,18 +1,21 @@
 //! `modseal check-initramfs`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use sha2::{Digest, Sha256};
 
 use super::output::print_reports;
 use super::progress::Bar;
 use super::{usage_error, TrustArgs, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::boot::{Config, DEFAULT_CONFIG};
 use crate::image::initramfs::{
-    check_images, check_images_each, derive_kernels, image_anchor, ImageSummary, Limits, Progress,
-    DERIVED_PATH,
+    check_images, check_images_each, derive_kernels, digest_image_files, image_anchor, Digested,
+    ImageSummary, Limits, Progress, DERIVED_PATH,
 };
 use crate::trust::cert::Certificate;
 use crate::trust::TrustStore;
+use crate::util::hex::lower;
 use crate::util::read::read_capped;
 
 /// `modseal check-initramfs` arguments.
@@ -36,6 +39,14 @@ pub struct CheckInitramfsArgs {
     /// these kernels yields. Repeatable.
     #[arg(long = "kernel", value_name = "VMLINUZ")]
     pub kernels: Vec<PathBuf>,
+    /// Also require, in each image, what modseal's dracut module installs
+    /// for the enrollment this modseal.conf names: /usr/bin/modseal,
+    /// /etc/modseal/modseal.conf, the trust bundle (byte for byte the
+    /// host's) and the sealed objects. An image built without the dracut
+    /// module (by initramfs-tools, say) fails, naming what is missing: it
+    /// would boot without any check.
+    #[arg(long, value_name = "CONF")]
+    pub expect_modseal: Option<PathBuf>,
     /// Initramfs images (dracut, mkosi, kernel-install) or unified kernel images (PE with .initrd).
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
@@ -49,6 +60,15 @@ pub fn cmd_check_initramfs(args: CheckInitramfsArgs) -> u8 {
             eprintln!("modseal: error: {e}");
             return EXIT_USAGE;
         }
+    };
+    let expected = match args
+        .expect_modseal
+        .as_deref()
+        .map(expected_files)
+        .transpose()
+    {
+        Ok(e) => e,
+        Err(msg) => return usage_error(msg),
     };
     let opts = crate::cli::options(&args.trust);
     let jobs = super::jobs(args.jobs);
@@ -90,7 +110,92 @@ pub fn cmd_check_initramfs(args: CheckInitramfsArgs) -> u8 {
             status = EXIT_FAIL;
         }
     }
+    if let Some(expected) = &expected {
+        for image in &args.images {
+            if !carries_modseal(image, expected, &limits) {
+                status = EXIT_FAIL;
+            }
+        }
+    }
     status
+}
+
+/// The sealed objects `modseal enroll` writes and the dracut module installs.
+const SEALED_FILES: [&str; 3] = ["sealed.json", "sealed.pub", "sealed.priv"];
+
+/// A file an image must hold: its path in the image, and the SHA-256 it
+/// must have with the host file it was copied from (`None`: any content).
+struct ExpectedFile {
+    path: String,
+    same_as: Option<(PathBuf, [u8; 32])>,
+}
+
+/// What `--expect-modseal CONF` requires of an image, read from the host.
+fn expected_files(conf: &Path) -> Result<Vec<ExpectedFile>, String> {
+    let cfg = Config::load(Some(conf)).map_err(|e| e.to_string())?;
+    let bundle = read_capped(&cfg.trust, crate::trust::MAX_TRUST_FILE).map_err(|e| {
+        format!(
+            "{}: {e} (the trust bundle of {}, which --expect-modseal compares)",
+            cfg.trust.display(),
+            conf.display()
+        )
+    })?;
+    let in_image = |p: &Path| p.to_string_lossy().trim_start_matches('/').to_owned();
+    let any = |path: String| ExpectedFile {
+        path,
+        same_as: None,
+    };
+    let mut out = vec![
+        any("usr/bin/modseal".to_owned()),
+        any(DEFAULT_CONFIG.trim_start_matches('/').to_owned()),
+        ExpectedFile {
+            path: in_image(&cfg.trust),
+            same_as: Some((cfg.trust.clone(), Sha256::digest(&bundle).into())),
+        },
+    ];
+    out.extend(
+        SEALED_FILES
+            .iter()
+            .map(|f| any(in_image(&cfg.sealed.join(f)))),
+    );
+    Ok(out)
+}
+
+/// Whether `image` holds every expected file (the bundle byte for byte);
+/// what it lacks is named on standard error.
+fn carries_modseal(image: &Path, expected: &[ExpectedFile], limits: &Limits) -> bool {
+    let paths: Vec<String> = expected.iter().map(|e| e.path.clone()).collect();
+    let found = match digest_image_files(image, &paths, limits) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("modseal: {}: {e}", image.display());
+            return false;
+        }
+    };
+    let mut ok = true;
+    for e in expected {
+        let problem = match (found.get(&e.path), &e.same_as) {
+            (None, _) => "is not in the image".to_owned(),
+            (Some(Digested::NotRegular(what)), _) => format!("is a {what}, not a file"),
+            (Some(Digested::File(got)), Some((host, want))) if got != want => format!(
+                "differs from the host's {} (SHA-256 {} in the image, {} on the host)",
+                host.display(),
+                lower(got),
+                lower(want)
+            ),
+            (Some(Digested::File(_)), _) => continue,
+        };
+        eprintln!("modseal: {}: /{} {problem}", image.display(), e.path);
+        ok = false;
+    }
+    if !ok {
+        eprintln!(
+            "modseal: {}: does not carry modseal as enrolled on this machine: \
+             it boots without modseal's checks",
+            image.display()
+        );
+    }
+    ok
 }
 
 /// Each image and the trust store it is checked against.

@@ -16,15 +16,24 @@ pub(super) fn walk_file(
     sink: &mut impl Sink,
     limits: &Limits,
 ) -> Result<Walked, InitramfsError> {
-    walk_file_wanting(path, sink, limits, None)
+    walk_file_wanting(path, sink, limits, &Asked::default())
 }
 
-/// [`walk_file`], also reading the file at `want` (path, cap).
+/// Files a walk reads besides the modules.
+#[derive(Default)]
+pub(super) struct Asked<'a> {
+    /// One file's body: its path and the largest body kept.
+    pub want: Option<(&'a str, usize)>,
+    /// Files whose SHA-256 is recorded.
+    pub digest: &'a [String],
+}
+
+/// [`walk_file`], also reading the files `asked` names.
 pub(super) fn walk_file_wanting(
     path: &Path,
     sink: &mut impl Sink,
     limits: &Limits,
-    want: Option<(&str, usize)>,
+    asked: &Asked<'_>,
 ) -> Result<Walked, InitramfsError> {
     use std::os::unix::fs::OpenOptionsExt;
     // O_NONBLOCK: a FIFO given as an image must not wait for a writer (it is
@@ -39,7 +48,7 @@ pub(super) fn walk_file_wanting(
     if !meta.is_file() {
         return Err(InitramfsError::NotRegular);
     }
-    Ok(walk_wanting(file, meta.len(), sink, limits, want))
+    Ok(walk_wanting(file, meta.len(), sink, limits, asked))
 }
 
 /// Walks an image (a plain initramfs or a UKI) given as a seekable reader.
@@ -49,7 +58,7 @@ pub(super) fn walk<R: Read + Seek>(
     sink: &mut impl Sink,
     limits: &Limits,
 ) -> Walked {
-    walk_wanting(r, len, sink, limits, None)
+    walk_wanting(r, len, sink, limits, &Asked::default())
 }
 
 fn walk_wanting<R: Read + Seek>(
@@ -57,10 +66,10 @@ fn walk_wanting<R: Read + Seek>(
     len: u64,
     sink: &mut impl Sink,
     limits: &Limits,
-    want: Option<(&str, usize)>,
+    asked: &Asked<'_>,
 ) -> Walked {
-    let mut walker = Walker::new(sink, limits.clone());
-    if let Some((path, cap)) = want {
+    let mut walker = Walker::new(sink, limits.clone()).digesting(asked.digest);
+    if let Some((path, cap)) = asked.want {
         walker = walker.wanting(path, cap);
     }
     let mut magic = [0u8; 2];

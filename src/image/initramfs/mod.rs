@@ -29,10 +29,11 @@ mod pool;
 mod report;
 mod stream;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use cpio::header::PATH_MAX;
-pub use cpio::{Limits, Wanted};
+pub use cpio::{Digested, Limits, Wanted};
 pub use derived::{derive_kernels, image_anchor, ImageAnchorError, KernelAnchor, DERIVED_PATH};
 pub use error::{
     CpioError, EntryAt, HeaderError, InitramfsError, LinkProblem, MemberAt, MemberError, SectionAt,
@@ -138,10 +139,36 @@ pub fn read_image_file(
     limits: &Limits,
 ) -> Result<Option<Wanted>, InitramfsError> {
     let mut sink = NoSink;
-    let w = file::walk_file_wanting(image, &mut sink, limits, Some((path, cap)))?;
+    let asked = file::Asked {
+        want: Some((path, cap)),
+        ..file::Asked::default()
+    };
+    let w = file::walk_file_wanting(image, &mut sink, limits, &asked)?;
     match w.fatal {
         Some(e) => Err(e),
         None => Ok(w.wanted),
+    }
+}
+
+/// The SHA-256 of the entries at `paths` (named as `check-initramfs` names
+/// entries: no leading `./`) of an image, the last of each name as in the
+/// kernel's rootfs; a path with no entry is not in the map. Bodies stream
+/// through the digest: memory is a digest per path, whatever the sizes.
+/// Nothing is verified.
+pub fn digest_image_files(
+    image: &std::path::Path,
+    paths: &[String],
+    limits: &Limits,
+) -> Result<BTreeMap<String, Digested>, InitramfsError> {
+    let mut sink = NoSink;
+    let asked = file::Asked {
+        want: None,
+        digest: paths,
+    };
+    let w = file::walk_file_wanting(image, &mut sink, limits, &asked)?;
+    match w.fatal {
+        Some(e) => Err(e),
+        None => Ok(w.digests),
     }
 }
 
@@ -301,6 +328,54 @@ mod tests {
         let mut cut = archive(&[(DERIVED_PATH, b"x")]);
         cut.truncate(cut.len() - 130);
         assert!(read(cut, 64).is_err());
+    }
+
+    #[test]
+    fn files_are_digested_out_of_an_image_the_last_of_each_name() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let paths = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let digest = |bytes: Vec<u8>, ps: &[&str]| {
+            let p = dir.path().join("img");
+            std::fs::write(&p, bytes).unwrap();
+            digest_image_files(&p, &paths(ps), &Limits::default())
+        };
+        let sha = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+        let big = vec![7u8; 300_000];
+        let mut img = archive(&[("./etc/modseal/trust.bundle", b"old")]);
+        img.extend(tool(
+            "zstd",
+            &["-c", "-q"],
+            &archive(&[
+                ("usr/bin/modseal", &big),
+                ("lib/x.ko", b"not a module"),
+                ("./etc/modseal/trust.bundle", b"new"),
+            ]),
+        ));
+        let got = digest(
+            img,
+            &["usr/bin/modseal", "etc/modseal/trust.bundle", "etc/absent"],
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got["usr/bin/modseal"], Digested::File(sha(&big)));
+        assert_eq!(got["etc/modseal/trust.bundle"], Digested::File(sha(b"new")));
+        // A module name is never a file to digest; a directory is named.
+        let mut d = Vec::new();
+        entry(&mut d, 1, 0o040755, 2, b"etc/modseal/sealed", b"");
+        entry(&mut d, 2, 0o100644, 1, b"lib/x.ko", b"x");
+        entry(&mut d, 0, 0, 1, b"TRAILER!!!", b"");
+        let got = digest(d, &["etc/modseal/sealed", "lib/x.ko"]).unwrap();
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            vec![(
+                "etc/modseal/sealed".to_string(),
+                Digested::NotRegular("directory")
+            )]
+        );
+        let mut cut = archive(&[("usr/bin/modseal", b"xyz")]);
+        cut.truncate(cut.len() - 130);
+        assert!(digest(cut, &["usr/bin/modseal"]).is_err());
     }
 
     fn tool(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {

@@ -10,10 +10,11 @@ use super::header::{
 };
 use super::reader::Tracked;
 use super::walker::Walker;
-use super::{too_large, Row, RowKind, Sink, Stop, Wanted};
+use super::{too_large, Digested, Row, RowKind, Sink, Stop, Wanted};
 use crate::image::compression::Compression;
 use crate::image::initramfs::error::{CpioError, EntryAt, MemberAt};
 use crate::verify::Verdict;
+use sha2::{Digest, Sha256};
 
 /// An entry that got as far as its name, and what its name says.
 pub(super) struct Named {
@@ -69,9 +70,49 @@ impl<S: Sink> Walker<'_, S> {
                 let cap = *cap;
                 self.wanted_entry(src, &h, member, &at, entry, cap)?;
             }
+            _ if !entry.is_module && self.digest.contains(&entry.name) => {
+                self.digested_entry(src, &h, member, &at, entry)?;
+            }
             _ => self.by_type(src, &h, member, &at, entry)?,
         }
         Ok(false)
+    }
+
+    /// An entry at a path the walk was asked to digest: a plain regular
+    /// file's body streams through SHA-256, anything else is named.
+    fn digested_entry<B: BufRead>(
+        &mut self,
+        src: &mut Tracked<B>,
+        h: &Header,
+        member: &MemberAt,
+        at: &EntryAt,
+        entry: Named,
+    ) -> Result<(), Stop> {
+        let found = match h.file_type() {
+            S_IFREG if h.nlink < 2 => {
+                let size = u64::from(h.filesize);
+                let mut hash = Sha256::new();
+                let mut sum = 0u32;
+                let got =
+                    src.take_each(size, &mut |c| hash.update(c), h.crc.then_some(&mut sum))?;
+                if got < size {
+                    return Err(cut_short(at, &entry.name, size, got));
+                }
+                if h.crc && sum != h.check {
+                    return Err(bad_sum(at, &entry.name));
+                }
+                self.skip_pad(src, size, at, &entry.name)?;
+                Digested::File(hash.finalize().into())
+            }
+            S_IFREG => Digested::NotRegular("hard link"),
+            _ => Digested::NotRegular(type_name(h.mode)),
+        };
+        let name = entry.name.clone();
+        if !matches!(found, Digested::File(_)) {
+            self.by_type(src, h, member, at, entry)?;
+        }
+        self.out.digests.insert(name, found);
+        Ok(())
     }
 
     /// The entry at the path the walk was asked for: its body kept when it

@@ -26,6 +26,7 @@ mod reader;
 /// The members of one image.
 pub(crate) mod walker;
 
+use std::collections::BTreeMap;
 use std::io;
 
 use super::error::{CpioError, InitramfsError, LinkProblem};
@@ -153,6 +154,19 @@ pub(crate) struct Walked {
     pub unpacked: u64,
     /// The last entry at the path the walk was asked for, if any.
     pub wanted: Option<Wanted>,
+    /// The last entry at each path the walk was asked to digest (paths
+    /// absent from the image are absent here).
+    pub digests: BTreeMap<String, Digested>,
+}
+
+/// The entry at a path a walk was asked to digest: only its SHA-256 is
+/// kept, so a large file (the modseal binary) costs no memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Digested {
+    /// A regular file with one link: the SHA-256 of its bytes.
+    File([u8; 32]),
+    /// Anything else: what it is.
+    NotRegular(&'static str),
 }
 
 /// The entry at a path a walk was asked to read (the last of that name,

@@ -89,7 +89,21 @@ impl<B: BufRead> Tracked<B> {
     pub(super) fn take(
         &mut self,
         n: u64,
-        mut keep: Option<&mut Vec<u8>>,
+        keep: Option<&mut Vec<u8>>,
+        sum: Option<&mut u32>,
+    ) -> io::Result<u64> {
+        match keep {
+            Some(buf) => self.take_each(n, &mut |c| buf.extend_from_slice(c), sum),
+            None => self.take_each(n, &mut |_| {}, sum),
+        }
+    }
+
+    /// [`Tracked::take`], handing each chunk to `each` (a digest) instead
+    /// of keeping it.
+    pub(super) fn take_each(
+        &mut self,
+        n: u64,
+        each: &mut dyn FnMut(&[u8]),
         mut sum: Option<&mut u32>,
     ) -> io::Result<u64> {
         let mut left = n;
@@ -100,9 +114,7 @@ impl<B: BufRead> Tracked<B> {
             }
             let k = avail.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             let chunk = avail.get(..k).unwrap_or_default();
-            if let Some(buf) = keep.as_deref_mut() {
-                buf.extend_from_slice(chunk);
-            }
+            each(chunk);
             if let Some(s) = sum.as_deref_mut() {
                 *s = chunk
                     .iter()

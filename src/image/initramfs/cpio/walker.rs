@@ -40,6 +40,8 @@ pub(crate) struct Walker<'s, S: Sink> {
     notes_dropped: usize,
     /// A path to read (as names are shown) and the largest body taken.
     pub(super) want: Option<(String, usize)>,
+    /// Paths whose SHA-256 to record (as names are shown).
+    pub(super) digest: Vec<String>,
 }
 
 /// How a run of cpio archives ended.
@@ -65,6 +67,7 @@ impl<'s, S: Sink> Walker<'s, S> {
             modules: 0,
             notes_dropped: 0,
             want: None,
+            digest: Vec::new(),
         }
     }
 
@@ -72,6 +75,13 @@ impl<'s, S: Sink> Walker<'s, S> {
     /// into [`Walked::wanted`].
     pub(crate) fn wanting(mut self, path: &str, cap: usize) -> Self {
         self.want = Some((path.to_owned(), cap));
+        self
+    }
+
+    /// A walker that also records the SHA-256 of the files at `paths`
+    /// into [`Walked::digests`](super::Walked::digests).
+    pub(crate) fn digesting(mut self, paths: &[String]) -> Self {
+        self.digest = paths.to_vec();
         self
     }
 
