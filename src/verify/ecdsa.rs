@@ -350,11 +350,21 @@ mod tests {
         use crate::verify::modsig::{split, Trailer};
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
 
-        let Some(dir) = std::env::var_os("MODSEAL_FIXTURES").map(std::path::PathBuf::from) else {
-            eprintln!("MODSEAL_FIXTURES unset: skipped");
-            return;
-        };
-        let cases = std::fs::read_to_string(dir.join("cases.tsv")).unwrap();
+        // Where the integration tests look (tests/common): never a silent
+        // skip, a missing corpus fails here.
+        let dir = std::env::var_os("MODSEAL_FIXTURES")
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures")
+            });
+        let cases = std::fs::read_to_string(dir.join("cases.tsv")).unwrap_or_else(|e| {
+            panic!(
+                "{}/cases.tsv: {e}: make the corpus with scripts/make-fixtures.sh DIR \
+                 and set MODSEAL_FIXTURES=DIR (scripts/test.sh does)",
+                dir.display()
+            )
+        });
         let mut checked = 0;
         for line in cases.lines().skip(1) {
             let cols: Vec<&str> = line.split('\t').collect();
